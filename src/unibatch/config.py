@@ -1,0 +1,57 @@
+"""Settings read from the environment.
+
+Provider keys and endpoints use the variables of the official SDKs
+(`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...); everything else is `UNIBATCH_*`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_POLL_SCHEDULE = (30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+def default_database_url() -> str:
+    data_dir = Path(platformdirs.user_data_dir("unibatch"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir / 'unibatch.db'}"
+
+
+class Settings(BaseSettings):
+    """Engine settings; every field is `UNIBATCH_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="UNIBATCH_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    # Seconds between polls of one provider job: the n-th poll waits the n-th entry, and
+    # the last entry repeats. Given in the environment as "30,60,120,300,600".
+    poll_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_POLL_SCHEDULE
+    # A job older than this (seconds since submit) is cancelled and finalized as it stands.
+    max_age: float = 26 * 3600.0
+    # How long a worker owns a claimed step before another worker may take it over.
+    lease_seconds: float = 120.0
+    # Idle sleep of a worker that found nothing due.
+    worker_idle: float = 1.0
+    # Results are written in chunks of this many rows, one transaction each.
+    ingest_chunk: int = 2000
+    http_timeout: float = 60.0
+
+    @field_validator("poll_schedule", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(" ", "").split(",") if p]
+            return tuple(float(p) for p in parts)
+        return value
+
+    @field_validator("poll_schedule")
+    @classmethod
+    def _non_empty(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(v < 0 for v in value):
+            raise ValueError("poll_schedule needs at least one non-negative number of seconds")
+        return value

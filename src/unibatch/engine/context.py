@@ -1,0 +1,31 @@
+"""What every engine step needs: the store, the providers, prices, settings and a clock."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from unibatch.config import Settings
+from unibatch.pricing import Pricer
+from unibatch.providers.registry import ProviderSet
+from unibatch.store import Store
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+@dataclass
+class Context:
+    store: Store
+    settings: Settings
+    providers: ProviderSet
+    pricer: Pricer = field(default_factory=Pricer)
+    owner: str = field(default_factory=default_owner)
+    clock: Callable[[], float] = time.time
+
+    def lease_until(self) -> float:
+        return self.clock() + self.settings.lease_seconds

@@ -1,0 +1,213 @@
+"""The engine: the one place front ends (Python API, CLI, gateway) go through."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from unibatch.config import Settings
+from unibatch.engine.batches import run_batch_step
+from unibatch.engine.context import Context
+from unibatch.engine.ids import new_id
+from unibatch.engine.inputs import RequestReader, Source
+from unibatch.engine.jobs import run_job_step
+from unibatch.engine.plan import Planner
+from unibatch.engine.views import batch_view, result_view
+from unibatch.errors import InputError, NotFoundError
+from unibatch.pricing import Pricer
+from unibatch.providers.registry import ProviderSet
+from unibatch.store import Store, open_store
+from unibatch.types import Batch, Result
+
+log = logging.getLogger("unibatch.engine")
+ProgressCallback = Callable[[Batch], Awaitable[None] | None]
+
+
+class Engine:
+    """Submits, tracks and finishes batches. Safe to run in any number of processes."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None = None,
+        providers: ProviderSet | None = None,
+        pricer: Pricer | None = None,
+    ) -> None:
+        settings = settings or Settings()
+        self.ctx = Context(
+            store=store,
+            settings=settings,
+            providers=providers or ProviderSet(timeout=settings.http_timeout),
+            pricer=pricer or Pricer(),
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        database_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        providers: ProviderSet | None = None,
+    ) -> Engine:
+        settings = settings or Settings()
+        if database_url:
+            settings = settings.model_copy(update={"database_url": database_url})
+        store = await open_store(settings.database_url)
+        return cls(store, settings, providers)
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    async def aclose(self) -> None:
+        await self.ctx.providers.aclose()
+        await self.ctx.store.aclose()
+
+    # -- front-end operations ----------------------------------------------------------
+
+    async def create_batch(
+        self,
+        source: Source,
+        *,
+        model: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        on_complete: str | None = None,
+        max_age: float | None = None,
+    ) -> str:
+        """Validate, plan and store a batch in one transaction; nothing is sent yet."""
+        if on_complete is not None and ":" not in on_complete:
+            raise InputError(f"on_complete {on_complete!r} must be written as 'module:function'")
+        now = time.time()
+        batch_id = new_id("ubb")
+        planner = Planner(batch_id, now)
+        reader = RequestReader(
+            source,
+            batch_id=batch_id,
+            planner=planner,
+            providers=self.ctx.providers,
+            model=model,
+            chunk=self.ctx.settings.ingest_chunk,
+        )
+        batch_row = {
+            "id": batch_id,
+            "status": "pending",
+            # Replaced by the first job's endpoint at the end of the import.
+            "endpoint": "/v1/chat/completions",
+            "created_at": now,
+            "metadata": dict(metadata or {}),
+            "errors": [],
+            "cancel_requested": False,
+            "max_age": max_age if max_age is not None else self.ctx.settings.max_age,
+            "on_complete": on_complete,
+            "handler_state": "none",
+            "handler_attempts": 0,
+            "request_total": 0,
+        }
+        await self.store.import_batch(batch_row, reader.chunks(), planner.rows)
+        log.info("batch %s: %d requests in %d jobs", batch_id, reader.count, len(planner.jobs))
+        return batch_id
+
+    async def get_batch(self, batch_id: str) -> Batch:
+        return await batch_view(self.store, batch_id)
+
+    async def list_batches(self, *, status: str | None = None, limit: int = 100) -> list[Batch]:
+        rows = await self.store.list_batches(status=status, limit=limit)
+        return [await batch_view(self.store, row["id"]) for row in rows]
+
+    async def cancel(self, batch_id: str) -> Batch:
+        """Request cancellation; workers (or `wait`) cancel the provider jobs."""
+        if await self.store.get_batch(batch_id) is None:
+            raise NotFoundError(f"no batch {batch_id!r}")
+        await self.store.request_cancel(batch_id, time.time())
+        return await self.get_batch(batch_id)
+
+    async def results(self, batch_id: str) -> AsyncIterator[Result]:
+        """Every result landed so far, in input order."""
+        if await self.store.get_batch(batch_id) is None:
+            raise NotFoundError(f"no batch {batch_id!r}")
+        async for chunk in self.store.iter_results(batch_id):
+            for row in chunk:
+                yield result_view(row)
+
+    # -- driving the lifecycle ---------------------------------------------------------
+
+    async def run_once(self, *, batch_id: str | None = None, limit: int = 10) -> int:
+        """Run every step that is due now (optionally for one batch); return how many."""
+        ctx = self.ctx
+        lease = ctx.settings.lease_seconds
+        done = 0
+        for job in await ctx.store.claim_jobs(
+            ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
+        ):
+            await self._guard(run_job_step(ctx, job), "job", job["id"])
+            done += 1
+        for batch in await ctx.store.claim_batches(
+            ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
+        ):
+            await self._guard(run_batch_step(ctx, batch), "batch", batch["id"])
+            done += 1
+        return done
+
+    async def _guard(self, step: Awaitable[None], kind: str, item_id: str) -> None:
+        """A bug or outage in one step must not stop the worker: log it and move on.
+        The lease runs out and the step is retried later."""
+        try:
+            await step
+        except Exception:
+            log.exception(
+                "%s %s: step failed; it will be retried when its lease ends", kind, item_id
+            )
+
+    async def _sleep_until_due(self, batch_id: str | None, cap: float) -> None:
+        due = await self.store.next_due(batch_id)
+        delay = cap if due is None else min(max(due - self.ctx.clock(), 0.0), cap)
+        await asyncio.sleep(max(delay, 0.01))
+
+    async def wait(
+        self,
+        batch_id: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        interval: float = 1.0,
+        timeout: float | None = None,
+    ) -> Batch:
+        """Drive the batch in-process until it is terminal and its handler has run.
+        Other workers may share the work: every step is leased."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            worked = await self.run_once(batch_id=batch_id)
+            batch = await self.get_batch(batch_id)
+            if on_progress is not None:
+                maybe = on_progress(batch)
+                if maybe is not None:
+                    await maybe
+            if batch.done and not await self._handler_pending(batch_id):
+                return batch
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"batch {batch_id} still {batch.status} after {timeout}s")
+            if not worked:
+                await self._sleep_until_due(batch_id, interval)
+
+    async def _handler_pending(self, batch_id: str) -> bool:
+        row = await self.store.get_batch(batch_id)
+        return bool(row and row["handler_state"] == "pending")
+
+    async def run_worker(self, stop: asyncio.Event, *, idle: float | None = None) -> None:
+        """Process due work until `stop` is set (the worker's main loop)."""
+        idle = idle if idle is not None else self.ctx.settings.worker_idle
+        log.info("worker %s started", self.ctx.owner)
+        while not stop.is_set():
+            worked = await self.run_once()
+            if not worked:
+                sleeper = asyncio.ensure_future(self._sleep_until_due(None, idle))
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (sleeper, stopper):
+                    task.cancel()
+        log.info("worker %s stopped", self.ctx.owner)
+
+    def describe(self) -> dict[str, Any]:
+        return {"owner": self.ctx.owner, "database": self.ctx.settings.database_url}

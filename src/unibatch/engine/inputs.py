@@ -1,0 +1,146 @@
+"""Reading requests: JSONL files or Python dicts, validated before anything is sent.
+
+Both line shapes are accepted: the OpenAI batch line (`custom_id`, `method`, `url`,
+`body`) and the short line (`custom_id`, `body`). Every problem is an `InputError` that
+names the file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from unibatch.engine.plan import Planner
+from unibatch.errors import InputError, UnknownProviderError
+from unibatch.providers.registry import ProviderSet, provider_class, split_model
+from unibatch.store import codec
+
+DEFAULT_ENDPOINT = "/v1/chat/completions"
+Source = str | Path | Iterable[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    number: int
+    data: Any
+
+
+def _read_file(path: Path) -> Iterator[RawLine]:
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read requests: {exc.strerror}", path=str(path)) from exc
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield RawLine(number, orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON ({exc})", path=str(path), line=number) from exc
+
+
+def raw_lines(source: Source) -> tuple[str | None, Iterator[RawLine]]:
+    if isinstance(source, str | Path):
+        path = Path(source)
+        return str(path), _read_file(path)
+    return None, (RawLine(n, item) for n, item in enumerate(source, start=1))
+
+
+class RequestReader:
+    """Validates lines and plans jobs as it goes; yields request rows in chunks."""
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        batch_id: str,
+        planner: Planner,
+        providers: ProviderSet,
+        model: str | None = None,
+        chunk: int = 2000,
+    ) -> None:
+        self.path, self._lines = raw_lines(source)
+        self.batch_id = batch_id
+        self.planner = planner
+        self.providers = providers
+        self.model = model
+        self.chunk = chunk
+        self.count = 0
+        self.endpoint: str | None = None
+        self._seen: set[str] = set()
+        self._checked: set[str] = set()
+
+    def _error(self, message: str, line: int) -> InputError:
+        return InputError(message, path=self.path, line=line)
+
+    def _row(self, raw: RawLine) -> dict[str, Any]:
+        n, data = raw.number, raw.data
+        if not isinstance(data, dict):
+            raise self._error("each line must be a JSON object", n)
+        custom_id = data.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            raise self._error("missing custom_id (a non-empty string)", n)
+        if custom_id in self._seen:
+            raise self._error(f"duplicate custom_id {custom_id!r}", n)
+        body = data.get("body")
+        if not isinstance(body, dict):
+            raise self._error("missing body (a JSON object)", n)
+        method = data.get("method", "POST")
+        if method != "POST":
+            raise self._error(f"method must be POST, not {method!r}", n)
+        endpoint = data.get("url") or DEFAULT_ENDPOINT
+        if body.get("stream"):
+            raise self._error("body.stream is true; batch requests cannot stream", n)
+        model = self.model or body.get("model")
+        if not isinstance(model, str) or not model:
+            raise self._error("missing body.model (or pass a model, e.g. openai/gpt-4o-mini)", n)
+        try:
+            provider_name, bare_model = split_model(model)
+        except UnknownProviderError as exc:
+            raise self._error(str(exc), n) from None
+        provider = provider_class(provider_name)
+        if provider_name not in self._checked:
+            self.providers.check(provider_name)
+            self._checked.add(provider_name)
+        if endpoint not in provider.endpoints:
+            supported = ", ".join(sorted(provider.endpoints))
+            raise self._error(
+                f"url {endpoint!r} is not supported by {provider_name} (supported: {supported})",
+                n,
+            )
+        self._seen.add(custom_id)
+        self.endpoint = self.endpoint or endpoint
+        body = {**body, "model": bare_model}
+        data = orjson.dumps(body)
+        # The size counts the line as the provider will see it (envelope included).
+        job_id = self.planner.assign(
+            provider, bare_model, endpoint, len(data) + len(custom_id) + 64, self._where(n)
+        )
+        return {
+            "batch_id": self.batch_id,
+            "seq": self.count,
+            "custom_id": custom_id,
+            "job_id": job_id,
+            "body": codec.pack_bytes(data),
+        }
+
+    def _where(self, n: int) -> str:
+        return f"{self.path}:{n}" if self.path else f"request {n}"
+
+    async def chunks(self) -> AsyncIterator[list[dict[str, Any]]]:
+        chunk: list[dict[str, Any]] = []
+        for raw in self._lines:
+            chunk.append(self._row(raw))
+            self.count += 1
+            if len(chunk) >= self.chunk:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+        if self.count == 0:
+            raise InputError("no requests", path=self.path)

@@ -1,0 +1,74 @@
+"""Planning: group requests into provider jobs that fit each provider's limits.
+
+One job per (provider, model, endpoint); a group that would pass the provider's request
+or byte limit is split into further jobs. Only the open job per group is kept in
+memory, so planning a million requests costs a handful of dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from unibatch.engine.ids import new_id
+from unibatch.errors import LimitError
+from unibatch.providers.base import Provider
+
+
+@dataclass(slots=True)
+class PlannedJob:
+    id: str
+    provider: str
+    model: str
+    endpoint: str
+    request_count: int = 0
+    byte_count: int = 0
+
+
+@dataclass(slots=True)
+class Planner:
+    batch_id: str
+    created_at: float
+    jobs: list[PlannedJob] = field(default_factory=list)
+    _open: dict[tuple[str, str, str], PlannedJob] = field(default_factory=dict)
+
+    def assign(
+        self, provider: type[Provider], model: str, endpoint: str, size: int, where: str
+    ) -> str:
+        """The id of the job this request goes to."""
+        if size > provider.max_bytes:
+            raise LimitError(
+                f"{where}: request is {size} bytes, more than {provider.name}'s "
+                f"{provider.max_bytes} byte limit for a whole batch file; shorten it"
+            )
+        key = (provider.name, model, endpoint)
+        job = self._open.get(key)
+        if (
+            job is None
+            or job.request_count + 1 > provider.max_requests
+            or job.byte_count + size > provider.max_bytes
+        ):
+            job = PlannedJob(new_id("ubj"), provider.name, model, endpoint)
+            self._open[key] = job
+            self.jobs.append(job)
+        job.request_count += 1
+        job.byte_count += size
+        return job.id
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": job.id,
+                "batch_id": self.batch_id,
+                "provider": job.provider,
+                "model": job.model,
+                "endpoint": job.endpoint,
+                "phase": "pending",
+                "status": "pending",
+                "request_count": job.request_count,
+                "byte_count": job.byte_count,
+                "errors": [],
+                "next_run_at": self.created_at,
+            }
+            for job in self.jobs
+        ]

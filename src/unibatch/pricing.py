@@ -1,0 +1,83 @@
+"""Cost of a request at batch prices.
+
+List prices come from the `genai-prices` package (maintained per provider and model);
+each adapter's `batch_discount` turns them into batch prices. Users may override a
+model's price or a provider's discount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from unibatch.types import Cost, Usage
+
+# genai-prices names some providers differently from us.
+_PRICE_PROVIDER = {"gemini": "google", "xai": "x-ai"}
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """List prices in USD per million tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+
+
+@lru_cache(maxsize=512)
+def list_price(provider: str, model: str) -> Price | None:
+    """The model's synchronous price, or None when genai-prices does not know the model."""
+    from genai_prices import Usage as GPUsage
+    from genai_prices import calc_price
+
+    try:
+        calc = calc_price(
+            GPUsage(input_tokens=1, output_tokens=1),
+            model_ref=model,
+            provider_id=_PRICE_PROVIDER.get(provider, provider),
+        )
+    except LookupError:
+        return None
+    price = calc.model_price
+
+    def per_mtok(value: object) -> float | None:
+        # Tiered prices (by prompt size) take their base tier: batches rarely leave it.
+        if value is None:
+            return None
+        base = getattr(value, "base", value)
+        return float(base)  # type: ignore[arg-type]
+
+    return Price(
+        input=per_mtok(price.input_mtok) or 0.0,
+        output=per_mtok(price.output_mtok) or 0.0,
+        cached_input=per_mtok(price.cache_read_mtok),
+    )
+
+
+class Pricer:
+    """Computes batch-price cost per request; cheap enough to call per result row."""
+
+    def __init__(
+        self,
+        discounts: dict[str, float] | None = None,
+        overrides: dict[str, Price] | None = None,
+    ) -> None:
+        self._discounts = dict(discounts or {})
+        self._overrides = dict(overrides or {})
+
+    def discount(self, provider: str, default: float) -> float:
+        return self._discounts.get(provider, default)
+
+    def price(self, provider: str, model: str) -> Price | None:
+        return self._overrides.get(f"{provider}/{model}") or list_price(provider, model)
+
+    def cost(self, provider: str, model: str, usage: Usage, discount: float) -> Cost:
+        price = self.price(provider, model)
+        if price is None:
+            return Cost()
+        factor = self.discount(provider, discount) / 1e6
+        cached = min(usage.cached_tokens, usage.input_tokens)
+        cached_rate = price.cached_input if price.cached_input is not None else price.input
+        input_cost = ((usage.input_tokens - cached) * price.input + cached * cached_rate) * factor
+        return Cost(input=input_cost, output=usage.output_tokens * price.output * factor)

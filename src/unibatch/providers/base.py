@@ -1,0 +1,114 @@
+"""The provider interface: what the engine needs from any Batch API.
+
+An adapter speaks its provider's real wire format and translates every vendor error into
+`unibatch.errors` at this boundary. Limits and the batch discount are data on the class,
+so the planner can split work without knowing any provider.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What one provider batch must run. `tag` finds the batch again after a crash."""
+
+    job_id: str
+    model: str
+    endpoint: str
+    tag: str
+    request_count: int
+    byte_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLine:
+    custom_id: str
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ProviderJob:
+    """A provider batch as last seen, in our vocabulary."""
+
+    id: str
+    status: BatchStatus
+    native_status: str
+    completed: int = 0
+    failed: int = 0
+    total: int = 0
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: list[str] = field(default_factory=list)
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    """One result line, normalised. `body` is the response in the lingua franca."""
+
+    custom_id: str
+    status: RequestStatus
+    status_code: int | None = None
+    body: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    usage: Usage = field(default_factory=Usage)
+    row_id: str | None = None
+    request_id: str | None = None
+    # The native row as received, when `body` and the fields above cannot rebuild it.
+    raw: bytes | None = None
+
+
+class Provider(abc.ABC):
+    """One provider's Batch API. Implementations are async and hold their own HTTP client."""
+
+    name: ClassVar[str]
+    max_requests: ClassVar[int]
+    max_bytes: ClassVar[int]
+    batch_discount: ClassVar[float]
+    endpoints: ClassVar[frozenset[str]]
+    # Environment variables that carry the key, first match wins (named in errors).
+    key_env: ClassVar[tuple[str, ...]]
+    base_url_env: ClassVar[str]
+
+    @classmethod
+    @abc.abstractmethod
+    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> Provider:
+        """Build the adapter from the provider's usual variables; raise if the key is missing."""
+
+    @abc.abstractmethod
+    async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
+        """Upload the requests and create the batch, tagged with `spec.tag`."""
+
+    @abc.abstractmethod
+    async def find(self, tag: str, *, since: float) -> ProviderJob | None:
+        """The batch created with `tag` after `since` (Unix seconds), if any (crash recovery)."""
+
+    @abc.abstractmethod
+    async def get(self, job: ProviderJob) -> ProviderJob:
+        """The batch's current state."""
+
+    @abc.abstractmethod
+    async def cancel(self, job: ProviderJob) -> ProviderJob:
+        """Ask the provider to cancel; the batch usually passes through `cancelling`."""
+
+    @abc.abstractmethod
+    def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
+        """Stream every result row of a finished batch (successes and errors)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the HTTP client."""
+
+    def line_bytes(self, line: RequestLine) -> int:
+        """Bytes this request adds to the provider's upload (for the byte limit)."""
+        import orjson
+
+        return len(orjson.dumps(line.body)) + len(line.custom_id) + 64

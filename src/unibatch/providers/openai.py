@@ -1,0 +1,257 @@
+"""OpenAI Batch API adapter (reference §1): upload JSONL, create, poll, download files."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from unibatch.errors import LimitError, PermanentProviderError, TransientProviderError
+from unibatch.providers._http import raise_for_status, send
+from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine, ResultRow
+from unibatch.providers.registry import api_key, register
+from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+TAG_KEY = "unibatch_tag"
+# Uploads above this spill from memory to a temporary file.
+_SPOOL_BYTES = 8 * 1024 * 1024
+_ROW_STATUS = {
+    "batch_expired": RequestStatus.EXPIRED,
+    "batch_cancelled": RequestStatus.CANCELLED,
+}
+
+
+@register
+class OpenAIProvider(Provider):
+    name = "openai"
+    max_requests = 50_000
+    max_bytes = 200 * 1024 * 1024
+    batch_discount = 0.5
+    endpoints = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/responses"})
+    key_env = ("OPENAI_API_KEY",)
+    base_url_env = "OPENAI_BASE_URL"
+
+    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, timeout: float = 60.0):
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> OpenAIProvider:
+        return cls(
+            api_key(cls, env), env.get(cls.base_url_env) or DEFAULT_BASE_URL, timeout=timeout
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await send(self._client, self.name, method, path, **kwargs)
+        return response.json()
+
+    async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as upload:
+            count = 0
+            async for line in lines:
+                count += 1
+                upload.write(
+                    orjson.dumps(
+                        {
+                            "custom_id": line.custom_id,
+                            "method": "POST",
+                            "url": spec.endpoint,
+                            "body": line.body,
+                        },
+                        option=orjson.OPT_APPEND_NEWLINE,
+                    )
+                )
+            size = upload.tell()
+            self._check_limits(count, size)
+            upload.seek(0)
+            file_obj = await self._call(
+                "POST",
+                "files",
+                data={"purpose": "batch"},
+                files={"file": (f"{spec.tag}.jsonl", upload, "application/jsonl")},
+            )
+        batch = await self._call(
+            "POST",
+            "batches",
+            json={
+                "input_file_id": file_obj["id"],
+                "endpoint": spec.endpoint,
+                "completion_window": "24h",
+                "metadata": {TAG_KEY: spec.tag},
+            },
+        )
+        return self._job(batch)
+
+    def _check_limits(self, count: int, size: int) -> None:
+        if count > self.max_requests:
+            raise LimitError(
+                f"openai: {count} requests in one batch, the limit is {self.max_requests}; "
+                "split the input into files of at most that many lines"
+            )
+        if size > self.max_bytes:
+            raise LimitError(
+                f"openai: the batch file is {size / 1e6:.1f} MB, the limit is "
+                f"{self.max_bytes / 1e6:.0f} MB; split the input into smaller files"
+            )
+
+    async def find(self, tag: str, *, since: float) -> ProviderJob | None:
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100}
+            if after:
+                params["after"] = after
+            page = await self._call("GET", "batches", params=params)
+            for batch in page.get("data", []):
+                if (batch.get("metadata") or {}).get(TAG_KEY) == tag:
+                    return self._job(batch)
+            data = page.get("data") or []
+            # The list is newest first: stop once the page reaches batches made before us.
+            if not page.get("has_more") or not data or data[-1].get("created_at", 0) < since:
+                return None
+            after = data[-1]["id"]
+
+    async def get(self, job: ProviderJob) -> ProviderJob:
+        return self._job(await self._call("GET", f"batches/{job.id}"))
+
+    async def cancel(self, job: ProviderJob) -> ProviderJob:
+        try:
+            return self._job(await self._call("POST", f"batches/{job.id}/cancel"))
+        except PermanentProviderError as exc:
+            # Cancelling a batch that has just ended is refused; its state is what we want.
+            if exc.status_code in (400, 409):
+                return await self.get(job)
+            raise
+
+    async def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
+        for file_id in (job.output_file_id, job.error_file_id):
+            if not file_id:
+                continue
+            async for line in self._lines(file_id):
+                yield parse_row(line)
+
+    async def _lines(self, file_id: str) -> AsyncIterator[bytes]:
+        path = f"files/{file_id}/content"
+        try:
+            async with self._client.stream("GET", path) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise_for_status(self.name, response)
+                buffer = b""
+                async for chunk in response.aiter_bytes():
+                    buffer += chunk
+                    *complete, buffer = buffer.split(b"\n")
+                    for line in complete:
+                        if line.strip():
+                            yield line
+                if buffer.strip():
+                    yield buffer
+        except httpx.TransportError as exc:
+            raise TransientProviderError(f"openai: {type(exc).__name__} on GET {path}") from exc
+
+    @staticmethod
+    def _job(batch: dict[str, Any]) -> ProviderJob:
+        counts = batch.get("request_counts") or {}
+        errors = [
+            f"{e.get('code')}: {e.get('message')}"
+            + (f" (line {e['line']})" if e.get("line") is not None else "")
+            for e in ((batch.get("errors") or {}).get("data") or [])
+        ]
+        native = str(batch.get("status"))
+        return ProviderJob(
+            id=batch["id"],
+            status=map_status(native),
+            native_status=native,
+            completed=int(counts.get("completed") or 0),
+            failed=int(counts.get("failed") or 0),
+            total=int(counts.get("total") or 0),
+            input_file_id=batch.get("input_file_id"),
+            output_file_id=batch.get("output_file_id"),
+            error_file_id=batch.get("error_file_id"),
+            errors=errors,
+            tag=(batch.get("metadata") or {}).get(TAG_KEY),
+        )
+
+
+def map_status(native: str) -> BatchStatus:
+    try:
+        return BatchStatus(native)
+    except ValueError:
+        # An unknown new status is treated as still running: polling continues.
+        return BatchStatus.IN_PROGRESS
+
+
+def usage_of(body: dict[str, Any]) -> Usage:
+    usage = body.get("usage") or {}
+    if "prompt_tokens" in usage:  # chat completions, embeddings
+        details = usage.get("prompt_tokens_details") or {}
+        out_details = usage.get("completion_tokens_details") or {}
+        return Usage(
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            cached_tokens=int(details.get("cached_tokens") or 0),
+            reasoning_tokens=int(out_details.get("reasoning_tokens") or 0),
+        )
+    details = usage.get("input_tokens_details") or {}
+    out_details = usage.get("output_tokens_details") or {}
+    return Usage(  # responses API
+        input_tokens=int(usage.get("input_tokens") or 0),
+        output_tokens=int(usage.get("output_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0),
+        reasoning_tokens=int(out_details.get("reasoning_tokens") or 0),
+    )
+
+
+def parse_row(line: bytes) -> ResultRow:
+    row = orjson.loads(line)
+    custom_id = str(row["custom_id"])
+    response = row.get("response")
+    if response:
+        code = int(response.get("status_code") or 0)
+        body = response.get("body")
+        if 200 <= code < 300 and isinstance(body, dict):
+            return ResultRow(
+                custom_id=custom_id,
+                status=RequestStatus.SUCCEEDED,
+                status_code=code,
+                body=body,
+                usage=usage_of(body),
+                row_id=row.get("id"),
+                request_id=response.get("request_id"),
+            )
+        err = (body or {}).get("error") if isinstance(body, dict) else None
+        err = err or {}
+        return ResultRow(
+            custom_id=custom_id,
+            status=RequestStatus.ERRORED,
+            status_code=code,
+            body=body if isinstance(body, dict) else None,
+            error=ErrorInfo(
+                code=str(err.get("code") or err.get("type") or f"http_{code}"),
+                message=str(err.get("message") or f"HTTP {code}"),
+                retryable=code == 429 or code >= 500,
+            ),
+            row_id=row.get("id"),
+            request_id=response.get("request_id"),
+        )
+    error = row.get("error") or {}
+    code_name = str(error.get("code") or "unknown_error")
+    return ResultRow(
+        custom_id=custom_id,
+        status=_ROW_STATUS.get(code_name, RequestStatus.ERRORED),
+        error=ErrorInfo(
+            code=code_name,
+            message=str(error.get("message") or ""),
+            retryable=code_name in _ROW_STATUS,
+        ),
+        row_id=row.get("id"),
+    )

@@ -1,0 +1,105 @@
+"""Database engines and schema upgrades.
+
+Users give plain URLs (`sqlite:///path`, `postgresql://...`); we pick the async drivers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from unibatch.errors import ConfigurationError
+from unibatch.store.ops import Store
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant works; it only has to be the same in every process.
+_MIGRATION_LOCK_ID = 0x756E6962
+
+
+def async_url(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigurationError(f"invalid database URL {url!r}: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ConfigurationError(
+        f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers (status, progress) run while a worker writes results.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    # Several processes share one file; wait for the write lock instead of failing.
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    full = async_url(url)
+    if full.startswith("sqlite"):
+        engine = create_async_engine(full, connect_args={"timeout": 30})
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        # aiosqlite's default BEGIN is deferred; the lock upgrade then fails with "database
+        # is locked" without waiting. Taking the write lock at BEGIN makes busy_timeout apply.
+        sa.event.listen(
+            engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
+        )
+        sa.event.listen(
+            engine.sync_engine,
+            "connect",
+            lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None),
+        )
+        return engine
+    return create_async_engine(full, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def _upgrade(sync_conn: sa.Connection) -> None:
+    if sync_conn.dialect.name == "postgresql":
+        # Several workers may start at once; only one of them runs the migrations.
+        sync_conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
+    cfg = alembic_config()
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, "head")
+
+
+async def upgrade(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+async def open_store(url: str, *, migrate: bool = True) -> Store:
+    engine = create_engine(url)
+    if migrate:
+        await upgrade(engine)
+    return Store(engine)
+
+
+async def current_revision(conn: AsyncConnection) -> str | None:
+    def _rev(sync_conn: sa.Connection) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(sync_conn).get_current_revision()
+
+    return await conn.run_sync(_rev)

@@ -1,0 +1,418 @@
+"""Named store operations. The engine never builds SQL itself; every state change is here.
+
+Each method is one short transaction unless its name says otherwise. Claims take a
+lease (owner + expiry) so any number of workers can share one database; on PostgreSQL
+candidates are selected `FOR UPDATE SKIP LOCKED` so two workers never wait on each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from unibatch.store.tables import batches, jobs, requests, results
+from unibatch.types import TERMINAL_BATCH_STATUSES
+
+Row = dict[str, Any]
+_TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
+
+
+def _lease_free(table: sa.Table, now: float) -> sa.ColumnElement[bool]:
+    return sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now)
+
+
+class Store:
+    """All persistent state of unibatch, over one SQLAlchemy async engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    async def _one(self, stmt: sa.Executable) -> Row | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+            return dict(row) if row else None
+
+    async def _all(self, stmt: sa.Executable) -> list[Row]:
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+    # -- batches ---------------------------------------------------------------------
+
+    async def import_batch(
+        self,
+        batch: Row,
+        request_chunks: AsyncIterator[list[Row]],
+        job_rows: Callable[[], Sequence[Row]],
+    ) -> None:
+        """Insert a batch, its requests and its jobs in ONE transaction: all or nothing.
+
+        `job_rows` is called after the last chunk, when the planner knows every job.
+        """
+        async with self.engine.begin() as conn:
+            await conn.execute(batches.insert(), batch)
+            async for chunk in request_chunks:
+                if chunk:
+                    await conn.execute(requests.insert(), chunk)
+            rows = job_rows()
+            if rows:
+                await conn.execute(jobs.insert(), list(rows))
+            await conn.execute(
+                batches.update()
+                .where(batches.c.id == batch["id"])
+                .values(
+                    request_total=sum(r["request_count"] for r in rows),
+                    endpoint=rows[0]["endpoint"] if rows else batch["endpoint"],
+                )
+            )
+
+    async def get_batch(self, batch_id: str) -> Row | None:
+        return await self._one(sa.select(batches).where(batches.c.id == batch_id))
+
+    async def list_batches(
+        self, *, status: str | None = None, limit: int = 100, before: float | None = None
+    ) -> list[Row]:
+        stmt = sa.select(batches).order_by(batches.c.created_at.desc(), batches.c.id.desc())
+        if status:
+            stmt = stmt.where(batches.c.status == status)
+        if before is not None:
+            stmt = stmt.where(batches.c.created_at < before)
+        return await self._all(stmt.limit(limit))
+
+    async def jobs_of(self, batch_id: str) -> list[Row]:
+        return await self._all(
+            sa.select(jobs).where(jobs.c.batch_id == batch_id).order_by(jobs.c.id)
+        )
+
+    async def progress(self, batch_id: str) -> list[Row]:
+        """Per-status counts and sums over the results landed so far."""
+        stmt = (
+            sa.select(
+                results.c.status,
+                sa.func.count().label("n"),
+                sa.func.coalesce(sa.func.sum(results.c.input_tokens), 0).label("input_tokens"),
+                sa.func.coalesce(sa.func.sum(results.c.output_tokens), 0).label("output_tokens"),
+                sa.func.coalesce(sa.func.sum(results.c.cached_tokens), 0).label("cached_tokens"),
+                sa.func.coalesce(sa.func.sum(results.c.reasoning_tokens), 0).label(
+                    "reasoning_tokens"
+                ),
+                sa.func.coalesce(sa.func.sum(results.c.cost_input), 0.0).label("cost_input"),
+                sa.func.coalesce(sa.func.sum(results.c.cost_output), 0.0).label("cost_output"),
+            )
+            .where(results.c.batch_id == batch_id)
+            .group_by(results.c.status)
+        )
+        return await self._all(stmt)
+
+    async def request_cancel(self, batch_id: str, now: float) -> bool:
+        """Mark a batch for cancellation. Jobs not yet sent end at once; sent ones are
+        woken so a worker cancels them at the provider. False if already terminal."""
+        async with self.engine.begin() as conn:
+            updated = await conn.execute(
+                batches.update()
+                .where(batches.c.id == batch_id, batches.c.status.not_in(_TERMINAL))
+                .values(cancel_requested=True)
+            )
+            if updated.rowcount == 0:
+                return False
+            await conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.batch_id == batch_id,
+                    jobs.c.phase == "pending",
+                    _lease_free(jobs, now),
+                )
+                .values(phase="done", status="cancelled", finished_at=now, next_run_at=None)
+            )
+            await conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.batch_id == batch_id,
+                    jobs.c.phase.in_(["submitting", "running"]),
+                    jobs.c.cancel_sent.is_(False),
+                )
+                .values(next_run_at=now)
+            )
+            return True
+
+    # -- claims ----------------------------------------------------------------------
+
+    async def _claim(
+        self,
+        table: sa.Table,
+        where: sa.ColumnElement[bool],
+        order: Any,
+        owner: str,
+        now: float,
+        lease: float,
+        limit: int,
+    ) -> list[Row]:
+        async with self.engine.begin() as conn:
+            candidates = (
+                sa.select(table.c.id)
+                .where(where, _lease_free(table, now))
+                .order_by(order)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            ids = [r[0] for r in await conn.execute(candidates)]
+            if not ids:
+                return []
+            # The lease condition is repeated so the claim stays safe without row locks
+            # (SQLite serialises writers instead).
+            await conn.execute(
+                table.update()
+                .where(table.c.id.in_(ids), _lease_free(table, now))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            rows = await conn.execute(
+                sa.select(table).where(table.c.id.in_(ids), table.c.lease_owner == owner)
+            )
+            return [dict(r) for r in rows.mappings()]
+
+    async def claim_jobs(
+        self, owner: str, now: float, *, lease: float, limit: int = 10, batch_id: str | None = None
+    ) -> list[Row]:
+        where = sa.and_(jobs.c.phase != "done", jobs.c.next_run_at <= now)
+        if batch_id is not None:
+            where = sa.and_(where, jobs.c.batch_id == batch_id)
+        return await self._claim(jobs, where, jobs.c.next_run_at, owner, now, lease, limit)
+
+    async def claim_batches(
+        self, owner: str, now: float, *, lease: float, limit: int = 10, batch_id: str | None = None
+    ) -> list[Row]:
+        unfinished_job = (
+            sa.select(jobs.c.id)
+            .where(jobs.c.batch_id == batches.c.id, jobs.c.phase != "done")
+            .exists()
+        )
+        where = sa.or_(
+            sa.and_(batches.c.status.not_in(_TERMINAL), ~unfinished_job),
+            sa.and_(batches.c.handler_state == "pending", batches.c.next_run_at <= now),
+        )
+        if batch_id is not None:
+            where = sa.and_(where, batches.c.id == batch_id)
+        return await self._claim(batches, where, batches.c.created_at, owner, now, lease, limit)
+
+    async def next_due(self, batch_id: str | None = None) -> float | None:
+        """When the earliest job or handler retry is due (for an idle worker's sleep)."""
+        job_q = sa.select(sa.func.min(jobs.c.next_run_at)).where(jobs.c.phase != "done")
+        batch_q = sa.select(sa.func.min(batches.c.next_run_at)).where(
+            batches.c.handler_state == "pending"
+        )
+        if batch_id is not None:
+            job_q = job_q.where(jobs.c.batch_id == batch_id)
+            batch_q = batch_q.where(batches.c.id == batch_id)
+        async with self.engine.connect() as conn:
+            values = [(await conn.execute(q)).scalar() for q in (job_q, batch_q)]
+        present = [v for v in values if v is not None]
+        return min(present) if present else None
+
+    async def update_job(
+        self, job_id: str, owner: str, *, release: bool = False, **values: Any
+    ) -> bool:
+        """Write a leased job. False when the lease was lost (another worker took over)."""
+        if release:
+            values.update(lease_owner=None, lease_until=None)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                jobs.update().where(jobs.c.id == job_id, jobs.c.lease_owner == owner).values(values)
+            )
+            return bool(result.rowcount)
+
+    async def update_batch(
+        self, batch_id: str, owner: str, *, release: bool = False, **values: Any
+    ) -> bool:
+        if release:
+            values.update(lease_owner=None, lease_until=None)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                batches.update()
+                .where(batches.c.id == batch_id, batches.c.lease_owner == owner)
+                .values(values)
+            )
+            return bool(result.rowcount)
+
+    # -- requests and results --------------------------------------------------------
+
+    async def job_requests(self, job_id: str, chunk: int) -> AsyncIterator[list[Row]]:
+        """A job's requests in input order, chunk by chunk (keyset paging, flat memory)."""
+        last = -1
+        while True:
+            rows = await self._all(
+                sa.select(requests.c.seq, requests.c.custom_id, requests.c.body)
+                .where(requests.c.job_id == job_id, requests.c.seq > last)
+                .order_by(requests.c.seq)
+                .limit(chunk)
+            )
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["seq"]
+
+    async def insert_results(
+        self, rows: list[Row], *, job_id: str, owner: str, lease_until: float
+    ) -> bool:
+        """Insert result rows, skipping ones already present, and extend the job's lease
+        in the same transaction. False when the lease was lost (nothing written)."""
+        async with self.engine.begin() as conn:
+            renewed = await conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
+                .values(lease_until=lease_until)
+            )
+            if not renewed.rowcount:
+                return False
+            if rows:
+                await conn.execute(self._insert_ignore(results), rows)
+            return True
+
+    async def finalize(
+        self, batch_id: str, owner: str, fill: Iterable[Row], now: float, *, cancelled: bool
+    ) -> bool:
+        """Close a batch in one transaction: give every request without a result the
+        outcome its job implies, then write totals and the terminal status."""
+        async with self.engine.begin() as conn:
+            for spec in fill:
+                missing = (
+                    sa.select(
+                        requests.c.batch_id,
+                        requests.c.custom_id,
+                        requests.c.job_id,
+                        sa.literal(spec["status"]).label("status"),
+                        sa.literal(spec["error_code"]).label("error_code"),
+                        sa.literal(spec["error_message"]).label("error_message"),
+                        sa.literal(now).label("created_at"),
+                    )
+                    .outerjoin(
+                        results,
+                        sa.and_(
+                            results.c.batch_id == requests.c.batch_id,
+                            results.c.custom_id == requests.c.custom_id,
+                        ),
+                    )
+                    .where(requests.c.job_id == spec["job_id"], results.c.custom_id.is_(None))
+                )
+                await conn.execute(
+                    results.insert().from_select(
+                        [
+                            "batch_id",
+                            "custom_id",
+                            "job_id",
+                            "status",
+                            "error_code",
+                            "error_message",
+                            "created_at",
+                        ],
+                        missing,
+                    )
+                )
+            totals = await self._totals(conn, batch_id)
+            job_statuses = {
+                r[0]
+                for r in await conn.execute(
+                    sa.select(jobs.c.status).where(jobs.c.batch_id == batch_id)
+                )
+            }
+            status = batch_outcome(job_statuses, cancelled=cancelled)
+            result = await conn.execute(
+                batches.update()
+                .where(batches.c.id == batch_id, batches.c.lease_owner == owner)
+                .values(status=status, finished_at=now, **totals)
+            )
+            return bool(result.rowcount)
+
+    async def _totals(self, conn: AsyncConnection, batch_id: str) -> Row:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    results.c.status,
+                    sa.func.count().label("n"),
+                    sa.func.coalesce(sa.func.sum(results.c.input_tokens), 0),
+                    sa.func.coalesce(sa.func.sum(results.c.output_tokens), 0),
+                    sa.func.coalesce(sa.func.sum(results.c.cached_tokens), 0),
+                    sa.func.coalesce(sa.func.sum(results.c.reasoning_tokens), 0),
+                    sa.func.coalesce(sa.func.sum(results.c.cost_input), 0.0),
+                    sa.func.coalesce(sa.func.sum(results.c.cost_output), 0.0),
+                )
+                .where(results.c.batch_id == batch_id)
+                .group_by(results.c.status)
+            )
+        ).all()
+        totals: Row = dict.fromkeys(
+            (
+                "succeeded",
+                "errored",
+                "expired",
+                "cancelled",
+                "input_tokens",
+                "output_tokens",
+                "cached_tokens",
+                "reasoning_tokens",
+            ),
+            0,
+        )
+        totals.update(cost_input=0.0, cost_output=0.0)
+        for status, n, i, o, c, r, ci, co in rows:
+            if status in ("succeeded", "errored", "expired", "cancelled"):
+                totals[status] += int(n)
+            totals["input_tokens"] += int(i)
+            totals["output_tokens"] += int(o)
+            totals["cached_tokens"] += int(c)
+            totals["reasoning_tokens"] += int(r)
+            totals["cost_input"] += float(ci)
+            totals["cost_output"] += float(co)
+        return totals
+
+    async def iter_results(self, batch_id: str, *, chunk: int = 1000) -> AsyncIterator[list[Row]]:
+        """Results with their request's job, in input order, chunk by chunk."""
+        last = -1
+        while True:
+            stmt = (
+                sa.select(requests.c.seq, jobs.c.provider, jobs.c.model, results)
+                .join(
+                    results,
+                    sa.and_(
+                        results.c.batch_id == requests.c.batch_id,
+                        results.c.custom_id == requests.c.custom_id,
+                    ),
+                )
+                .join(jobs, jobs.c.id == requests.c.job_id)
+                .where(requests.c.batch_id == batch_id, requests.c.seq > last)
+                .order_by(requests.c.seq)
+                .limit(chunk)
+            )
+            rows = await self._all(stmt)
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["seq"]
+
+
+def batch_outcome(job_statuses: set[str], *, cancelled: bool) -> str:
+    """The logical batch's terminal status from its jobs' outcomes.
+
+    A user's cancel wins; `failed` only when every job failed; a job that ran out of
+    time makes the batch `expired`; otherwise it `completed` (failed rows are per request).
+    """
+    if cancelled:
+        return "cancelled"
+    if job_statuses and job_statuses <= {"failed"}:
+        return "failed"
+    if "expired" in job_statuses:
+        return "expired"
+    return "completed"

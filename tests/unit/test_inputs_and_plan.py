@@ -1,0 +1,122 @@
+"""Reading request files and planning jobs: bad input is named by file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from unibatch.engine.inputs import RequestReader
+from unibatch.engine.plan import Planner
+from unibatch.errors import ConfigurationError, InputError, LimitError, UnknownProviderError
+from unibatch.providers.openai import OpenAIProvider
+from unibatch.providers.registry import ProviderSet, split_model
+
+ENV = {"OPENAI_API_KEY": "k"}
+
+
+def line(cid: str, **body: Any) -> dict[str, Any]:
+    return {"custom_id": cid, "body": {"messages": [{"role": "user", "content": "hi"}], **body}}
+
+
+async def read(source: Any, model: str | None = "openai/gpt-4o-mini", env: Any = ENV) -> Planner:
+    planner = Planner("ubb_test", 0.0)
+    reader = RequestReader(
+        source, batch_id="ubb_test", planner=planner, providers=ProviderSet(env), model=model
+    )
+    async for _ in reader.chunks():
+        pass
+    return planner
+
+
+def write(tmp_path: Path, lines: list[bytes]) -> Path:
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"body": {"model": "openai/x"}}', "missing custom_id"),
+        (b'{"custom_id": "a"}', "missing body"),
+        (b'{"custom_id": "a", "body": {"model": "openai/x", "stream": true}}', "stream"),
+        (b'{"custom_id": "a", "method": "GET", "body": {"model": "openai/x"}}', "method"),
+        (
+            b'{"custom_id": "a", "url": "/v1/images", "body": {"model": "openai/x"}}',
+            "not supported by openai",
+        ),
+    ],
+)
+async def test_bad_line_names_file_and_line(tmp_path: Path, text: bytes, message: str) -> None:
+    good = orjson.dumps(line("ok", model="openai/gpt-4o-mini"))
+    path = write(tmp_path, [good, text])
+    with pytest.raises(InputError) as info:
+        await read(path, model=None)
+    assert f"{path}:2:" in str(info.value)
+    assert message in str(info.value)
+    assert info.value.line == 2
+
+
+async def test_duplicate_custom_id(tmp_path: Path) -> None:
+    path = write(tmp_path, [orjson.dumps(line("a")), orjson.dumps(line("b")),
+                            orjson.dumps(line("a"))])
+    with pytest.raises(InputError, match=r":3: duplicate custom_id 'a'"):
+        await read(path)
+
+
+async def test_unknown_provider_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, [orjson.dumps(line("a", model="nosuch/model"))])
+    with pytest.raises(InputError, match=r":1: unknown provider 'nosuch'"):
+        await read(path, model=None)
+
+
+async def test_missing_key_names_variable() -> None:
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        await read([line("a")], env={})
+
+
+async def test_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no requests"):
+        await read(write(tmp_path, [b""]))
+
+
+def test_split_model() -> None:
+    assert split_model("openai/gpt-4o-mini") == ("openai", "gpt-4o-mini")
+    assert split_model("openai:gpt-4o-mini") == ("openai", "gpt-4o-mini")
+    assert split_model("openai/ft:gpt-4o:org") == ("openai", "ft:gpt-4o:org")
+    with pytest.raises(UnknownProviderError, match="provider/model"):
+        split_model("gpt-4o-mini")
+
+
+async def test_plan_groups_by_model_and_endpoint() -> None:
+    lines = [line(f"r{i}", model=f"openai/m{i % 2}") for i in range(10)]
+    lines.append({**line("emb", model="openai/e"), "url": "/v1/embeddings"})
+    planner = await read(lines, model=None)
+    rows = sorted(planner.rows(), key=lambda r: (r["model"], r["endpoint"]))
+    assert [(r["model"], r["endpoint"], r["request_count"]) for r in rows] == [
+        ("e", "/v1/embeddings", 1),
+        ("m0", "/v1/chat/completions", 5),
+        ("m1", "/v1/chat/completions", 5),
+    ]
+
+
+def test_plan_splits_at_request_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    planner = Planner("b", 0.0)
+    monkeypatch.setattr(OpenAIProvider, "max_requests", 3)
+    ids = [planner.assign(OpenAIProvider, "m", "/v1/chat/completions", 10, "x") for _ in range(7)]
+    assert len(set(ids)) == 3
+    assert [r["request_count"] for r in planner.rows()] == [3, 3, 1]
+
+
+def test_plan_splits_at_byte_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    planner = Planner("b", 0.0)
+    monkeypatch.setattr(OpenAIProvider, "max_bytes", 100)
+    ids = [planner.assign(OpenAIProvider, "m", "/v1/chat/completions", 40, "x") for _ in range(5)]
+    assert [r["byte_count"] for r in planner.rows()] == [80, 80, 40]
+    assert len(set(ids)) == 3
+    with pytest.raises(LimitError, match="x: request is 101 bytes"):
+        planner.assign(OpenAIProvider, "m", "/v1/chat/completions", 101, "x")

@@ -1,0 +1,72 @@
+"""Codec, schedules, pricing, settings and the public API surface."""
+
+from __future__ import annotations
+
+import pytest
+
+import unibatch
+from unibatch.config import Settings
+from unibatch.engine.schedule import poll_delay, retry_delay
+from unibatch.pricing import Price, Pricer, list_price
+from unibatch.store import codec
+from unibatch.types import Usage
+
+
+@pytest.mark.parametrize("doc", [{"a": 1}, {"text": "x" * 5000}, [1, 2, 3], None, "s"])
+def test_codec_round_trip(doc: object) -> None:
+    assert codec.unpack(codec.pack(doc)) == doc
+
+
+def test_codec_compresses_large_documents() -> None:
+    doc = {"text": "the same words again " * 200}
+    assert len(codec.pack(doc)) < len(str(doc)) / 4
+
+
+def test_poll_schedule_repeats_last_entry() -> None:
+    schedule = (30.0, 60.0, 120.0, 300.0, 600.0)
+    assert [poll_delay(schedule, n) for n in range(7)] == [30, 60, 120, 300, 600, 600, 600]
+
+
+def test_retry_prefers_retry_after() -> None:
+    assert retry_delay((30.0, 60.0), 1, retry_after=7.0) == 7.0
+    assert retry_delay((30.0, 60.0), 1) == 30.0
+    assert retry_delay((30.0, 60.0), 5) == 60.0
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNIBATCH_POLL_SCHEDULE", "1, 2,5")
+    monkeypatch.setenv("UNIBATCH_MAX_AGE", "3600")
+    settings = Settings()
+    assert settings.poll_schedule == (1.0, 2.0, 5.0)
+    assert settings.max_age == 3600.0
+
+
+def test_default_poll_schedule() -> None:
+    assert Settings().poll_schedule == (30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+def test_batch_price_is_half_of_list_price() -> None:
+    price = list_price("openai", "gpt-4o-mini")
+    assert price is not None
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    cost = Pricer().cost("openai", "gpt-4o-mini", usage, 0.5)
+    assert cost.input == pytest.approx(price.input * 0.5)
+    assert cost.output == pytest.approx(price.output * 0.5)
+
+
+def test_cached_tokens_use_cached_rate() -> None:
+    pricer = Pricer(overrides={"openai/m": Price(input=2.0, output=8.0, cached_input=0.5)})
+    cost = pricer.cost("openai", "m", Usage(1_000_000, 0, cached_tokens=400_000), 0.5)
+    assert cost.input == pytest.approx((600_000 * 2.0 + 400_000 * 0.5) * 0.5 / 1e6)
+
+
+def test_discount_override_and_unknown_model() -> None:
+    pricer = Pricer(discounts={"openai": 1.0}, overrides={"openai/m": Price(1.0, 1.0)})
+    assert pricer.cost("openai", "m", Usage(1_000_000, 0), 0.5).total == pytest.approx(1.0)
+    assert pricer.cost("openai", "no-such-model", Usage(10, 10), 0.5).total == 0.0
+
+
+def test_public_api_is_sorted_and_importable() -> None:
+    assert list(unibatch.__all__) == sorted(unibatch.__all__)
+    for name in unibatch.__all__:
+        assert hasattr(unibatch, name)
