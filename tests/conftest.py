@@ -58,3 +58,12 @@ def sqlite_url(tmp_path: Path) -> str:
 def fast_settings() -> Settings:
     """Settings for tests: polls every 0.1 s, short leases."""
     return Settings(poll_schedule=(0.1,), lease_seconds=10.0, worker_idle=0.05)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The test PostgreSQL, wiped clean (skips when UNIBATCH_TEST_POSTGRES_URL is unset)."""
+    if not POSTGRES_URL:
+        pytest.skip("UNIBATCH_TEST_POSTGRES_URL is not set")
+    reset_postgres(POSTGRES_URL)
+    yield POSTGRES_URL

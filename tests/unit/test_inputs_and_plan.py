@@ -62,8 +62,9 @@ async def test_bad_line_names_file_and_line(tmp_path: Path, text: bytes, message
 
 
 async def test_duplicate_custom_id(tmp_path: Path) -> None:
-    path = write(tmp_path, [orjson.dumps(line("a")), orjson.dumps(line("b")),
-                            orjson.dumps(line("a"))])
+    path = write(
+        tmp_path, [orjson.dumps(line("a")), orjson.dumps(line("b")), orjson.dumps(line("a"))]
+    )
     with pytest.raises(InputError, match=r":3: duplicate custom_id 'a'"):
         await read(path)
 

@@ -1,0 +1,3 @@
+from unibatch.cli import app
+
+app(prog_name="unibatch")
