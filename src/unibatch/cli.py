@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
+from rich.markup import escape
 
 from unibatch._cli_render import BatchProgress, batch_table, console, summary
 from unibatch.client import AsyncClient
@@ -71,17 +72,19 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except NotFoundError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        _error(exc)
         raise typer.Exit(EXIT_NOT_FOUND) from None
     except (InputError, ConfigurationError, UnknownProviderError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        _error(exc)
         raise typer.Exit(EXIT_INPUT) from None
-    except UnibatchError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    except (UnibatchError, TimeoutError) as exc:
+        _error(exc)
         raise typer.Exit(EXIT_ERROR) from None
-    except TimeoutError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _error(exc: BaseException) -> None:
+    # Unwrapped and unstyled, so the file:line of a message stays greppable.
+    console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
 
 
 def _print_json(data: Any) -> None:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import openai
@@ -19,9 +19,8 @@ from openai import OpenAI
 from openai.types import Batch
 
 from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
-from unibatch.emulators._multipart import parse_multipart
 
-CHAT = "/v1/chat/completions"
+CHAT: Final = "/v1/chat/completions"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
@@ -35,8 +34,9 @@ def emu() -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture
-def client(emu: RunningEmulator) -> OpenAI:
-    return OpenAI(base_url=emu.base_url("openai"), api_key="test", max_retries=0)
+def client(emu: RunningEmulator) -> Iterator[OpenAI]:
+    with OpenAI(base_url=emu.base_url("openai"), api_key="test", max_retries=0) as sdk:
+        yield sdk
 
 
 def chat_line(custom_id: str, text: str = "hello", model: str = "gpt-4o-mini", **body: Any) -> str:
@@ -295,7 +295,7 @@ def test_batches_list_newest_first_with_cursor_paging(client: OpenAI) -> None:
 def test_cancel_keeps_finished_rows_and_marks_the_rest_cancelled(
     emu: RunningEmulator, client: OpenAI
 ) -> None:
-    emu.config.update({"in_progress_seconds": 40, "cancelling_seconds": 4})  # 2 s, 0.2 s
+    emu.config.update({"in_progress_seconds": 40, "cancelling_seconds": 10})  # 2 s, 0.5 s
     batch = submit(client, chat_lines(40))
     wait_for(
         client, batch.id, lambda b: b.request_counts is not None and b.request_counts.completed >= 5
@@ -629,47 +629,17 @@ def test_download_memory_stays_flat(client: OpenAI) -> None:
 
 
 def test_serve_prints_the_bound_port(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "unibatch.emulators", "--port", "0", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        name, _, url = line.partition("=")
-        assert name == "OPENAI_BASE_URL" and url.endswith("/openai/v1")
-        assert not url.endswith(":0/openai/v1")
-        assert httpx.get(f"{url}/_emulator/state").json()["batches"] == []
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-# -- the multipart reader ----------------------------------------------------------------
-
-
-async def test_multipart_reader_survives_any_chunking(tmp_path: Path) -> None:
-    boundary = b"b0undary"
-    content = b"line one\r\n--b0undar\r\nnot a boundary\r\n-b0undary\n--b0undary" * 50
-    body = (
-        b"--b0undary\r\n"
-        b'Content-Disposition: form-data; name="purpose"\r\n\r\n'
-        b"batch\r\n"
-        b"--b0undary\r\n"
-        b'Content-Disposition: form-data; name="file"; filename="in \\"q\\".jsonl"\r\n'
-        b"Content-Type: application/octet-stream\r\n\r\n" + content + b"\r\n--b0undary--\r\n"
-    )
-
-    for size in (1, 7, 64, len(body)):
-
-        async def chunks(size: int = size) -> AsyncIterator[bytes]:
-            for start in range(0, len(body), size):
-                yield body[start : start + size]
-
-        form = await parse_multipart(chunks(), boundary, tmp_path)
-        assert form.fields == {"purpose": "batch"}
-        part = form.files["file"]
-        assert part.filename == 'in "q".jsonl'
-        assert part.path.read_bytes() == content and part.size == len(content)
-        form.discard()
+    command = [sys.executable, "-m", "unibatch.emulators", "--port", "0"]
+    command += ["--data-dir", str(tmp_path), "--set", "time_scale=0.05"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            name, _, url = proc.stdout.readline().strip().partition("=")
+            assert name == "OPENAI_BASE_URL" and url.endswith("/openai/v1")
+            assert not url.endswith(":0/openai/v1")
+            state = httpx.get(f"{url}/_emulator/state").json()
+            assert state["batches"] == []
+            assert httpx.get(f"{url}/_emulator/config").json()["time_scale"] == 0.05
+        finally:
+            proc.terminate()
+        assert proc.wait(timeout=10) == 0

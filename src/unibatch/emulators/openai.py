@@ -1,0 +1,400 @@
+"""A faithful emulator of the OpenAI Files + Batch API, as a Starlette app.
+
+Mount :attr:`OpenAIEmulator.app` at ``/openai/v1`` and point the official SDK at it::
+
+    emulator = OpenAIEmulator(EmulatorConfig(time_scale=0.05))
+    # Mount("/openai/v1", app=emulator.app); OpenAI(base_url="http://H:P/openai/v1", ...)
+
+Uploads live on disk; result files are regenerated from the input at download time, so
+memory stays flat however many requests go through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ._base import (
+    Clock,
+    EmulatorConfig,
+    Fault,
+    Handler,
+    ProviderEmulator,
+    json_response,
+    paced,
+    read_chunks,
+    rechunk,
+)
+from ._openai_results import RowContext, Scan, Summary, iter_file_rows, scan_input, summarize
+from ._openai_timeline import Phase, Schedule, phase_at
+from ._openai_wire import (
+    FILE_TTL,
+    MAX_FILE_BYTES,
+    MAX_REQUESTS,
+    UPLOAD_PURPOSES,
+    BatchRecord,
+    FileRecord,
+    check_create,
+    cursor_page,
+    list_envelope,
+    missing_param,
+    new_file_id,
+    openai_error,
+    parse_limit,
+    plus,
+    render_batch,
+)
+
+
+def _forget(future: asyncio.Future[Any]) -> None:
+    # Retrieve the exception of a speculative job nobody awaited (e.g. after close()).
+    if not future.cancelled():
+        future.exception()
+
+
+class OpenAIEmulator(ProviderEmulator):
+    """The OpenAI Batch API (files and batches) with deterministic fake results.
+
+    Batch status moves with the clock (validating → in_progress → finalizing → completed)
+    following the knobs of :class:`EmulatorConfig`; validation failures, expiry, cancel,
+    per-request failures and HTTP faults behave as the reference describes. Every call is
+    counted in ``requests_seen`` under ``"METHOD /route/{template}"``.
+
+    Example::
+
+        emulator = OpenAIEmulator(EmulatorConfig(time_scale=0.05, failure_rate=0.1))
+        emulator.inject_faults(3)  # the next three API calls answer 429
+        app = Starlette(routes=[Mount("/openai/v1", app=emulator.app)])
+    """
+
+    name = "openai"
+
+    def __init__(self, config: EmulatorConfig | None = None, clock: Clock | None = None) -> None:
+        super().__init__(config, clock)
+        self.files: dict[str, FileRecord] = {}
+        self.batches: dict[str, BatchRecord] = {}  # insertion order == creation order
+
+    def api_routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("POST", "/files", self._upload),
+            ("GET", "/files", self._list_files),
+            ("GET", "/files/{file_id}", self._get_file),
+            ("GET", "/files/{file_id}/content", self._file_content),
+            ("DELETE", "/files/{file_id}", self._delete_file),
+            ("POST", "/batches", self._create_batch),
+            ("GET", "/batches", self._list_batches),
+            ("GET", "/batches/{batch_id}", self._get_batch),
+            ("POST", "/batches/{batch_id}/cancel", self._cancel_batch),
+        ]
+
+    # -- wire conventions ---------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> Response | None:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and key.strip():
+            return None
+        msg = (
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
+        return openai_error(401, msg, code="invalid_api_key")
+
+    def fault_response(self, fault: Fault) -> Response:
+        headers = {}
+        if fault.retry_after is not None and fault.status in (429, 503):
+            headers["retry-after"] = f"{fault.retry_after:g}"
+        if fault.status == 429:
+            msg = "Rate limit reached for requests (emulated). Please try again later."
+            return openai_error(
+                429, msg, type="requests", code="rate_limit_exceeded", headers=headers
+            )
+        if fault.status >= 500:
+            msg = "The server had an error while processing your request. Sorry about that!"
+            return openai_error(fault.status, msg, type="server_error", headers=headers)
+        return openai_error(fault.status, "Emulated fault.", headers=headers)
+
+    def not_found_response(self, request: Request, status: int) -> Response:
+        return openai_error(status, f"Invalid URL ({request.method} {request.url.path})")
+
+    async def snapshot(self) -> dict[str, Any]:
+        batches = []
+        for batch in list(self.batches.values()):
+            view = await self._observe(batch)
+            batches.append(
+                {
+                    "id": batch.id,
+                    "status": view["status"],
+                    "metadata": batch.metadata,
+                    "request_count": view["request_counts"]["total"],
+                    "created_at": view["created_at"],
+                    "endpoint": batch.endpoint,
+                    "input_file_id": batch.input_file_id,
+                }
+            )
+        return {"batches": batches, "files": len(self.files)}
+
+    # -- files --------------------------------------------------------------------------
+
+    async def _upload(self, request: Request) -> Response:
+        # Starlette (python-multipart) spools file parts to a temporary file past 1 MB,
+        # so an upload of any size is copied to disk without being held in memory.
+        try:
+            form = await request.form(max_part_size=64 * 1024)
+        except MultiPartException as exc:
+            return openai_error(400, f"Invalid multipart body: {exc.message}")
+        try:
+            upload = form.get("file")
+            purpose = form.get("purpose")
+            if not isinstance(upload, UploadFile) or not isinstance(purpose, str):
+                return missing_param("file" if not isinstance(upload, UploadFile) else "purpose")
+            if purpose not in UPLOAD_PURPOSES:
+                msg = f"'{purpose}' is not one of {sorted(UPLOAD_PURPOSES)} - 'purpose'"
+                return openai_error(400, msg, param="purpose", code="invalid_value")
+            now = int(self.clock())
+            ttl = form.get("expires_after[seconds]")
+            default_ttl: int | None = FILE_TTL if purpose == "batch" else None
+            expires_at = (
+                now + int(ttl) if isinstance(ttl, str) and ttl.isdigit() else plus(now, default_ttl)
+            )
+            file_id = new_file_id()
+            path = self.data_dir / f"{file_id}.jsonl"
+            size = await asyncio.to_thread(_copy_to, upload.file, path)
+            filename = upload.filename or "upload.jsonl"
+        finally:
+            await form.close()
+        record = FileRecord(file_id, purpose, filename, size, now, expires_at, path=path)
+        self.files[file_id] = record
+        return json_response(record.as_json())
+
+    async def _list_files(self, request: Request) -> Response:
+        limit = parse_limit(request, default=10_000, maximum=10_000)
+        if isinstance(limit, Response):
+            return limit
+        order = request.query_params.get("order", "desc")
+        purpose = request.query_params.get("purpose")
+        items = [f for f in self.files.values() if purpose is None or f.purpose == purpose]
+        if order != "asc":
+            items.reverse()
+        chosen, has_more = cursor_page(items, request.query_params.get("after"), limit)
+        return json_response(list_envelope([f.as_json() for f in chosen], has_more))
+
+    def _file(self, request: Request) -> FileRecord | Response:
+        file_id = request.path_params["file_id"]
+        record = self.files.get(file_id)
+        if record is None:
+            msg = f"No such File object: {file_id}"
+            return openai_error(404, msg, param="id")
+        return record
+
+    async def _get_file(self, request: Request) -> Response:
+        record = self._file(request)
+        return record if isinstance(record, Response) else json_response(record.as_json())
+
+    async def _file_content(self, request: Request) -> Response:
+        record = self._file(request)
+        if isinstance(record, Response):
+            return record
+        if record.path is not None:
+            chunks = read_chunks(record.path)
+        else:
+            batch = self.batches[str(record.batch_id)]
+            assert batch.input_path is not None and batch.final is not None
+            cut, reason = batch.final
+            rows = iter_file_rows(batch.input_path, batch.ctx, cut, reason, record.output)
+            chunks = rechunk(rows)
+        body = paced(chunks, lambda: self.config.download_chunk_delay)
+        return StreamingResponse(body, media_type="application/octet-stream")
+
+    async def _delete_file(self, request: Request) -> Response:
+        record = self._file(request)
+        if isinstance(record, Response):
+            return record
+        del self.files[record.id]
+        # A batch keeps reading its input to generate results, so keep referenced bytes.
+        if record.path is not None and all(
+            b.input_path != record.path for b in self.batches.values()
+        ):
+            record.path.unlink(missing_ok=True)
+        return json_response({"id": record.id, "object": "file", "deleted": True})
+
+    # -- batches ------------------------------------------------------------------------
+
+    async def _create_batch(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return openai_error(400, "We could not parse the JSON body of your request.")
+        if not isinstance(body, dict):
+            return openai_error(400, "The request body must be a JSON object.")
+        for param in ("input_file_id", "endpoint", "completion_window"):
+            if not body.get(param):
+                return missing_param(param)
+            if not isinstance(body[param], str):
+                msg = f"Invalid type for '{param}': expected a string."
+                return openai_error(400, msg, param=param, code="invalid_type")
+        invalid = check_create(body)
+        if invalid is not None:
+            return invalid
+        source = self.files.get(body["input_file_id"])
+        input_path = source.path if source is not None and source.purpose == "batch" else None
+        max_bytes = self.config.max_file_bytes or MAX_FILE_BYTES
+        if source is not None and source.bytes > max_bytes:
+            return openai_error(400, "File is too large.")
+        now = self.clock()
+        batch_id = "batch_" + secrets.token_hex(16)
+        schedule = Schedule.plan(self.config, now)
+        ctx = RowContext(
+            batch_id,
+            body["endpoint"],
+            int(schedule.validating_end),
+            self.config.failure_rate,
+            self.config.seed,
+        )
+        expiry = body.get("output_expires_after")
+        ttl = expiry.get("seconds") if isinstance(expiry, dict) else None
+        batch = BatchRecord(
+            batch_id,
+            body["endpoint"],
+            body["input_file_id"],
+            body.get("metadata"),
+            int(ttl) if isinstance(ttl, int) else FILE_TTL,
+            schedule,
+            ctx,
+            input_path,
+        )
+        self.batches[batch_id] = batch
+        batch.scan = asyncio.ensure_future(self._prepare(batch))
+        batch.scan.add_done_callback(_forget)
+        # State is recorded before the answer is held back: a client killed in this window
+        # has created a batch it never heard about, which crash-safe submission must handle.
+        if self.config.create_delay > 0:
+            await asyncio.sleep(self.config.create_delay)
+        return json_response(await self._observe(batch))
+
+    async def _get_batch(self, request: Request) -> Response:
+        batch = self._batch(request)
+        return batch if isinstance(batch, Response) else json_response(await self._observe(batch))
+
+    async def _list_batches(self, request: Request) -> Response:
+        limit = parse_limit(request, default=20, maximum=100)
+        if isinstance(limit, Response):
+            return limit
+        newest_first = list(reversed(self.batches.values()))
+        chosen, has_more = cursor_page(newest_first, request.query_params.get("after"), limit)
+        data = [await self._observe(batch) for batch in chosen]
+        return json_response(list_envelope(data, has_more))
+
+    async def _cancel_batch(self, request: Request) -> Response:
+        batch = self._batch(request)
+        if isinstance(batch, Response):
+            return batch
+        now = self.clock()
+        phase, _ = await self._phase(batch, now)
+        if phase.terminal:
+            msg = f"Cannot cancel a batch with status '{phase.status}'."
+            return openai_error(400, msg)
+        if phase.status != "cancelling":
+            batch.cancelling_at = now  # the instant the phase above was computed for
+            if batch.scan is not None and batch.scan.done():
+                self._start_final_summary(batch, batch.scan.result())
+        return json_response(await self._observe(batch))
+
+    def _batch(self, request: Request) -> BatchRecord | Response:
+        batch_id = request.path_params["batch_id"]
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            return openai_error(404, f"No batch found with id '{batch_id}'")
+        return batch
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def _prepare(self, batch: BatchRecord) -> Scan:
+        limit = self.config.max_requests_per_batch or MAX_REQUESTS
+        missing = (
+            f"The input file '{batch.input_file_id}' does not exist or its purpose is not 'batch'."
+        )
+        scan = await asyncio.to_thread(
+            scan_input, batch.input_path, batch.endpoint, batch.ctx, limit, missing
+        )
+        self._start_final_summary(batch, scan)
+        return scan
+
+    def _start_final_summary(self, batch: BatchRecord, scan: Scan) -> None:
+        # Start the pass over the file as soon as its end is known, so the poll that first
+        # sees the terminal status rarely waits for it.
+        if scan.error is None:
+            end = phase_at(batch.schedule, math.inf, scan.total, True, batch.cancelling_at)
+            self._summary(batch, end.done, end.reason)
+
+    def _summary(self, batch: BatchRecord, cut: int, reason: str | None) -> asyncio.Future[Summary]:
+        future = batch.summaries.get((cut, reason))
+        if future is None:
+            assert batch.input_path is not None
+            job = asyncio.to_thread(summarize, batch.input_path, batch.ctx, cut, reason)
+            future = asyncio.ensure_future(job)
+            future.add_done_callback(_forget)
+            batch.summaries[(cut, reason)] = future
+        return future
+
+    async def _phase(self, batch: BatchRecord, now: float) -> tuple[Phase, Scan | None]:
+        assert batch.scan is not None
+        scan: Scan | None = None
+        if now >= batch.schedule.validating_end or batch.cancelling_at is not None:
+            scan = await batch.scan
+        total = scan.total if scan is not None else None
+        valid = scan is not None and scan.error is None
+        return phase_at(batch.schedule, now, total, valid, batch.cancelling_at), scan
+
+    async def _observe(self, batch: BatchRecord) -> dict[str, Any]:
+        phase, scan = await self._phase(batch, self.clock())
+        summary: Summary | None = None
+        if phase.terminal and scan is not None and scan.error is None:
+            summary = await self._summary(batch, phase.done, phase.reason)
+            self._publish(batch, phase, summary)
+        return render_batch(batch, phase, scan, summary)
+
+    def _publish(self, batch: BatchRecord, phase: Phase, summary: Summary) -> None:
+        if batch.final is not None:
+            return
+        batch.final = (phase.done, phase.reason)
+        ended = int(max(phase.times.values()))
+        for output, rows, size in (
+            (True, summary.output_rows, summary.output_bytes),
+            (False, summary.error_rows, summary.error_bytes),
+        ):
+            if rows == 0:
+                continue  # the real API reports null rather than an empty file
+            file_id = new_file_id()
+            name = f"{batch.id}_{'output' if output else 'error'}.jsonl"
+            expires = ended + batch.output_ttl
+            self.files[file_id] = FileRecord(
+                file_id,
+                "batch_output",
+                name,
+                size,
+                ended,
+                expires,
+                batch_id=batch.id,
+                output=output,
+            )
+            if output:
+                batch.output_file_id = file_id
+            else:
+                batch.error_file_id = file_id
+
+
+def _copy_to(source: BinaryIO, path: Path) -> int:
+    source.seek(0)
+    with path.open("wb") as target:
+        shutil.copyfileobj(source, target, 1024 * 1024)
+        return int(target.tell())
