@@ -113,6 +113,10 @@ class RequestReader:
                 f"url {endpoint!r} is not supported by {provider_name} (supported: {supported})",
                 n,
             )
+        try:
+            provider.validate_body(endpoint, body)
+        except InputError as exc:
+            raise self._error(str(exc), n) from None
         self._seen.add(custom_id)
         self.endpoint = self.endpoint or endpoint
         body = {**body, "model": bare_model}

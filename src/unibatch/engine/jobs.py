@@ -166,7 +166,9 @@ def job_created(job: Row) -> float:
 async def _lines(ctx: Context, job_id: str) -> AsyncIterator[RequestLine]:
     async for chunk in ctx.store.job_requests(job_id, ctx.settings.ingest_chunk):
         for row in chunk:
-            yield RequestLine(custom_id=row["custom_id"], body=codec.unpack(row["body"]))
+            yield RequestLine(
+                custom_id=row["custom_id"], body=codec.unpack(row["body"]), seq=row["seq"]
+            )
 
 
 async def _poll(ctx: Context, provider: Provider, job: Row) -> None:
@@ -230,6 +232,7 @@ def _result_row(ctx: Context, job: Row, provider: Provider, r: ResultRow, now: f
     return {
         "batch_id": job["batch_id"],
         "custom_id": r.custom_id,
+        "seq": r.seq,
         "job_id": job["id"],
         "status": r.status.value,
         "status_code": r.status_code,
@@ -250,6 +253,20 @@ def _result_row(ctx: Context, job: Row, provider: Provider, r: ResultRow, now: f
     }
 
 
+async def _resolve_seqs(ctx: Context, job: Row, chunk: list[Row]) -> None:
+    """Give rows that came back with only a `seq` their request's custom_id (one query)."""
+    seqs = [row["seq"] for row in chunk if row["custom_id"] is None]
+    if seqs:
+        ids = await ctx.store.custom_ids(job["batch_id"], seqs)
+        for row in chunk:
+            if row["custom_id"] is None:
+                row["custom_id"] = ids.get(row["seq"])
+    for row in chunk:
+        del row["seq"]
+    # A seq that names no request (a provider's invention) is dropped, not stored.
+    chunk[:] = [row for row in chunk if row["custom_id"] is not None]
+
+
 async def _ingest(ctx: Context, provider: Provider, job: Row) -> None:
     """Stream every result row into the store, chunk by chunk. Re-running it after a crash
     re-reads the files from the start; rows already stored are skipped by the insert."""
@@ -259,12 +276,14 @@ async def _ingest(ctx: Context, provider: Provider, job: Row) -> None:
         async for result in provider.results(_provider_job(job)):
             chunk.append(_result_row(ctx, job, provider, result, ctx.clock()))
             if len(chunk) >= chunk_size:
+                await _resolve_seqs(ctx, job, chunk)
                 if not await ctx.store.insert_results(
                     chunk, job_id=job["id"], owner=ctx.owner, lease_until=ctx.lease_until()
                 ):
                     log.warning("job %s: lease lost during ingest; stopping", job["id"])
                     return
                 chunk = []
+    await _resolve_seqs(ctx, job, chunk)
     if not await ctx.store.insert_results(
         chunk, job_id=job["id"], owner=ctx.owner, lease_until=ctx.lease_until()
     ):

@@ -29,8 +29,13 @@ class JobSpec:
 
 @dataclass(frozen=True, slots=True)
 class RequestLine:
+    """One request as the adapter sends it. `seq` is its position in the batch: an adapter
+    whose provider restricts ids may send an id built from it and return `seq` in the
+    `ResultRow`, and the engine maps it back to `custom_id`."""
+
     custom_id: str
     body: dict[str, Any]
+    seq: int = -1
 
 
 @dataclass(slots=True)
@@ -52,9 +57,11 @@ class ProviderJob:
 
 @dataclass(frozen=True, slots=True)
 class ResultRow:
-    """One result line, normalised. `body` is the response in the lingua franca."""
+    """One result line, normalised. `body` is the response in the lingua franca.
 
-    custom_id: str
+    Either `custom_id` is the user's id, or it is None and `seq` names the request."""
+
+    custom_id: str | None
     status: RequestStatus
     status_code: int | None = None
     body: dict[str, Any] | None = None
@@ -64,6 +71,7 @@ class ResultRow:
     request_id: str | None = None
     # The native row as received, when `body` and the fields above cannot rebuild it.
     raw: bytes | None = None
+    seq: int | None = None
 
 
 class Provider(abc.ABC):
@@ -82,6 +90,14 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> Provider:
         """Build the adapter from the provider's usual variables; raise if the key is missing."""
+
+    @classmethod
+    def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
+        """Raise `InputError` naming the field when this provider cannot honour `body`.
+
+        Called for every request while the batch is read, before anything is sent.
+        The default accepts every body (OpenAI takes its own format unchanged)."""
+        return None
 
     @abc.abstractmethod
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:

@@ -264,6 +264,14 @@ class Store:
             yield rows
             last = rows[-1]["seq"]
 
+    async def custom_ids(self, batch_id: str, seqs: list[int]) -> dict[int, str]:
+        rows = await self._all(
+            sa.select(requests.c.seq, requests.c.custom_id).where(
+                requests.c.batch_id == batch_id, requests.c.seq.in_(seqs)
+            )
+        )
+        return {row["seq"]: row["custom_id"] for row in rows}
+
     async def insert_results(
         self, rows: list[Row], *, job_id: str, owner: str, lease_until: float
     ) -> bool:
