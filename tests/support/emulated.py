@@ -10,11 +10,23 @@ from unibatch.providers.base import Provider
 from unibatch.providers.registry import ProviderSet
 
 
+# The variables each provider's adapter reads, as the official SDKs name them.
+ENV_NAMES = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+    "gemini": ("GEMINI_API_KEY", "GEMINI_BASE_URL"),
+    "xai": ("XAI_API_KEY", "XAI_BASE_URL"),
+}
+
+
 def provider_env(emulator: object) -> dict[str, str]:
-    return {
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_BASE_URL": emulator.base_url("openai"),  # type: ignore[attr-defined]
-    }
+    """Keys and base URLs for every provider the running emulator serves."""
+    env: dict[str, str] = {}
+    for name in emulator.emulators:  # type: ignore[attr-defined]
+        key_var, url_var = ENV_NAMES[name]
+        env[key_var] = "test-key"
+        env[url_var] = emulator.base_url(name)  # type: ignore[attr-defined]
+    return env
 
 
 async def open_engine(
