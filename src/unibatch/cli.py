@@ -126,6 +126,17 @@ async def _wait(client: AsyncClient, batch_id: str, quiet: bool) -> Batch:
         return await client.wait(batch_id, on_progress=bar.update)
 
 
+async def _wait_and_report(
+    client: AsyncClient, batch_id: str, output: Path | None, fmt: Format, as_json: bool
+) -> None:
+    """Drive to the end, write the results if asked, summarise, exit by the outcome."""
+    batch = await _wait(client, batch_id, as_json)
+    if output is not None:
+        await _write_results(client, batch.id, output, fmt)
+    _finish(batch, as_json)
+    _exit_for(batch)
+
+
 def _exit_for(batch: Batch) -> None:
     if batch.status in (BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED):
         raise typer.Exit(EXIT_BATCH_FAILED)
@@ -188,11 +199,7 @@ def submit(
                     )
                     sys.stdout.write(batch.id + "\n")
                 return
-            batch = await _wait(client, batch.id, as_json)
-            if output is not None:
-                await _write_results(client, batch.id, output, fmt)
-            _finish(batch, as_json)
-            _exit_for(batch)
+            await _wait_and_report(client, batch.id, output, fmt, as_json)
 
     _run(main())
 
@@ -259,11 +266,7 @@ def wait_(
 
     async def main() -> None:
         async with _client(database) as client:
-            batch = await _wait(client, batch_id, as_json)
-            if output is not None:
-                await _write_results(client, batch.id, output, fmt)
-            _finish(batch, as_json)
-            _exit_for(batch)
+            await _wait_and_report(client, batch_id, output, fmt, as_json)
 
     _run(main())
 

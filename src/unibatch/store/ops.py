@@ -222,30 +222,30 @@ class Store:
         present = [v for v in values if v is not None]
         return min(present) if present else None
 
+    async def _update_leased(
+        self, table: sa.Table, item_id: str, owner: str, release: bool, values: Row
+    ) -> bool:
+        if release:
+            values.update(lease_owner=None, lease_until=None)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                table.update()
+                .where(table.c.id == item_id, table.c.lease_owner == owner)
+                .values(values)
+            )
+            return bool(result.rowcount)
+
     async def update_job(
         self, job_id: str, owner: str, *, release: bool = False, **values: Any
     ) -> bool:
         """Write a leased job. False when the lease was lost (another worker took over)."""
-        if release:
-            values.update(lease_owner=None, lease_until=None)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                jobs.update().where(jobs.c.id == job_id, jobs.c.lease_owner == owner).values(values)
-            )
-            return bool(result.rowcount)
+        return await self._update_leased(jobs, job_id, owner, release, values)
 
     async def update_batch(
         self, batch_id: str, owner: str, *, release: bool = False, **values: Any
     ) -> bool:
-        if release:
-            values.update(lease_owner=None, lease_until=None)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                batches.update()
-                .where(batches.c.id == batch_id, batches.c.lease_owner == owner)
-                .values(values)
-            )
-            return bool(result.rowcount)
+        """Write a leased batch. False when the lease was lost."""
+        return await self._update_leased(batches, batch_id, owner, release, values)
 
     # -- requests and results --------------------------------------------------------
 
