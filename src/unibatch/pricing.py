@@ -72,12 +72,30 @@ class Pricer:
     def price(self, provider: str, model: str) -> Price | None:
         return self._overrides.get(f"{provider}/{model}") or list_price(provider, model)
 
-    def cost(self, provider: str, model: str, usage: Usage, discount: float) -> Cost:
+    def rates(self, provider: str, model: str, discount: float) -> Rates:
+        """Per-token batch prices, looked up once per job rather than once per row."""
         price = self.price(provider, model)
         if price is None:
-            return Cost()
+            return Rates(0.0, 0.0, 0.0)
         factor = self.discount(provider, discount) / 1e6
+        cached = price.cached_input if price.cached_input is not None else price.input
+        return Rates(price.input * factor, cached * factor, price.output * factor)
+
+    def cost(self, provider: str, model: str, usage: Usage, discount: float) -> Cost:
+        return self.rates(provider, model, discount).cost(usage)
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """USD per token at batch prices."""
+
+    input: float
+    cached_input: float
+    output: float
+
+    def cost(self, usage: Usage) -> Cost:
         cached = min(usage.cached_tokens, usage.input_tokens)
-        cached_rate = price.cached_input if price.cached_input is not None else price.input
-        input_cost = ((usage.input_tokens - cached) * price.input + cached * cached_rate) * factor
-        return Cost(input=input_cost, output=usage.output_tokens * price.output * factor)
+        return Cost(
+            input=(usage.input_tokens - cached) * self.input + cached * self.cached_input,
+            output=usage.output_tokens * self.output,
+        )

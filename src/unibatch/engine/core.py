@@ -20,7 +20,7 @@ from unibatch.errors import InputError, NotFoundError
 from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet
 from unibatch.store import Store, open_store
-from unibatch.types import Batch, Result
+from unibatch.types import Batch, BatchStatus, Result
 
 log = logging.getLogger("unibatch.engine")
 ProgressCallback = Callable[[Batch], Awaitable[None] | None]
@@ -179,21 +179,23 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             worked = await self.run_once(batch_id=batch_id)
-            batch = await self.get_batch(batch_id)
-            if on_progress is not None:
-                maybe = on_progress(batch)
-                if maybe is not None:
-                    await maybe
-            if batch.done and not await self._handler_pending(batch_id):
-                return batch
+            row = await self.store.get_batch(batch_id)
+            if row is None:
+                raise NotFoundError(f"no batch {batch_id!r}")
+            # The full view aggregates every result; build it only when someone looks.
+            finished = BatchStatus(row["status"]).terminal and row["handler_state"] != "pending"
+            if on_progress is not None or finished:
+                batch = await self.get_batch(batch_id)
+                if on_progress is not None:
+                    maybe = on_progress(batch)
+                    if maybe is not None:
+                        await maybe
+                if finished:
+                    return batch
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"batch {batch_id} still {batch.status} after {timeout}s")
+                raise TimeoutError(f"batch {batch_id} still {row['status']} after {timeout}s")
             if not worked:
                 await self._sleep_until_due(batch_id, interval)
-
-    async def _handler_pending(self, batch_id: str) -> bool:
-        row = await self.store.get_batch(batch_id)
-        return bool(row and row["handler_state"] == "pending")
 
     async def run_worker(self, stop: asyncio.Event, *, idle: float | None = None) -> None:
         """Process due work until `stop` is set (the worker's main loop)."""

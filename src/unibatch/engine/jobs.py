@@ -20,6 +20,7 @@ from unibatch.errors import (
     PermanentProviderError,
     TransientProviderError,
 )
+from unibatch.pricing import Rates
 from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine, ResultRow
 from unibatch.store import codec
 from unibatch.types import BatchStatus
@@ -227,8 +228,8 @@ async def _poll(ctx: Context, provider: Provider, job: Row) -> None:
     )
 
 
-def _result_row(ctx: Context, job: Row, provider: Provider, r: ResultRow, now: float) -> Row:
-    cost = ctx.pricer.cost(job["provider"], job["model"], r.usage, provider.batch_discount)
+def _result_row(job: Row, rates: Rates, r: ResultRow, now: float) -> Row:
+    cost = rates.cost(r.usage)
     return {
         "batch_id": job["batch_id"],
         "custom_id": r.custom_id,
@@ -272,9 +273,10 @@ async def _ingest(ctx: Context, provider: Provider, job: Row) -> None:
     re-reads the files from the start; rows already stored are skipped by the insert."""
     chunk_size = ctx.settings.ingest_chunk
     chunk: list[Row] = []
+    rates = ctx.pricer.rates(job["provider"], job["model"], provider.batch_discount)
     if job["provider_batch_id"]:
         async for result in provider.results(_provider_job(job)):
-            chunk.append(_result_row(ctx, job, provider, result, ctx.clock()))
+            chunk.append(_result_row(job, rates, result, ctx.clock()))
             if len(chunk) >= chunk_size:
                 await _resolve_seqs(ctx, job, chunk)
                 if not await ctx.store.insert_results(
