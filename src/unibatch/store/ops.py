@@ -7,7 +7,7 @@ candidates are selected `FOR UPDATE SKIP LOCKED` so two workers never wait on ea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from unibatch.store.tables import batches, jobs, requests, results
 from unibatch.types import TERMINAL_BATCH_STATUSES
 
 Row = dict[str, Any]
+ResultHook = Callable[[AsyncConnection, str, list[Row]], Awaitable[None]]
 _TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
 _SQLITE_INSERT_RESULTS = (
     f"INSERT OR IGNORE INTO results ({', '.join(c.name for c in results.columns)}) "
@@ -35,6 +36,13 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.result_hooks: list[ResultHook] = []
+
+    def add_result_hook(self, hook: ResultHook) -> None:
+        """Run `hook(conn, batch_id, rows)` inside every transaction that stores results,
+        so what it writes (usage events, budgets) commits or rolls back with them. Rows
+        already stored may be passed again after a crash: a hook must be idempotent."""
+        self.result_hooks.append(hook)
 
     async def aclose(self) -> None:
         await self.engine.dispose()
@@ -295,6 +303,9 @@ class Store:
                 await conn.exec_driver_sql(_SQLITE_INSERT_RESULTS, rows)
             elif rows:
                 await conn.execute(self._insert_ignore(results), rows)
+            if rows:
+                for hook in self.result_hooks:
+                    await hook(conn, rows[0]["batch_id"], rows)
             return True
 
     async def finalize(
