@@ -15,6 +15,7 @@ import asyncio
 import math
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -83,6 +84,7 @@ class OpenAIEmulator(ProviderEmulator):
         super().__init__(config, clock)
         self.files: dict[str, FileRecord] = {}
         self.batches: dict[str, BatchRecord] = {}  # insertion order == creation order
+        self._written: dict[str, asyncio.Future[Path]] = {}
 
     def api_routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -204,15 +206,8 @@ class OpenAIEmulator(ProviderEmulator):
         record = self._file(request)
         if isinstance(record, Response):
             return record
-        if record.path is not None:
-            chunks = read_chunks(record.path)
-        else:
-            batch = self.batches[str(record.batch_id)]
-            assert batch.input_path is not None and batch.final is not None
-            cut, reason = batch.final
-            rows = iter_file_rows(batch.input_path, batch.ctx, cut, reason, record.output)
-            chunks = rechunk(rows)
-        body = paced(chunks, lambda: self.config.download_chunk_delay)
+        path = record.path if record.path is not None else await self._materialize(record)
+        body = paced(read_chunks(path), lambda: self.config.download_chunk_delay)
         return StreamingResponse(body, media_type="application/octet-stream")
 
     async def _delete_file(self, request: Request) -> Response:
@@ -361,6 +356,10 @@ class OpenAIEmulator(ProviderEmulator):
         if phase.terminal and scan is not None and scan.error is None:
             summary = await self._summary(batch, phase.done, phase.reason)
             self._publish(batch, phase, summary)
+            # As on the real service, a batch reports its end only once its files exist.
+            for file_id in (batch.output_file_id, batch.error_file_id):
+                if file_id is not None:
+                    await self._materialize(self.files[file_id])
         return render_batch(batch, phase, scan, summary)
 
     def _publish(self, batch: BatchRecord, phase: Phase, summary: Summary) -> None:
@@ -392,9 +391,32 @@ class OpenAIEmulator(ProviderEmulator):
             else:
                 batch.error_file_id = file_id
 
+    def _materialize(self, record: FileRecord) -> asyncio.Future[Path]:
+        """The result file's bytes on disk, generated (streamed, flat memory) only once, so
+        downloads stream from disk instead of regenerating every row."""
+        future = self._written.get(record.id)
+        if future is None:
+            batch = self.batches[str(record.batch_id)]
+            assert batch.input_path is not None and batch.final is not None
+            cut, reason = batch.final
+            rows = iter_file_rows(batch.input_path, batch.ctx, cut, reason, record.output)
+            path = self.data_dir / f"{record.id}.jsonl"
+            future = asyncio.ensure_future(asyncio.to_thread(_write_rows, rechunk(rows), path))
+            self._written[record.id] = future
+        return future
+
 
 def _copy_to(source: BinaryIO, path: Path) -> int:
     source.seek(0)
     with path.open("wb") as target:
         shutil.copyfileobj(source, target, 1024 * 1024)
         return int(target.tell())
+
+
+def _write_rows(chunks: Iterable[bytes], path: Path) -> Path:
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as target:
+        for chunk in chunks:
+            target.write(chunk)
+    partial.replace(path)
+    return path

@@ -6,6 +6,7 @@ call happens inside a database transaction: read, call the provider, then write.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -270,26 +271,39 @@ async def _resolve_seqs(ctx: Context, job: Row, chunk: list[Row]) -> None:
 
 async def _ingest(ctx: Context, provider: Provider, job: Row) -> None:
     """Stream every result row into the store, chunk by chunk. Re-running it after a crash
-    re-reads the files from the start; rows already stored are skipped by the insert."""
+    re-reads the files from the start; rows already stored are skipped by the insert.
+
+    One chunk is written while the next is parsed: the database driver works in its own
+    thread (aiosqlite) or socket (asyncpg), so parsing and writing overlap."""
     chunk_size = ctx.settings.ingest_chunk
-    chunk: list[Row] = []
     rates = ctx.pricer.rates(job["provider"], job["model"], provider.batch_discount)
-    if job["provider_batch_id"]:
-        async for result in provider.results(_provider_job(job)):
-            chunk.append(_result_row(job, rates, result, ctx.clock()))
-            if len(chunk) >= chunk_size:
-                await _resolve_seqs(ctx, job, chunk)
-                if not await ctx.store.insert_results(
-                    chunk, job_id=job["id"], owner=ctx.owner, lease_until=ctx.lease_until()
-                ):
-                    log.warning("job %s: lease lost during ingest; stopping", job["id"])
-                    return
-                chunk = []
-    await _resolve_seqs(ctx, job, chunk)
-    if not await ctx.store.insert_results(
-        chunk, job_id=job["id"], owner=ctx.owner, lease_until=ctx.lease_until()
-    ):
-        return
+    writing: asyncio.Task[bool] | None = None
+
+    async def flush(chunk: list[Row]) -> bool:
+        await _resolve_seqs(ctx, job, chunk)
+        return await ctx.store.insert_results(
+            chunk, job_id=job["id"], owner=ctx.owner, lease_until=ctx.lease_until()
+        )
+
+    try:
+        chunk: list[Row] = []
+        if job["provider_batch_id"]:
+            async for result in provider.results(_provider_job(job)):
+                chunk.append(_result_row(job, rates, result, ctx.clock()))
+                if len(chunk) >= chunk_size:
+                    if writing is not None and not await writing:
+                        log.warning("job %s: lease lost during ingest; stopping", job["id"])
+                        return
+                    writing = asyncio.ensure_future(flush(chunk))
+                    chunk = []
+        if writing is not None and not await writing:
+            return
+        writing = None
+        if not await flush(chunk):
+            return
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
     await ctx.store.update_job(
         job["id"],
         ctx.owner,
