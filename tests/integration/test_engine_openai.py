@@ -15,6 +15,7 @@ from unibatch.config import Settings
 from unibatch.emulators import EmulatorConfig
 from unibatch.emulators.server import running_emulator
 from unibatch.engine import Engine
+from unibatch.errors import InputError
 from unibatch.providers.base import ProviderJob, ResultRow
 from unibatch.providers.openai import OpenAIProvider
 from unibatch.store.tables import jobs, results
@@ -247,3 +248,19 @@ async def test_provider_rejection_fails_the_job_not_the_worker(
     assert batch.errors
     first = [r async for r in engine.results(batch_id)][0]
     assert first.error is not None and first.error.code == "batch_failed"
+
+
+async def test_duplicate_across_chunks_is_named_and_nothing_is_stored(
+    database_url: str, emulator: object, fast_settings: Settings
+) -> None:
+    settings = fast_settings.model_copy(update={"ingest_chunk": 2})
+    engine = await open_engine(database_url, emulator, settings)
+    try:
+        lines = chat_lines(6)
+        lines[4]["custom_id"] = lines[1]["custom_id"]
+        with pytest.raises(InputError, match=r"line 5: duplicate custom_id 'r-00001'"):
+            await engine.create_batch(lines)
+        assert await engine.list_batches() == []
+        assert await engine.create_batch(chat_lines(3))  # the store is still usable
+    finally:
+        await engine.aclose()

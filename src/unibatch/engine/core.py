@@ -106,7 +106,7 @@ class Engine:
             "handler_attempts": 0,
             "request_total": 0,
         }
-        await self.store.import_batch(batch_row, reader.chunks(), planner.rows)
+        await self.store.import_batch(batch_row, reader.chunks(), planner.rows, reader.duplicate)
         log.info("batch %s: %d requests in %d jobs", batch_id, reader.count, len(planner.jobs))
         return batch_id
 

@@ -72,7 +72,10 @@ class RequestReader:
         self.chunk = chunk
         self.count = 0
         self.endpoint: str | None = None
+        # Ids of the chunk being built; repeats across chunks are caught by the store's
+        # unique constraint, so memory stays flat however long the file is.
         self._seen: set[str] = set()
+        self._line_of_seq: dict[int, int] = {}
         self._checked: set[str] = set()
 
     def _error(self, message: str, line: int) -> InputError:
@@ -118,6 +121,7 @@ class RequestReader:
         except InputError as exc:
             raise self._error(str(exc), n) from None
         self._seen.add(custom_id)
+        self._line_of_seq[self.count] = n
         self.endpoint = self.endpoint or endpoint
         body = {**body, "model": bare_model}
         data = orjson.dumps(body)
@@ -136,6 +140,12 @@ class RequestReader:
     def _where(self, n: int) -> str:
         return f"{self.path}:{n}" if self.path else f"request {n}"
 
+    def duplicate(self, row: dict[str, Any]) -> InputError:
+        """The error for a row whose custom_id an earlier chunk already used."""
+        return self._error(
+            f"duplicate custom_id {row['custom_id']!r}", self._line_of_seq[row["seq"]]
+        )
+
     async def chunks(self) -> AsyncIterator[list[dict[str, Any]]]:
         chunk: list[dict[str, Any]] = []
         for raw in self._lines:
@@ -144,6 +154,8 @@ class RequestReader:
             if len(chunk) >= self.chunk:
                 yield chunk
                 chunk = []
+                self._seen.clear()
+                self._line_of_seq.clear()
         if chunk:
             yield chunk
         if self.count == 0:

@@ -70,16 +70,24 @@ class Store:
         batch: Row,
         request_chunks: AsyncIterator[list[Row]],
         job_rows: Callable[[], Sequence[Row]],
+        duplicate: Callable[[Row], Exception],
     ) -> None:
         """Insert a batch, its requests and its jobs in ONE transaction: all or nothing.
 
         `job_rows` is called after the last chunk, when the planner knows every job.
+        Duplicate custom_ids are caught by the table's unique constraint rather than a
+        set in memory; `duplicate(row)` builds the error for the first repeated row.
         """
         async with self.engine.begin() as conn:
             await conn.execute(batches.insert(), batch)
             async for chunk in request_chunks:
-                if chunk:
-                    await conn.execute(requests.insert(), chunk)
+                if not chunk:
+                    continue
+                try:
+                    async with conn.begin_nested():
+                        await conn.execute(requests.insert(), chunk)
+                except sa.exc.IntegrityError:
+                    raise duplicate(await self._first_repeat(conn, chunk)) from None
             rows = job_rows()
             if rows:
                 await conn.execute(jobs.insert(), list(rows))
@@ -91,6 +99,20 @@ class Store:
                     endpoint=rows[0]["endpoint"] if rows else batch["endpoint"],
                 )
             )
+
+    @staticmethod
+    async def _first_repeat(conn: AsyncConnection, chunk: list[Row]) -> Row:
+        """The first row of a refused chunk whose custom_id an earlier chunk already had."""
+        ids = [row["custom_id"] for row in chunk]
+        stored = {
+            r[0]
+            for r in await conn.execute(
+                sa.select(requests.c.custom_id).where(
+                    requests.c.batch_id == chunk[0]["batch_id"], requests.c.custom_id.in_(ids)
+                )
+            )
+        }
+        return next(row for row in chunk if row["custom_id"] in stored)
 
     async def get_batch(self, batch_id: str) -> Row | None:
         return await self._one(sa.select(batches).where(batches.c.id == batch_id))
