@@ -9,7 +9,6 @@ from unibatch.engine import Engine
 from unibatch.providers.base import Provider
 from unibatch.providers.registry import ProviderSet
 
-
 # The variables each provider's adapter reads, as the official SDKs name them.
 ENV_NAMES = {
     "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),

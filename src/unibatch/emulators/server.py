@@ -28,7 +28,10 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
 from ._base import EmulatorConfig, ProviderEmulator
+from .anthropic import AnthropicEmulator
+from .gemini import GeminiEmulator
 from .openai import OpenAIEmulator
+from .xai import XAIEmulator
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,12 @@ class ProviderMount:
 
 
 # Adding a provider is one line here.
-PROVIDERS: tuple[ProviderMount, ...] = (ProviderMount("openai", "/openai/v1", OpenAIEmulator),)
+PROVIDERS: tuple[ProviderMount, ...] = (
+    ProviderMount("openai", "/openai/v1", OpenAIEmulator),
+    ProviderMount("anthropic", "/anthropic", AnthropicEmulator),
+    ProviderMount("gemini", "/gemini", GeminiEmulator),
+    ProviderMount("xai", "/xai/v1", XAIEmulator),
+)
 _PREFIXES = {mount.name: mount.prefix for mount in PROVIDERS}
 
 

@@ -96,4 +96,9 @@ class ProviderSet:
 
 def _load_builtin() -> None:
     if not _FACTORIES:
-        from unibatch.providers import openai  # noqa: F401  (registers itself)
+        from unibatch.providers import (
+            anthropic,  # noqa: F401  (registers itself)
+            gemini,  # noqa: F401
+            openai,  # noqa: F401
+            xai,  # noqa: F401
+        )

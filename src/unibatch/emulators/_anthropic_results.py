@@ -1,0 +1,248 @@
+"""Deterministic result rows for the Anthropic batch emulator, streamed from the stored input.
+
+Requests are kept on disk as JSONL (`{"custom_id", "params"}` per line); results are
+regenerated from that file at every download, so memory stays flat and two downloads agree.
+Every value is a pure function of the request, the batch id, ``seed`` and ``failure_rate``.
+Validation of ``params`` is deferred, as on the real API: a bad one becomes an errored row.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ._openai_fakes import hex_digest, unit
+
+CANCELED = "canceled"
+EXPIRED = "expired"
+# Top-level Messages params the emulator accepts; anything else is an `Extra inputs` error,
+# which catches adapters that leak OpenAI fields into the params.
+PARAMS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "tools",
+        "tool_choice",
+        "metadata",
+        "thinking",
+        "stream",
+        "service_tier",
+        "container",
+        "mcp_servers",
+        "context_management",
+        "output_config",
+        "output_format",
+    }
+)
+
+
+@dataclass(frozen=True)
+class RowContext:
+    """What row generation needs besides the request; frozen when the batch is created."""
+
+    batch_id: str
+    failure_rate: float
+    seed: int
+
+
+@dataclass
+class Counts:
+    """The batch's `request_counts` once it has ended."""
+
+    succeeded: int = 0
+    errored: int = 0
+    canceled: int = 0
+    expired: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "processing": 0,
+            "succeeded": self.succeeded,
+            "errored": self.errored,
+            "canceled": self.canceled,
+            "expired": self.expired,
+        }
+
+
+def _tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return " ".join(_text_of(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(_text_of(value[k]) for k in ("text", "content") if k in value)
+    return ""
+
+
+def _has_cache_control(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "cache_control" in value or any(_has_cache_control(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_cache_control(v) for v in value)
+    return False
+
+
+def params_error(params: Any) -> str | None:
+    """The `invalid_request_error` message the real API would give later, if any."""
+    if not isinstance(params, dict):
+        return "params: Input should be a valid dictionary"
+    for key in params:
+        if key not in PARAMS:
+            return f"{key}: Extra inputs are not permitted"
+    if not isinstance(params.get("model"), str) or not params["model"]:
+        return "model: Field required"
+    max_tokens = params.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+        return "max_tokens: Field required"
+    if max_tokens < 1:
+        return "max_tokens: Input should be greater than or equal to 1"
+    if params.get("stream") is True:
+        return "stream: Streaming is not supported in the Message Batches API"
+    messages = params.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: Field required"
+    for i, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+    temperature = params.get("temperature")
+    if isinstance(temperature, int | float) and not 0 <= temperature <= 1:
+        return "temperature: Input should be less than or equal to 1"
+    return None
+
+
+def _fake_value(schema: Any, name: str) -> Any:
+    """A value matching a JSON schema closely enough for a client to parse."""
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if isinstance(schema, dict) and schema.get("enum"):
+        return schema["enum"][0]
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {key: _fake_value(sub, key) for key, sub in props.items()}
+    if kind == "array":
+        return [_fake_value(schema.get("items") or {}, name)]
+    if kind in ("integer", "number"):
+        return 0
+    if kind == "boolean":
+        return False
+    return f"emulated {name}"
+
+
+def _forced_tool(params: dict[str, Any]) -> dict[str, Any] | None:
+    choice = params.get("tool_choice") or {}
+    tools = [t for t in params.get("tools") or [] if isinstance(t, dict)]
+    if choice.get("type") == "tool":
+        return next((t for t in tools if t.get("name") == choice.get("name")), None)
+    if choice.get("type") == "any" and tools:
+        return tools[0]
+    return None
+
+
+def fake_message(params: dict[str, Any], rid: str) -> dict[str, Any]:
+    """A Message: echoes a digest of the last user turn, or calls the forced tool."""
+    system = _tokens(_text_of(params.get("system"))) if params.get("system") else 0
+    messages = params["messages"]
+    prompt = system + sum(4 + _tokens(_text_of(m.get("content"))) for m in messages)
+    users = [m for m in messages if m.get("role") == "user"]
+    last = _text_of(users[-1].get("content")) if users else ""
+    limit = params["max_tokens"]
+    tool = _forced_tool(params)
+    content: list[dict[str, Any]]
+    if tool is not None:
+        args = _fake_value(tool.get("input_schema") or {}, "value")
+        block = {"type": "tool_use", "id": f"toolu_{rid[:24]}", "name": tool.get("name")}
+        content = [{**block, "input": args}]
+        out, stop = _tokens(orjson.dumps(args).decode()), "tool_use"
+    else:
+        text = f"Echo: {hex_digest(last, size=6)}"
+        out, stop = _tokens(text), "end_turn"
+        if out > limit:
+            text, out, stop = text[: limit * 4], limit, "max_tokens"
+        content = [{"type": "text", "text": text}]
+    # A prompt marked for caching reads half of itself from the cache (a warm cache).
+    cached = prompt // 2 if _has_cache_control(params) else 0
+    return {
+        "id": f"msg_{rid[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": params["model"],
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": prompt - cached,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": cached,
+            "output_tokens": out,
+            "service_tier": "batch",
+        },
+    }
+
+
+def _errored(error_type: str, message: str, request_id: str | None) -> dict[str, Any]:
+    inner = {"type": error_type, "message": message}
+    return {"type": "errored", "error": {"type": "error", "error": inner, "request_id": request_id}}
+
+
+def _result(ctx: RowContext, custom_id: str, params: Any) -> dict[str, Any]:
+    rid = hex_digest(ctx.batch_id, custom_id)
+    problem = params_error(params)
+    if problem is not None:
+        return _errored("invalid_request_error", problem, None)
+    if ctx.failure_rate > 0 and unit(ctx.seed, "fail", custom_id) < ctx.failure_rate:
+        if unit(ctx.seed, "kind", custom_id) < 0.5:
+            return _errored("api_error", "Internal server error (emulated).", f"workerreq_{rid}")
+        return _errored("overloaded_error", "Overloaded (emulated).", f"workerreq_{rid}")
+    return {"type": "succeeded", "message": fake_message(params, rid)}
+
+
+def iter_rows(path: Path, ctx: RowContext, cut: int, reason: str | None) -> Iterator[bytes]:
+    """One JSONL row per request, in input order: the first ``cut`` ran, the rest carry
+    ``reason`` (``canceled`` / ``expired``)."""
+    with path.open("rb") as fh:
+        for index, raw in enumerate(fh):
+            request = orjson.loads(raw)
+            custom_id = request["custom_id"]
+            if index >= cut:
+                result: dict[str, Any] = {"type": reason or EXPIRED}
+            else:
+                result = _result(ctx, custom_id, request.get("params"))
+            yield orjson.dumps({"custom_id": custom_id, "result": result}) + b"\n"
+
+
+def shuffled(rows: Iterable[bytes], seed: object, window: int = 8) -> Iterator[bytes]:
+    """Rows in a scrambled order (the real API's order is arbitrary), holding at most
+    ``window`` rows so a large batch still streams."""
+    rng = random.Random(hex_digest(seed))
+    held: list[bytes] = []
+    for row in rows:
+        held.append(row)
+        if len(held) >= window:
+            yield held.pop(rng.randrange(len(held)))
+    while held:
+        yield held.pop(rng.randrange(len(held)))
+
+
+def count(path: Path, ctx: RowContext, cut: int, reason: str | None) -> Counts:
+    """The ended batch's counters, from one pass over the rows."""
+    counts = Counts()
+    for row in iter_rows(path, ctx, cut, reason):
+        kind = orjson.loads(row)["result"]["type"]
+        setattr(counts, kind, getattr(counts, kind) + 1)
+    return counts

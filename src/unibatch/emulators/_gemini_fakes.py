@@ -1,0 +1,173 @@
+"""Validation and deterministic results for the Gemini emulator, streamed from disk.
+
+Requests are kept as JSONL (`{"key"?, "metadata"?, "request"}`), whichever way they came
+in; results are regenerated from them on every read, so memory stays flat for file input
+and two downloads of one responses file are byte-identical. A value is a pure function of
+the request, the batch, `seed` and `failure_rate`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from ._openai_fakes import _tokens, hex_digest, unit
+
+
+class InvalidInput(ValueError):
+    """A request the real API rejects at create with 400 INVALID_ARGUMENT (no batch made)."""
+
+
+def check_request(obj: Any, where: str, *, embed: bool, file_row: bool) -> dict[str, Any]:
+    """One input entry (a file row or an inline entry), or `InvalidInput`."""
+    if not isinstance(obj, dict):
+        raise InvalidInput(f"{where}: not a JSON object.")
+    request = obj.get("request")
+    if not isinstance(request, dict):
+        raise InvalidInput(f"{where}: missing field 'request'.")
+    if file_row and not isinstance(obj.get("key"), str):
+        raise InvalidInput(f"{where}: missing field 'key'.")
+    if "metadata" in obj and not isinstance(obj["metadata"], dict):
+        raise InvalidInput(f"{where}: 'metadata' must be a map of strings.")
+    if embed:
+        if not isinstance(request.get("content"), dict):
+            raise InvalidInput(f"{where}: missing field 'request.content'.")
+    elif not isinstance(request.get("contents"), list) or not request["contents"]:
+        raise InvalidInput(f"{where}: 'request.contents' must not be empty.")
+    return obj
+
+
+def scan_file(source: Path, target: BinaryIO, *, embed: bool, max_requests: int) -> int:
+    """Validate an uploaded JSONL file row by row, copying good rows to `target`."""
+    total = 0
+    with source.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise InvalidInput(f"Line {lineno} of the input file is not valid JSON.") from None
+            check_request(obj, f"Line {lineno}", embed=embed, file_row=True)
+            target.write(orjson.dumps(obj) + b"\n")
+            total += 1
+            if total > max_requests:
+                raise InvalidInput(f"The batch holds more than {max_requests} requests.")
+    if total == 0:
+        raise InvalidInput("The input file is empty.")
+    return total
+
+
+def fails(seed: int, rate: float, batch: str, index: int) -> bool:
+    # The batch name is part of the draw, so a retried request is not doomed to fail again.
+    return rate > 0 and unit(seed, "fail", batch, index) < rate
+
+
+def _texts(content: Any) -> list[str]:
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [str(p["text"]) for p in parts or [] if isinstance(p, dict) and "text" in p]
+
+
+def fake_generate(request: dict[str, Any], model: str, rid: str) -> dict[str, Any]:
+    """A `GenerateContentResponse` for one request: an echo digest of the last user text."""
+    contents = request["contents"]
+    prompt = sum(_tokens(t) for c in contents for t in _texts(c)) + sum(
+        _tokens(t) for t in _texts(request.get("systemInstruction"))
+    )
+    users = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
+    last = " ".join(_texts(users[-1])) if users else ""
+    config = request.get("generationConfig") or request.get("generation_config") or {}
+    limit = config.get("maxOutputTokens", config.get("max_output_tokens"))
+    text = f"Echo: {hex_digest(last, size=6)}"
+    out, reason = _tokens(text), "STOP"
+    if isinstance(limit, int) and 0 < limit < out:
+        text, out, reason = text[: limit * 4], limit, "MAX_TOKENS"
+    part: dict[str, Any] = {"text": text}
+    calling = ((request.get("toolConfig") or {}).get("functionCallingConfig")) or {}
+    declared = [
+        d["name"]
+        for tool in request.get("tools") or []
+        for d in tool.get("functionDeclarations") or []
+    ]
+    if calling.get("mode") == "ANY" and declared:
+        name = (calling.get("allowedFunctionNames") or declared)[0]
+        part, out, reason = {"functionCall": {"name": name, "args": {"q": last[:20]}}}, 8, "STOP"
+    n = config.get("candidateCount", 1)
+    n = n if isinstance(n, int) and n > 0 else 1
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": out * n,
+        "totalTokenCount": prompt + out * n,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+    }
+    if prompt >= 1024:  # implicit caching starts at about a thousand tokens: emulate a half-hit
+        usage["cachedContentTokenCount"] = prompt // 2
+    if "pro" in model:  # thinking models bill their thoughts as output
+        usage["thoughtsTokenCount"] = 12
+        usage["totalTokenCount"] += 12
+    candidates = [
+        {"content": {"parts": [part], "role": "model"}, "finishReason": reason, "index": i}
+        for i in range(n)
+    ]
+    return {
+        "candidates": candidates,
+        "usageMetadata": usage,
+        "modelVersion": model.removeprefix("models/"),
+        "responseId": rid[:22],
+    }
+
+
+def fake_embed(request: dict[str, Any]) -> dict[str, Any]:
+    """An `EmbedContentResponse`: a unit vector derived from the text."""
+    text = " ".join(_texts(request.get("content")))
+    dims = request.get("outputDimensionality")
+    dims = dims if isinstance(dims, int) and 0 < dims <= 3072 else 8
+    raw = [unit(text, i) * 2 - 1 for i in range(dims)]
+    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+    return {"embedding": {"values": [round(v / norm, 6) for v in raw]}}
+
+
+_ERRORS = (
+    {"code": 13, "message": "Internal error encountered."},
+    {"code": 3, "message": "Emulated request failure (failure_rate)."},
+)
+
+
+def iter_results(
+    path: Path,
+    *,
+    batch: str,
+    model: str,
+    cut: int,
+    embed: bool,
+    file_rows: bool,
+    seed: int,
+    rate: float,
+) -> Iterator[dict[str, Any]]:
+    """Result entries of the first `cut` requests, in input order.
+
+    File rows carry `key`; inline entries echo `metadata`."""
+    with path.open("rb") as fh:
+        for index, raw in enumerate(fh):
+            if index >= cut:
+                return
+            obj = orjson.loads(raw)
+            entry: dict[str, Any] = {"key": obj.get("key")} if file_rows else {}
+            if fails(seed, rate, batch, index):
+                entry["error"] = _ERRORS[int(unit(seed, "kind", batch, index) * 2)]
+            else:
+                rid = hex_digest(batch, index)
+                try:
+                    request = obj["request"]
+                    result = fake_embed(request) if embed else fake_generate(request, model, rid)
+                    entry["response"] = result
+                except (TypeError, KeyError, AttributeError, IndexError):
+                    msg = "Request contains an invalid argument."
+                    entry["error"] = {"code": 3, "message": msg}
+            if not file_rows and "metadata" in obj:
+                entry["metadata"] = obj["metadata"]
+            yield entry

@@ -1,0 +1,361 @@
+"""Gemini Developer API batch mode adapter (reference §3, §11).
+
+Requests travel inline in the create call while it stays under 20 MB, else as a JSONL file
+sent through the resumable Files API. Each request is keyed `ubseq-<seq>` (key rules are
+undocumented, so the user's custom_id never reaches the wire) and the engine maps results
+back by `seq`. The job's tag is the batch `displayName`, which `find` matches after a crash.
+
+Statuses: `BATCH_STATE_PENDING` (and the SDK spelling `JOB_STATE_PENDING`) reads as
+`validating`, `RUNNING` as `in_progress`, and the terminal states as theirs. An expired
+batch has no results; a cancelled one keeps what finished.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from typing import IO, Any
+
+import httpx
+import orjson
+
+from unibatch.errors import InputError, LimitError, PermanentProviderError, TransientProviderError
+from unibatch.providers._http import raise_for_status, send
+from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine, ResultRow
+from unibatch.providers.registry import api_key, register
+from unibatch.translate import gemini as translate
+from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+# The REST reference documents v1beta, where batch mode first shipped; google-genai 3.x
+# sends v1. Both work; UNIBATCH_GEMINI_API_VERSION picks.
+DEFAULT_API_VERSION = "v1beta"
+INLINE_LIMIT = 20 * 1024 * 1024
+KEY_PREFIX = "ubseq-"
+CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+_SPOOL_BYTES = 8 * 1024 * 1024
+_CHUNK = 1024 * 1024
+_STATES = {
+    "PENDING": BatchStatus.VALIDATING,
+    "RUNNING": BatchStatus.IN_PROGRESS,
+    "SUCCEEDED": BatchStatus.COMPLETED,
+    "FAILED": BatchStatus.FAILED,
+    "CANCELLED": BatchStatus.CANCELLED,
+    "EXPIRED": BatchStatus.EXPIRED,
+}
+# google.rpc.Code -> HTTP status, for result entries that carry a gRPC code.
+_GRPC_HTTP = {
+    1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429,
+    9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
+}  # fmt: skip
+_RETRYABLE_HTTP = frozenset({408, 429, 499, 500, 502, 503, 504})
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
+
+
+@register
+class GeminiProvider(Provider):
+    name = "gemini"
+    max_requests = 1_000_000  # no documented count limit: the 2 GB file limit binds first
+    max_bytes = 2 * 1024**3
+    batch_discount = 0.5
+    endpoints = frozenset({CHAT, EMBEDDINGS})
+    key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    base_url_env = "GEMINI_BASE_URL"
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: float = 60.0,
+        inline_limit: int = INLINE_LIMIT,
+    ) -> None:
+        self.api_version = api_version
+        # Create bodies at or above this size go through the Files API instead.
+        self.inline_limit = inline_limit
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers={"x-goog-api-key": api_key},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            event_hooks={"response": [_retry_info_as_header]},
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> GeminiProvider:
+        return cls(
+            api_key(cls, env),
+            env.get(cls.base_url_env) or DEFAULT_BASE_URL,
+            api_version=env.get("UNIBATCH_GEMINI_API_VERSION") or DEFAULT_API_VERSION,
+            timeout=timeout,
+        )
+
+    @classmethod
+    def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
+        native_request(endpoint, body)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await send(
+            self._client, self.name, method, f"{self.api_version}/{path}", **kwargs
+        )
+        return response.json() if response.content else {}
+
+    # -- submit -----------------------------------------------------------------------
+
+    async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
+        embed = spec.endpoint == EMBEDDINGS
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+            count = 0
+            async for line in lines:
+                count += 1
+                request = native_request(spec.endpoint, line.body)
+                # A line without a seq (not from the engine) keeps its custom_id as key.
+                key = f"{KEY_PREFIX}{line.seq}" if line.seq >= 0 else line.custom_id
+                row = {"key": key, "request": request}
+                spool.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            size = spool.tell()
+            if size > self.max_bytes:
+                raise LimitError(
+                    f"gemini: the batch file is {size / 1e9:.2f} GB, the limit is 2 GB; "
+                    "split the input into smaller files"
+                )
+            spool.seek(0)
+            # Inline entries cost a few bytes more than file rows (the metadata wrapper).
+            if size + 40 * count + 1024 < self.inline_limit:
+                config: dict[str, Any] = {"requests": {"requests": _inline_entries(spool)}}
+            else:
+                config = {"fileName": await self._upload(spool, size, spec.tag)}
+        verb = "asyncBatchEmbedContent" if embed else "batchGenerateContent"
+        model = spec.model.removeprefix("models/")
+        body = orjson.dumps({"batch": {"displayName": spec.tag, "inputConfig": config}})
+        path = f"models/{model}:{verb}"
+        headers = {"content-type": "application/json"}
+        return self._job(await self._call("POST", path, content=body, headers=headers))
+
+    async def _upload(self, spool: IO[bytes], size: int, tag: str) -> str:
+        start = await send(
+            self._client,
+            self.name,
+            "POST",
+            f"upload/{self.api_version}/files",
+            headers={
+                "x-goog-upload-protocol": "resumable",
+                "x-goog-upload-command": "start",
+                "x-goog-upload-header-content-length": str(size),
+                "x-goog-upload-header-content-type": "application/jsonl",
+            },
+            json={"file": {"displayName": f"{tag}.jsonl", "mimeType": "application/jsonl"}},
+        )
+        url = start.headers.get("x-goog-upload-url")
+        if not url:
+            raise PermanentProviderError("gemini: the upload start returned no x-goog-upload-url")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while chunk := spool.read(_CHUNK):
+                yield chunk
+
+        finished = await send(
+            self._client,
+            self.name,
+            "POST",
+            url,
+            headers={
+                "x-goog-upload-command": "upload, finalize",
+                "x-goog-upload-offset": "0",
+                # Known length: without it httpx would send the stream chunked.
+                "content-length": str(size),
+            },
+            content=chunks(),
+        )
+        if finished.headers.get("x-goog-upload-status") != "final":
+            raise TransientProviderError("gemini: the upload did not finalize")
+        return str(finished.json()["file"]["name"])
+
+    # -- status -----------------------------------------------------------------------
+
+    async def find(self, tag: str, *, since: float) -> ProviderJob | None:
+        # The list order is undocumented, so every page is read: recovery is rare and a
+        # missed batch would be sent twice.
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"pageSize": 100}
+            if token:
+                params["pageToken"] = token
+            page = await self._call("GET", "batches", params=params)
+            for operation in page.get("operations") or []:
+                if (operation.get("metadata") or {}).get("displayName") == tag:
+                    return self._job(operation)
+            token = page.get("nextPageToken")
+            if not token:
+                return None
+
+    async def get(self, job: ProviderJob) -> ProviderJob:
+        found = self._job(await self._call("GET", job.id))
+        if job.status is BatchStatus.CANCELLING and not found.status.terminal:
+            found.status = BatchStatus.CANCELLING  # the API has no transitional state
+        return found
+
+    async def cancel(self, job: ProviderJob) -> ProviderJob:
+        try:
+            await self._call("POST", f"{job.id}:cancel", json={})
+        except PermanentProviderError as exc:
+            # Cancelling a batch that has just ended is refused; its state is what we want.
+            if exc.status_code not in (400, 409):
+                raise
+        found = self._job(await self._call("GET", job.id))
+        if not found.status.terminal:
+            found.status = BatchStatus.CANCELLING
+        return found
+
+    @staticmethod
+    def _job(operation: dict[str, Any]) -> ProviderJob:
+        meta = operation.get("metadata") or {}
+        stats = meta.get("batchStats") or {}
+        native = str(meta.get("state") or "BATCH_STATE_UNSPECIFIED")
+        output = _output(operation)
+        error = operation.get("error")
+        return ProviderJob(
+            id=str(operation.get("name") or meta["name"]),
+            status=map_status(native),
+            native_status=native,
+            completed=int(stats.get("successfulRequestCount") or 0),
+            failed=int(stats.get("failedRequestCount") or 0),
+            total=int(stats.get("requestCount") or 0),
+            input_file_id=(meta.get("inputConfig") or {}).get("fileName"),
+            output_file_id=output.get("responsesFile"),
+            errors=[f"{error.get('code')}: {error.get('message')}"] if error else [],
+            tag=meta.get("displayName"),
+        )
+
+    # -- results ----------------------------------------------------------------------
+
+    async def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
+        model = ""
+        file_name = job.output_file_id
+        if not file_name:
+            operation = await self._call("GET", job.id)
+            model = str((operation.get("metadata") or {}).get("model") or "")
+            output = _output(operation)
+            file_name = output.get("responsesFile")
+            if not file_name:
+                entries = (output.get("inlinedResponses") or {}).get("inlinedResponses") or []
+                for entry in entries:
+                    key = (entry.get("metadata") or {}).get("key")
+                    yield parse_entry(entry, key, model, orjson.dumps(entry))
+                return
+        async for line in self._lines(str(file_name)):
+            entry = orjson.loads(line)
+            yield parse_entry(entry, entry.get("key"), model, line)
+
+    async def _lines(self, file_name: str) -> AsyncIterator[bytes]:
+        path = f"{self.api_version}/{file_name}:download"
+        try:
+            async with self._client.stream("GET", path, params={"alt": "media"}) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise_for_status(self.name, response)
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        yield line.encode()
+        except httpx.TransportError as exc:
+            raise TransientProviderError(f"gemini: {type(exc).__name__} on GET {path}") from exc
+
+
+def native_request(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The Gemini request for one lingua-franca body (raises `InputError`)."""
+    if endpoint == EMBEDDINGS:
+        return translate.to_embed_request(body)
+    if endpoint != CHAT:
+        raise InputError(f"url {endpoint!r} is not supported (provider gemini)")
+    return translate.to_request(body)
+
+
+def map_status(native: str) -> BatchStatus:
+    """`BATCH_STATE_X` (wire) or `JOB_STATE_X` (SDK) in our vocabulary."""
+    bare = native.removeprefix("BATCH_STATE_").removeprefix("JOB_STATE_")
+    # An unknown new state is treated as still running: polling continues.
+    return _STATES.get(bare, BatchStatus.IN_PROGRESS)
+
+
+def _output(operation: dict[str, Any]) -> dict[str, Any]:
+    # The SDK reads metadata.output; the REST guide reads the Operation's response.
+    meta_output = (operation.get("metadata") or {}).get("output")
+    return meta_output or operation.get("response") or {}
+
+
+def _inline_entries(spool: IO[bytes]) -> list[dict[str, Any]]:
+    entries = []
+    for raw in spool:
+        row = orjson.loads(raw)
+        entries.append({"request": row["request"], "metadata": {"key": row["key"]}})
+    return entries
+
+
+def parse_entry(entry: dict[str, Any], key: Any, model: str, raw: bytes) -> ResultRow:
+    """One inline response or responses-file line as a `ResultRow`."""
+    custom_id, seq = _identify(key)
+    response = entry.get("response")
+    if isinstance(response, dict) and "error" not in entry:
+        embed = "embedding" in response or "embeddings" in response
+        body = (
+            translate.to_embedding_response(response, model)
+            if embed
+            else translate.to_chat_completion(response, model)
+        )
+        return ResultRow(
+            custom_id=custom_id,
+            seq=seq,
+            status=RequestStatus.SUCCEEDED,
+            status_code=200,
+            body=body,
+            usage=translate.usage_of(response),
+            request_id=response.get("responseId"),
+            raw=raw,
+        )
+    # The reference is unsure whether failed lines say `error` or `status`.
+    error = entry.get("error") or entry.get("status") or {}
+    code = int(error.get("code") or 0)
+    http = code if code >= 100 else _GRPC_HTTP.get(code, 500)
+    return ResultRow(
+        custom_id=custom_id,
+        seq=seq,
+        status=RequestStatus.ERRORED,
+        status_code=http,
+        error=ErrorInfo(
+            code=str(error.get("status") or f"http_{http}"),
+            message=str(error.get("message") or f"HTTP {http}"),
+            retryable=http in _RETRYABLE_HTTP,
+        ),
+        raw=raw,
+    )
+
+
+def _identify(key: Any) -> tuple[str | None, int | None]:
+    text = str(key) if key is not None else ""
+    digits = text.removeprefix(KEY_PREFIX)
+    if text.startswith(KEY_PREFIX) and digits.isdigit():
+        return None, int(digits)
+    # A key we did not write (a batch adopted from elsewhere) is taken as the custom_id.
+    return (text or None), None
+
+
+async def _retry_info_as_header(response: httpx.Response) -> None:
+    """Google puts the retry delay in a RetryInfo detail, not a header: surface it as
+    `retry-after` so the shared error mapping honours it."""
+    if response.status_code not in (429, 503) or "retry-after" in response.headers:
+        return
+    await response.aread()
+    try:
+        details = response.json().get("error", {}).get("details") or []
+    except (ValueError, AttributeError):
+        return
+    for detail in details:
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            found = _DURATION.match(str(detail.get("retryDelay", "")))
+            if found:
+                response.headers["retry-after"] = found[1]

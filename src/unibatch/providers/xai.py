@@ -1,0 +1,295 @@
+"""xAI Batch API adapter (reference §4): upload a JSONL file, create a named batch, derive
+its status from the counters, read the paginated JSON results, cancel with `:cancel`.
+
+The batch `name` carries our tag, so `find` recovers a batch created just before a crash.
+Request translation and the shape of results live in `unibatch.translate.xai`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from unibatch.errors import LimitError, PermanentProviderError
+from unibatch.providers._http import send
+from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine, ResultRow
+from unibatch.providers.registry import api_key, register
+from unibatch.translate.xai import to_chat_completion, to_native, validate_chat
+from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
+
+DEFAULT_BASE_URL = "https://api.x.ai/v1"
+# Uploads above this spill from memory to a temporary file.
+_SPOOL_BYTES = 8 * 1024 * 1024
+# The results and list endpoints allow at most 1000 per page (reference §4.1).
+_PAGE = 1000
+_LIST_PAGE = 100
+# xAI words the rows of requests it never ran this way (capture: "Batch cancelled").
+_CANCELLED_ROW = "batch cancelled"
+# Bare error strings carry no code; these words mark a failure a later retry may not hit.
+_RETRYABLE_WORDS = ("internal", "unavailable", "timed out", "timeout", "rate limit", "overloaded")
+
+
+@register
+class XAIProvider(Provider):
+    name = "xai"
+    # The newer guide's per-file limits (2026-08); the older text had no request cap.
+    max_requests = 50_000
+    max_bytes = 200 * 1024 * 1024
+    # Sources disagree (reference §4.6, §10): the guide says 50 % off, the newer pricing
+    # page 20 % off and only for grok-4.3 / grok-4.20-*. We bill 20 % off: the pricing page
+    # is what invoices follow, and over-estimating a cost is the safer error. Override with
+    # `Pricer(discounts={"xai": 0.5})` (or 1.0 for models without a batch discount).
+    batch_discount = 0.8
+    endpoints = frozenset({"/v1/chat/completions"})
+    key_env = ("XAI_API_KEY",)
+    base_url_env = "XAI_BASE_URL"
+
+    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, timeout: float = 60.0):
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> XAIProvider:
+        return cls(
+            api_key(cls, env), env.get(cls.base_url_env) or DEFAULT_BASE_URL, timeout=timeout
+        )
+
+    @classmethod
+    def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
+        validate_chat(body)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await send(self._client, self.name, method, path, **kwargs)
+        return response.json()
+
+    async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as upload:
+            count = 0
+            async for line in lines:
+                count += 1
+                upload.write(
+                    orjson.dumps(
+                        {
+                            "custom_id": line.custom_id,
+                            "method": "POST",
+                            "url": spec.endpoint,
+                            "body": to_native(line.body),
+                        },
+                        option=orjson.OPT_APPEND_NEWLINE,
+                    )
+                )
+            size = upload.tell()
+            self._check_limits(count, size)
+            upload.seek(0)
+            # `purpose` is optional on xAI; the batch does not need it.
+            file_obj = await self._call(
+                "POST", "files", files={"file": (f"{spec.tag}.jsonl", upload, "application/jsonl")}
+            )
+        # A file-based batch is sealed at creation: nothing else to send.
+        batch = await self._call(
+            "POST", "batches", json={"name": spec.tag, "input_file_id": file_obj["id"]}
+        )
+        return job_of(batch)
+
+    def _check_limits(self, count: int, size: int) -> None:
+        if count > self.max_requests:
+            raise LimitError(
+                f"xai: {count} requests in one batch, the limit is {self.max_requests}; "
+                "split the input into files of at most that many lines"
+            )
+        if size > self.max_bytes:
+            raise LimitError(
+                f"xai: the batch file is {size / 1e6:.1f} MB, the limit is "
+                f"{self.max_bytes / 1e6:.0f} MB; split the input into smaller files"
+            )
+
+    async def find(self, tag: str, *, since: float) -> ProviderJob | None:
+        # Creation times are whole days over REST, so only a page wholly from earlier days
+        # (listed newest first) proves there is nothing more to see.
+        since_day = dt.datetime.fromtimestamp(since, dt.UTC).date()
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": _LIST_PAGE}
+            if token:
+                params["pagination_token"] = token
+            page = await self._call("GET", "batches", params=params)
+            listed = page.get("batches") or []
+            for batch in listed:
+                if batch.get("name") == tag:
+                    return job_of(batch)
+            days = [d for d in (day_of(b.get("create_time")) for b in listed) if d is not None]
+            newest_first = days == sorted(days, reverse=True)
+            token = page.get("pagination_token")
+            if not token or not listed or (newest_first and days and days[0] < since_day):
+                return None
+
+    async def get(self, job: ProviderJob) -> ProviderJob:
+        return job_of(await self._call("GET", f"batches/{job.id}"))
+
+    async def cancel(self, job: ProviderJob) -> ProviderJob:
+        try:
+            found = job_of(await self._call("POST", f"batches/{job.id}:cancel"))
+        except PermanentProviderError as exc:
+            # A batch that has just ended may refuse the cancel; its state is what we want.
+            if exc.status_code in (400, 409, 412):
+                return await self.get(job)
+            raise
+        # xAI has no `cancelling` state, yet requests in flight can still land after the
+        # cancel answers (counters revert, reference §4.4). Reporting `cancelling` once
+        # makes the engine read the results one poll later, when they have settled.
+        if found.status is BatchStatus.CANCELLED:
+            found.status = BatchStatus.CANCELLING
+        return found
+
+    async def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": _PAGE}
+            if token:
+                params["pagination_token"] = token
+            page = await self._call("GET", f"batches/{job.id}/results", params=params)
+            for row in page.get("results") or []:
+                yield parse_row(row, job.status)
+            previous, token = token, page.get("pagination_token")
+            if not token:
+                return
+            if token == previous:
+                # Re-reading the same page forever would store nothing new; fail loudly.
+                raise PermanentProviderError(f"xai: results of {job.id} repeat page {token!r}")
+
+
+def day_of(value: Any) -> dt.date | None:
+    """The day of an xAI timestamp: `YYYY-MM-DD` over REST, RFC 3339 elsewhere."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _count(state: Mapping[str, Any], key: str) -> int:
+    try:
+        return int(state.get(key) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def derive_status(batch: Mapping[str, Any]) -> BatchStatus:
+    """Our status for an xAI batch, which has only counters (reference §4.4).
+
+    - `cancel_by_xai_message` set: xAI gave up on the batch (e.g. a bad JSONL line) → failed.
+    - `cancel_time` set: cancelling while requests are pending, then cancelled.
+    - no requests yet: the file is still being ingested → validating.
+    - requests pending → in_progress.
+    - none pending: requests cancelled without anyone cancelling ran out of time → expired;
+      otherwise completed (errors are per request).
+    """
+    if batch.get("cancel_by_xai_message"):
+        return BatchStatus.FAILED
+    state = batch.get("state") or {}
+    total = _count(state, "num_requests")
+    pending = _count(state, "num_pending")
+    if batch.get("cancel_time"):
+        return BatchStatus.CANCELLING if pending > 0 else BatchStatus.CANCELLED
+    if total == 0:
+        return BatchStatus.VALIDATING
+    if pending > 0:
+        return BatchStatus.IN_PROGRESS
+    if _count(state, "num_cancelled") > 0:
+        return BatchStatus.EXPIRED
+    return BatchStatus.COMPLETED
+
+
+def job_of(batch: Mapping[str, Any]) -> ProviderJob:
+    """An xAI batch object as a `ProviderJob`; `native_status` shows the counters."""
+    state = batch.get("state") or {}
+    message = batch.get("cancel_by_xai_message")
+    native = (
+        "cancelled_by_xai"
+        if message
+        else " ".join(
+            f"{key}={_count(state, 'num_' + key)}"
+            for key in ("pending", "success", "error", "cancelled")
+        )
+    )
+    return ProviderJob(
+        id=str(batch["batch_id"]),
+        status=derive_status(batch),
+        native_status=native[:64],
+        completed=_count(state, "num_success"),
+        failed=_count(state, "num_error") + _count(state, "num_cancelled"),
+        total=_count(state, "num_requests"),
+        input_file_id=batch.get("input_file_id"),
+        errors=[f"cancelled by xAI: {message}"] if message else [],
+        tag=batch.get("name"),
+    )
+
+
+def _error_row(custom_id: str, error: Any, batch_status: BatchStatus, raw: bytes) -> ResultRow:
+    # A dict would be the proto's google.rpc.Status, should REST ever send it.
+    message = str(error.get("message") or error) if isinstance(error, dict) else str(error)
+    status, code, retryable = RequestStatus.ERRORED, "xai_error", False
+    lowered = message.lower()
+    if _CANCELLED_ROW in lowered:
+        # Which cancel it was is known only from the batch: ours, expiry, or xAI's own.
+        if batch_status is BatchStatus.EXPIRED:
+            status, code, retryable = RequestStatus.EXPIRED, "batch_expired", True
+        elif batch_status is BatchStatus.FAILED:
+            code = "batch_failed"
+        else:
+            status, code, retryable = RequestStatus.CANCELLED, "batch_cancelled", True
+    elif any(word in lowered for word in _RETRYABLE_WORDS):
+        retryable = True
+    return ResultRow(
+        custom_id=custom_id,
+        status=status,
+        error=ErrorInfo(code=code, message=message, retryable=retryable),
+        raw=raw,
+    )
+
+
+def parse_row(row: Mapping[str, Any], batch_status: BatchStatus) -> ResultRow:
+    """One entry of `GET …/results` as a `ResultRow` (the native entry kept in `raw`)."""
+    custom_id = str(row["batch_request_id"])
+    raw = orjson.dumps(row)
+    result = row.get("batch_result") or {}
+    response = result.get("response")
+    if isinstance(response, dict) and response:
+        native = response.get("chat_get_completion")
+        if not isinstance(native, dict):
+            # Another request kind (images, video): keep it as sent, there is no chat form.
+            native = next(iter(response.values()))
+            native = native if isinstance(native, dict) else {"value": native}
+            return ResultRow(
+                custom_id=custom_id,
+                status=RequestStatus.SUCCEEDED,
+                status_code=200,
+                body=native,
+                raw=raw,
+            )
+        body, usage = to_chat_completion(native)
+        return ResultRow(
+            custom_id=custom_id,
+            status=RequestStatus.SUCCEEDED,
+            status_code=200,
+            body=body,
+            usage=usage,
+            request_id=body.get("id"),
+            raw=raw,
+        )
+    error = result.get("error")
+    if not error:
+        error = "xAI returned a result with neither a response nor an error"
+    return _error_row(custom_id, error, batch_status, raw)

@@ -1,0 +1,286 @@
+"""The engine end to end against the Anthropic emulator over real HTTP, on SQLite and
+PostgreSQL: ids Anthropic would refuse, partial failure, expiry, cancel, 429 storms."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.emulated import chat_lines, emulator_state, open_engine
+from unibatch.config import Settings
+from unibatch.emulators import EmulatorConfig, RunningEmulator
+from unibatch.emulators.anthropic import AnthropicEmulator
+from unibatch.emulators.server import running_emulator
+from unibatch.engine import Engine
+from unibatch.errors import InputError
+from unibatch.providers.anthropic import AnthropicProvider
+from unibatch.providers.base import JobSpec, RequestLine
+from unibatch.types import BatchStatus, RequestStatus
+
+MODEL = "anthropic/claude-haiku-4-5"
+
+
+@pytest.fixture
+def emulator() -> Iterator[RunningEmulator]:
+    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def engine(
+    database_url: str, emulator: RunningEmulator, fast_settings: Settings
+) -> AsyncIterator[Engine]:
+    eng = await open_engine(database_url, emulator, fast_settings)
+    yield eng
+    await eng.aclose()
+
+
+def anthropic_emulator(emu: RunningEmulator) -> AnthropicEmulator:
+    found = emu.emulators["anthropic"]
+    assert isinstance(found, AnthropicEmulator)
+    return found
+
+
+def lines(n: int, prefix: str = "r") -> list[dict[str, Any]]:
+    return chat_lines(n, model=MODEL, prefix=prefix)
+
+
+def sent_custom_ids(emu: RunningEmulator) -> list[str]:
+    """The custom_ids the emulator stored for its (only) batch, in order."""
+    (batch,) = anthropic_emulator(emu).batches.values()
+    with batch.path.open("rb") as fh:
+        return [json.loads(line)["custom_id"] for line in fh]
+
+
+async def test_batch_completes_and_maps_ids_back(engine: Engine, emulator: RunningEmulator) -> None:
+    odd = ["has space", "x" * 65, "ünïcödé-id", "ubseq-3", "dots.and/slashes"]
+    requests = lines(5) + [
+        {**line, "custom_id": cid} for line, cid in zip(lines(5), odd, strict=True)
+    ]
+    batch_id = await engine.create_batch(requests, metadata={"team": "evals"})
+    batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+    assert batch.status is BatchStatus.COMPLETED
+    assert batch.request_counts.succeeded == 10
+    assert batch.usage.input_tokens > 0 and batch.usage.output_tokens > 0
+    assert batch.cost.total > 0
+    got = [r async for r in engine.results(batch_id)]
+    assert [r.custom_id for r in got] == [f"r-{i:05d}" for i in range(5)] + odd
+    # Valid ids travel unchanged; the others (and a user id that looks like ours) by seq.
+    assert sent_custom_ids(emulator) == [f"r-{i:05d}" for i in range(5)] + [
+        f"ubseq-{i}" for i in range(5, 10)
+    ]
+    first = got[0]
+    assert first.status is RequestStatus.SUCCEEDED
+    assert first.provider == "anthropic" and first.model == "claude-haiku-4-5"
+    assert first.response is not None and first.response["object"] == "chat.completion"
+    choice = first.response["choices"][0]
+    assert choice["finish_reason"] == "stop"
+    assert choice["message"]["content"].startswith("Echo: ")
+    assert first.raw is not None and first.raw["result"]["type"] == "succeeded"
+    assert first.as_openai(batch_id)["response"]["status_code"] == 200
+
+
+async def test_structured_output_and_tool_calls_round_trip(engine: Engine) -> None:
+    schema = {"type": "object", "properties": {"label": {"type": "string"}}}
+    ask = [{"role": "user", "content": "classify"}]
+    structured = {
+        "model": MODEL,
+        "messages": ask,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+    }
+    tool = {"type": "function", "function": {"name": "label", "parameters": schema}}
+    calling = {"model": MODEL, "messages": ask, "tools": [tool], "tool_choice": "required"}
+    batch_id = await engine.create_batch(
+        [{"custom_id": "s", "body": structured}, {"custom_id": "t", "body": calling}]
+    )
+    await engine.wait(batch_id, interval=0.05, timeout=30)
+    s, t = [r.response["choices"][0] async for r in engine.results(batch_id) if r.response]
+    assert s["finish_reason"] == "stop"
+    assert json.loads(s["message"]["content"]) == {"label": "emulated label"}
+    assert t["finish_reason"] == "tool_calls" and t["message"]["content"] is None
+    (call,) = t["message"]["tool_calls"]
+    assert call["type"] == "function" and call["function"]["name"] == "label"
+    assert json.loads(call["function"]["arguments"]) == {"label": "emulated label"}
+
+
+async def test_unsupported_field_is_refused_before_sending(
+    engine: Engine, emulator: RunningEmulator
+) -> None:
+    bad = lines(2)
+    bad[1]["body"]["seed"] = 7
+    with pytest.raises(InputError, match=r"line 2: anthropic cannot honour body\.seed"):
+        await engine.create_batch(bad)
+    assert emulator_state(emulator, "anthropic")["batches"] == []
+
+
+async def test_partial_failure_keeps_every_row(engine: Engine, emulator: RunningEmulator) -> None:
+    anthropic_emulator(emulator).config.failure_rate = 0.3
+    batch_id = await engine.create_batch(lines(60))
+    batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+    counts = batch.request_counts
+    assert batch.status is BatchStatus.COMPLETED
+    assert counts.errored > 0 and counts.succeeded > 0
+    assert counts.succeeded + counts.errored == 60
+    errored = [r async for r in engine.results(batch_id) if r.status is RequestStatus.ERRORED]
+    assert len(errored) == counts.errored
+    assert all(r.error is not None and r.error.retryable for r in errored)
+    assert {r.error.code for r in errored if r.error} <= {"api_error", "overloaded_error"}
+    line = errored[0].as_openai(batch_id)
+    assert line["response"]["status_code"] in (500, 529)
+
+
+async def test_expired_batch_keeps_finished_results(
+    engine: Engine, emulator: RunningEmulator
+) -> None:
+    config = anthropic_emulator(emulator).config
+    config.in_progress_seconds = 40.0
+    config.completion_window_seconds = 20.0  # scaled: 1 s, half-way through processing
+    batch_id = await engine.create_batch(lines(40))
+    batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+    counts = batch.request_counts
+    assert batch.status is BatchStatus.EXPIRED
+    assert 0 < counts.expired < 40
+    assert counts.succeeded + counts.expired == 40
+    expired = [r async for r in engine.results(batch_id) if r.status is RequestStatus.EXPIRED]
+    assert expired[0].error is not None and expired[0].error.code == "batch_expired"
+
+
+async def test_cancel_mid_flight(engine: Engine, emulator: RunningEmulator) -> None:
+    anthropic_emulator(emulator).config.in_progress_seconds = 60.0  # scaled: 3 s
+    batch_id = await engine.create_batch(lines(30))
+    for _ in range(200):
+        await engine.run_once(batch_id=batch_id)
+        if (await engine.get_batch(batch_id)).status is BatchStatus.IN_PROGRESS:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    batch = await engine.cancel(batch_id)
+    assert batch.status is BatchStatus.CANCELLING
+    batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+    counts = batch.request_counts
+    assert batch.status is BatchStatus.CANCELLED
+    assert 0 < counts.cancelled < 30
+    assert counts.succeeded + counts.cancelled == 30
+    assert len([r async for r in engine.results(batch_id)]) == 30
+    (seen,) = emulator_state(emulator, "anthropic")["batches"]
+    assert seen["cancel_initiated_at"] is not None
+
+
+async def test_429_storm_with_retry_after_never_fails(
+    engine: Engine, emulator: RunningEmulator
+) -> None:
+    emu = anthropic_emulator(emulator)
+    batch_id = await engine.create_batch(lines(20))
+    emu.inject_faults(6, status=429, retry_after=0.2)
+    batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+    assert batch.status is BatchStatus.COMPLETED
+    assert batch.request_counts.succeeded == 20
+    assert emu.faults.pending == 0
+    # Every fault refused a create, so nothing was made twice and no search was needed.
+    assert len(emulator_state(emulator, "anthropic")["batches"]) == 1
+    assert emu.requests_seen["POST /v1/messages/batches"] == 7
+    assert emu.requests_seen["GET /v1/messages/batches"] == 0
+
+
+async def test_overloaded_and_server_errors_are_retried(
+    engine: Engine, emulator: RunningEmulator
+) -> None:
+    emu = anthropic_emulator(emulator)
+    emu.inject_faults(2, status=529, retry_after=0.1)
+    emu.inject_faults(2, status=500)
+    batch_id = await engine.create_batch(lines(10))
+    batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+    assert batch.status is BatchStatus.COMPLETED
+    assert batch.request_counts.succeeded == 10
+
+
+async def test_max_age_cancels_and_reports_expired(
+    database_url: str, emulator: RunningEmulator, fast_settings: Settings
+) -> None:
+    anthropic_emulator(emulator).config.in_progress_seconds = 200.0  # scaled: 10 s
+    engine = await open_engine(database_url, emulator, fast_settings)
+    try:
+        batch_id = await engine.create_batch(lines(10), max_age=0.5)
+        batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+    finally:
+        await engine.aclose()
+    assert batch.status is BatchStatus.EXPIRED
+    assert batch.request_counts.pending == 0
+    (seen,) = emulator_state(emulator, "anthropic")["batches"]
+    assert seen["status"] == "ended" and seen["cancel_initiated_at"] is not None
+
+
+async def test_lost_create_response_resubmits_and_names_the_orphan(
+    database_url: str,
+    emulator: RunningEmulator,
+    fast_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Anthropic batches carry no tag, so a batch whose create answer was lost cannot be
+    # adopted: the engine resubmits, and the warning names the possible duplicate.
+    emu = anthropic_emulator(emulator)
+    provider = AnthropicProvider("k", emulator.base_url("anthropic"), timeout=0.3)
+    engine = await open_engine(database_url, emulator, fast_settings, {"anthropic": provider})
+    try:
+        emu.config.create_delay = 1.0
+        batch_id = await engine.create_batch(lines(5))
+        await engine.run_once(batch_id=batch_id)  # the create times out after reaching it
+        (orphan,) = emu.batches
+        emu.config.create_delay = 0.0
+        batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+    finally:
+        await engine.aclose()
+    assert batch.status is BatchStatus.COMPLETED
+    assert batch.request_counts.succeeded == 5
+    assert len(emu.batches) == 2
+    assert any(orphan in r.getMessage() and "duplicate" in r.getMessage() for r in caplog.records)
+
+
+async def test_find_never_adopts_a_batch_and_names_recent_ones(
+    emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = AnthropicProvider("k", emulator.base_url("anthropic"))
+    spec = JobSpec("ubj_x", "claude-haiku-4-5", "/v1/chat/completions", "ubj_x", 1, 100)
+    try:
+        old = await provider.submit(spec, _one_line())
+        await asyncio.sleep(0.05)
+        since = time.time()
+        recent = [(await provider.submit(spec, _one_line())).id for _ in range(2)]
+        assert old.status is BatchStatus.IN_PROGRESS and old.total == 1
+        assert await provider.find("ubj_x", since=since) is None
+    finally:
+        await provider.aclose()
+    (warning,) = [r.getMessage() for r in caplog.records if "duplicate" in r.getMessage()]
+    assert all(f"{batch_id} (1 requests)" in warning for batch_id in recent)
+    assert old.id not in warning
+
+
+async def _one_line() -> AsyncIterator[RequestLine]:
+    body = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]}
+    yield RequestLine("only", body, seq=0)
+
+
+async def test_results_of_a_deleted_batch_are_empty_not_an_error(
+    emulator: RunningEmulator,
+) -> None:
+    provider = AnthropicProvider("k", emulator.base_url("anthropic"))
+    try:
+        spec = JobSpec("ubj_y", "claude-haiku-4-5", "/v1/chat/completions", "ubj_y", 1, 100)
+        job = await provider.submit(spec, _one_line())
+        while not job.status.terminal:
+            await asyncio.sleep(0.05)
+            job = await provider.get(job)
+        assert [r.custom_id async for r in provider.results(job)] == ["only"]
+        url = f"{emulator.base_url('anthropic')}/v1/messages/batches/{job.id}"
+        headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+        async with httpx.AsyncClient() as client:
+            (await client.delete(url, headers=headers)).raise_for_status()
+        assert [r async for r in provider.results(job)] == []
+    finally:
+        await provider.aclose()
