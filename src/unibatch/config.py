@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Results are written in chunks of this many rows, one transaction each.
     ingest_chunk: int = 2000
     http_timeout: float = 60.0
+    # Batch price as a share of the list price, per provider, replacing the adapter's
+    # own figure. Given in the environment as "xai=0.5,anthropic=0.5".
+    batch_discounts: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
 
     @field_validator("poll_schedule", mode="before")
     @classmethod
@@ -47,6 +50,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             parts = [p for p in value.replace(" ", "").split(",") if p]
             return tuple(float(p) for p in parts)
+        return value
+
+    @field_validator("batch_discounts", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [p for p in value.replace(" ", "").split(",") if p]
+            parsed: dict[str, float] = {}
+            for pair in pairs:
+                name, sep, share = pair.partition("=")
+                if not sep or not name:
+                    raise ValueError(f"batch_discounts entry {pair!r} must be PROVIDER=SHARE")
+                parsed[name] = float(share)
+            return parsed
         return value
 
     @field_validator("poll_schedule")

@@ -70,3 +70,14 @@ def test_public_api_is_sorted_and_importable() -> None:
     assert list(unibatch.__all__) == sorted(unibatch.__all__)
     for name in unibatch.__all__:
         assert hasattr(unibatch, name)
+
+
+def test_batch_discounts_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNIBATCH_BATCH_DISCOUNTS", "xai=0.5, anthropic=0.4")
+    settings = Settings()
+    assert settings.batch_discounts == {"xai": 0.5, "anthropic": 0.4}
+    pricer = Pricer(discounts=settings.batch_discounts, overrides={"xai/m": Price(1.0, 0.0)})
+    assert pricer.cost("xai", "m", Usage(1_000_000, 0), 0.8).total == pytest.approx(0.5)
+    monkeypatch.setenv("UNIBATCH_BATCH_DISCOUNTS", "xai")
+    with pytest.raises(ValueError, match="PROVIDER=SHARE"):
+        Settings()

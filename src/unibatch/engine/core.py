@@ -41,8 +41,12 @@ class Engine:
             store=store,
             settings=settings,
             providers=providers or ProviderSet(timeout=settings.http_timeout),
-            pricer=pricer or Pricer(),
+            pricer=pricer or Pricer(discounts=settings.batch_discounts),
         )
+        # Usage events of gateway batches must be recorded by whichever process ingests
+        # the results (`unibatch worker` too), so every engine carries the hook.
+        if record_usage not in store.result_hooks:
+            store.add_result_hook(record_usage)
 
     @classmethod
     async def open(

@@ -1,0 +1,65 @@
+"""The README's provider table says what the adapters really do."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unibatch.errors import InputError
+from unibatch.providers.registry import known_providers, provider_class
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+# A value for each field the table may list, chosen so that any provider refusing the
+# field refuses this value.
+SAMPLES: dict[str, Any] = {
+    "n": 2,
+    "seed": 7,
+    "logit_bias": {"1": 1},
+    "logprobs": True,
+    "presence_penalty": 0.5,
+    "frequency_penalty": 0.5,
+    "audio": {"voice": "alloy", "format": "wav"},
+    "modalities": ["text", "audio"],
+    "parallel_tool_calls": False,
+    "prediction": {"type": "content", "content": "x"},
+    "store": True,
+    "metadata": {"k": "v"},
+}
+BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def table() -> dict[str, list[str]]:
+    text = README.read_text()
+    block = text.split("<!-- providers:start -->")[1].split("<!-- providers:end -->")[0]
+    rows = [line for line in block.strip().splitlines()[2:] if line.startswith("|")]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    return {row[0].strip("`"): row[1:] for row in cells}
+
+
+def ticked(cell: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def test_every_provider_is_in_the_table() -> None:
+    assert sorted(table()) == known_providers()
+
+
+@pytest.mark.parametrize("name", known_providers())
+def test_row_matches_adapter(name: str) -> None:
+    endpoints, limits, discount, keys, refused = table()[name]
+    cls = provider_class(name)
+    assert sorted(ticked(endpoints)) == sorted(cls.endpoints)
+    requests, size = re.fullmatch(r"([\d,]+) requests, (\d+) MB", limits).groups()  # type: ignore[union-attr]
+    assert int(requests.replace(",", "")) == cls.max_requests
+    assert int(size) * 1024 * 1024 == cls.max_bytes
+    assert float(discount) == cls.batch_discount
+    assert ticked(keys) == [*cls.key_env, cls.base_url_env]
+    for field in ticked(refused):
+        with pytest.raises(InputError, match=field):
+            cls.validate_body("/v1/chat/completions", {**BODY, field: SAMPLES[field]})
+    if not ticked(refused):
+        for field, value in SAMPLES.items():
+            cls.validate_body("/v1/chat/completions", {**BODY, field: value})
