@@ -230,7 +230,8 @@ async def _poll(ctx: Context, provider: Provider, job: Row) -> None:
 
 
 def _result_row(job: Row, rates: Rates, r: ResultRow, now: float) -> Row:
-    cost = rates.cost(r.usage)
+    usage = r.usage
+    cached = min(usage.cached_tokens, usage.input_tokens)
     return {
         "batch_id": job["batch_id"],
         "custom_id": r.custom_id,
@@ -243,12 +244,13 @@ def _result_row(job: Row, rates: Rates, r: ResultRow, now: float) -> Row:
         "error_code": r.error.code if r.error else None,
         "error_message": r.error.message if r.error else None,
         "retryable": r.error.retryable if r.error else False,
-        "input_tokens": r.usage.input_tokens,
-        "output_tokens": r.usage.output_tokens,
-        "cached_tokens": r.usage.cached_tokens,
-        "reasoning_tokens": r.usage.reasoning_tokens,
-        "cost_input": cost.input,
-        "cost_output": cost.output,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        # Rates.cost inlined: this runs once per result row.
+        "cost_input": (usage.input_tokens - cached) * rates.input + cached * rates.cached_input,
+        "cost_output": usage.output_tokens * rates.output,
         "body": codec.pack_bytes(orjson.dumps(r.body)) if r.body is not None else None,
         "raw": codec.pack_bytes(r.raw) if r.raw is not None else None,
         "created_at": now,

@@ -55,7 +55,7 @@ class ProviderJob:
     tag: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per result row, and frozen init costs 3x
 class ResultRow:
     """One result line, normalised. `body` is the response in the lingua franca.
 
