@@ -11,6 +11,7 @@ import pytest
 from unibatch.engine.inputs import RequestReader
 from unibatch.engine.plan import Planner
 from unibatch.errors import ConfigurationError, InputError, LimitError, UnknownProviderError
+from unibatch.providers.base import RequestLine
 from unibatch.providers.openai import OpenAIProvider
 from unibatch.providers.registry import ProviderSet, split_model
 
@@ -121,3 +122,24 @@ def test_plan_splits_at_byte_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(set(ids)) == 3
     with pytest.raises(LimitError, match="x: request is 101 bytes"):
         planner.assign(OpenAIProvider, "m", "/v1/chat/completions", 101, "x")
+
+
+async def test_plan_counts_translated_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anthropic requests grow in translation (a forced tool for JSON output): the planner
+    must split by the size Anthropic will receive, not the size the user wrote."""
+    from unibatch.providers.anthropic import AnthropicProvider
+
+    monkeypatch.setattr(AnthropicProvider, "max_bytes", 2000)
+    body = {
+        "messages": [{"role": "user", "content": "x" * 100}],
+        "response_format": {"type": "json_object"},
+    }
+    lines = [{"custom_id": f"r{i}", "body": body} for i in range(8)]
+    planner = await read(lines, model="anthropic/claude-haiku-4-5", env={"ANTHROPIC_API_KEY": "k"})
+    sizes = [r["byte_count"] for r in planner.rows()]
+    assert all(size <= 2000 for size in sizes)
+    translated = AnthropicProvider.line_bytes(
+        RequestLine("r0", {**body, "model": "claude-haiku-4-5"}, 0)
+    )
+    assert sum(sizes) == 8 * translated
+    assert translated > len(orjson.dumps(body)) + 100

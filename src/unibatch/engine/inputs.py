@@ -16,6 +16,7 @@ import orjson
 
 from unibatch.engine.plan import Planner
 from unibatch.errors import InputError, UnknownProviderError
+from unibatch.providers.base import RequestLine
 from unibatch.providers.registry import ProviderSet, provider_class, split_model
 from unibatch.store import codec
 
@@ -125,10 +126,9 @@ class RequestReader:
         self.endpoint = self.endpoint or endpoint
         body = {**body, "model": bare_model}
         data = orjson.dumps(body)
-        # The size counts the line as the provider will see it (envelope included).
-        job_id = self.planner.assign(
-            provider, bare_model, endpoint, len(data) + len(custom_id) + 64, self._where(n)
-        )
+        # The size counts the line as the provider will see it (translated, with envelope).
+        size = provider.line_bytes(RequestLine(custom_id, body, self.count), data)
+        job_id = self.planner.assign(provider, bare_model, endpoint, size, self._where(n))
         return {
             "batch_id": self.batch_id,
             "seq": self.count,

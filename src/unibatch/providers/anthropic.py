@@ -102,7 +102,8 @@ class AnthropicProvider(Provider):
     def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
         to_messages_params(body)
 
-    def line_bytes(self, line: RequestLine) -> int:
+    @classmethod
+    def line_bytes(cls, line: RequestLine, encoded: bytes | None = None) -> int:
         """Bytes the request adds to the create body, as translated (not as written)."""
         entry = {"custom_id": wire_id(line), "params": to_messages_params(line.body)}
         return len(orjson.dumps(entry)) + 1

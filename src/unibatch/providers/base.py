@@ -12,6 +12,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import orjson
+
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
 
 
@@ -123,8 +125,11 @@ class Provider(abc.ABC):
     async def aclose(self) -> None:
         """Release the HTTP client."""
 
-    def line_bytes(self, line: RequestLine) -> int:
-        """Bytes this request adds to the provider's upload (for the byte limit)."""
-        import orjson
-
-        return len(orjson.dumps(line.body)) + len(line.custom_id) + 64
+    @classmethod
+    def line_bytes(cls, line: RequestLine, encoded: bytes | None = None) -> int:
+        """Bytes this request adds to the provider's upload, for the planner's byte limit.
+        `encoded` is the body already serialised, when the caller has it. Adapters that
+        translate override this to count the request as sent."""
+        body = encoded if encoded is not None else orjson.dumps(line.body)
+        # 64 covers the envelope around the body (custom_id key, method, url).
+        return len(body) + len(line.custom_id) + 64
