@@ -10,15 +10,21 @@ Example::
 """
 
 from ._base import EmulatorConfig, Fault, ProviderEmulator
+from .anthropic import AnthropicEmulator
+from .gemini import GeminiEmulator
 from .openai import OpenAIEmulator
 from .server import RunningEmulator, build_app, running_emulator, serve
+from .xai import XAIEmulator
 
 __all__ = [
+    "AnthropicEmulator",
     "EmulatorConfig",
     "Fault",
+    "GeminiEmulator",
     "OpenAIEmulator",
     "ProviderEmulator",
     "RunningEmulator",
+    "XAIEmulator",
     "build_app",
     "running_emulator",
     "serve",

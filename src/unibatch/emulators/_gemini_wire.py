@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._base import json_response
-from ._openai_timeline import Phase, Schedule
+from ._timeline import Phase, Schedule
 
 TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1main."
 FILE_TTL = 48 * 3600

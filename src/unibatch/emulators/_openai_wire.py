@@ -19,7 +19,7 @@ from starlette.responses import Response
 from ._base import json_response
 from ._openai_fakes import EMULATED_ENDPOINTS, Usage
 from ._openai_results import RowContext, Scan, Summary
-from ._openai_timeline import Phase, Schedule
+from ._timeline import Phase, Schedule
 
 UPLOAD_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 # The endpoints the SDK's `Literal` allows; the emulator fakes responses for a subset.

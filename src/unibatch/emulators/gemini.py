@@ -46,7 +46,7 @@ from ._gemini_wire import (
     pick,
     render_operation,
 )
-from ._openai_timeline import Phase, Schedule, phase_at
+from ._timeline import Phase, Schedule, phase_at
 
 MAX_REQUESTS = 1_000_000  # no documented cap; the byte limits bind first
 

@@ -37,7 +37,6 @@ from ._base import (
     rechunk,
 )
 from ._openai_results import RowContext, Scan, Summary, iter_file_rows, scan_input, summarize
-from ._openai_timeline import Phase, Schedule, phase_at
 from ._openai_wire import (
     FILE_TTL,
     MAX_FILE_BYTES,
@@ -55,6 +54,7 @@ from ._openai_wire import (
     plus,
     render_batch,
 )
+from ._timeline import Phase, Schedule, phase_at
 
 
 def _forget(future: asyncio.Future[Any]) -> None:
