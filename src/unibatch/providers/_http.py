@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 import httpx
 
 from unibatch.errors import PermanentProviderError, TransientProviderError
+from unibatch.providers.base import Provider
+from unibatch.providers.registry import api_key
 
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -54,3 +57,41 @@ async def send(
         raise TransientProviderError(f"{provider}: {type(exc).__name__} on {method} {url}") from exc
     raise_for_status(provider, response)
     return response
+
+
+def http_client(
+    base_url: str, headers: Mapping[str, str], timeout: float, **kwargs: Any
+) -> httpx.AsyncClient:
+    """The HTTP client every adapter uses: base URL kept as a prefix, bounded connects."""
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/") + "/",
+        headers=dict(headers),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        **kwargs,
+    )
+
+
+class HttpProvider(Provider):
+    """An adapter over one HTTP API: key and base URL from the SDK's variables, one client."""
+
+    default_base_url: ClassVar[str]
+
+    def __init__(self, api_key: str, base_url: str | None = None, *, timeout: float = 60.0):
+        self._client = http_client(
+            base_url or self.default_base_url, self.auth_headers(api_key), timeout
+        )
+
+    @classmethod
+    def auth_headers(cls, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> Self:
+        return cls(api_key(cls, env), env.get(cls.base_url_env) or None, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await send(self._client, self.name, method, path, **kwargs)
+        return response.json()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from typing import IO, Any
 
@@ -25,9 +25,9 @@ import httpx
 import orjson
 
 from unibatch.errors import LimitError, PermanentProviderError, TransientProviderError
-from unibatch.providers._http import raise_for_status, send
-from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine, ResultRow
-from unibatch.providers.registry import api_key, register
+from unibatch.providers._http import HttpProvider, raise_for_status
+from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
+from unibatch.providers.registry import register
 from unibatch.translate.anthropic import chat_usage, to_chat_completion, to_messages_params
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
 
@@ -73,30 +73,25 @@ def wire_id(line: RequestLine) -> str:
 
 
 @register
-class AnthropicProvider(Provider):
+class AnthropicProvider(HttpProvider):
     name = "anthropic"
     max_requests = 100_000
     max_bytes = 256 * 1024 * 1024
     batch_discount = 0.5
     endpoints = frozenset({"/v1/chat/completions"})
     key_env = ("ANTHROPIC_API_KEY",)
+    default_base_url = DEFAULT_BASE_URL
     base_url_env = "ANTHROPIC_BASE_URL"
 
-    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, timeout: float = 60.0):
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            headers={"x-api-key": api_key, "anthropic-version": API_VERSION},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        )
+    def __init__(self, api_key: str, base_url: str | None = None, *, timeout: float = 60.0):
+        super().__init__(api_key, base_url, timeout=timeout)
         # Tags whose last create was answered with a refusal (429, 4xx): no batch was made,
         # so `find` need not look for one. Lost after a restart, which is when it matters.
         self._refused: set[str] = set()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> AnthropicProvider:
-        return cls(
-            api_key(cls, env), env.get(cls.base_url_env) or DEFAULT_BASE_URL, timeout=timeout
-        )
+    def auth_headers(cls, api_key: str) -> dict[str, str]:
+        return {"x-api-key": api_key, "anthropic-version": API_VERSION}
 
     @classmethod
     def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
@@ -107,13 +102,6 @@ class AnthropicProvider(Provider):
         """Bytes the request adds to the create body, as translated (not as written)."""
         entry = {"custom_id": wire_id(line), "params": to_messages_params(line.body)}
         return len(orjson.dumps(entry)) + 1
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await send(self._client, self.name, method, path, **kwargs)
-        return response.json()
 
     # -- submit ------------------------------------------------------------------------
 

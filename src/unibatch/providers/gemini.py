@@ -21,8 +21,8 @@ import httpx
 import orjson
 
 from unibatch.errors import InputError, LimitError, PermanentProviderError, TransientProviderError
-from unibatch.providers._http import raise_for_status, send
-from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine, ResultRow
+from unibatch.providers._http import HttpProvider, http_client, raise_for_status, send
+from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.registry import api_key, register
 from unibatch.translate import gemini as translate
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
@@ -55,13 +55,14 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
 @register
-class GeminiProvider(Provider):
+class GeminiProvider(HttpProvider):
     name = "gemini"
     max_requests = 1_000_000  # no documented count limit: the 2 GB file limit binds first
     max_bytes = 2 * 1024**3
     batch_discount = 0.5
     endpoints = frozenset({CHAT, EMBEDDINGS})
     key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    default_base_url = DEFAULT_BASE_URL
     base_url_env = "GEMINI_BASE_URL"
 
     def __init__(
@@ -76,10 +77,10 @@ class GeminiProvider(Provider):
         self.api_version = api_version
         # Create bodies at or above this size go through the Files API instead.
         self.inline_limit = inline_limit
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            headers={"x-goog-api-key": api_key},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        self._client = http_client(
+            base_url,
+            {"x-goog-api-key": api_key},
+            timeout,
             event_hooks={"response": [_retry_info_as_header]},
         )
 
@@ -95,9 +96,6 @@ class GeminiProvider(Provider):
     @classmethod
     def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
         native_request(endpoint, body)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await send(

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 
 from unibatch.errors import LimitError, PermanentProviderError, TransientProviderError
-from unibatch.providers._http import raise_for_status, send
-from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine, ResultRow
-from unibatch.providers.registry import api_key, register
+from unibatch.providers._http import HttpProvider, raise_for_status
+from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
+from unibatch.providers.registry import register
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -26,34 +26,15 @@ _ROW_STATUS = {
 
 
 @register
-class OpenAIProvider(Provider):
+class OpenAIProvider(HttpProvider):
     name = "openai"
     max_requests = 50_000
     max_bytes = 200 * 1024 * 1024
     batch_discount = 0.5
     endpoints = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/responses"})
     key_env = ("OPENAI_API_KEY",)
+    default_base_url = DEFAULT_BASE_URL
     base_url_env = "OPENAI_BASE_URL"
-
-    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, timeout: float = 60.0):
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        )
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> OpenAIProvider:
-        return cls(
-            api_key(cls, env), env.get(cls.base_url_env) or DEFAULT_BASE_URL, timeout=timeout
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await send(self._client, self.name, method, path, **kwargs)
-        return response.json()
 
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as upload:

@@ -12,13 +12,12 @@ import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
-import httpx
 import orjson
 
 from unibatch.errors import LimitError, PermanentProviderError
-from unibatch.providers._http import send
-from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine, ResultRow
-from unibatch.providers.registry import api_key, register
+from unibatch.providers._http import HttpProvider
+from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
+from unibatch.providers.registry import register
 from unibatch.translate.xai import to_chat_completion, to_native, validate_chat
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
 
@@ -35,7 +34,7 @@ _RETRYABLE_WORDS = ("internal", "unavailable", "timed out", "timeout", "rate lim
 
 
 @register
-class XAIProvider(Provider):
+class XAIProvider(HttpProvider):
     name = "xai"
     # The newer guide's per-file limits (2026-08); the older text had no request cap.
     max_requests = 50_000
@@ -47,31 +46,12 @@ class XAIProvider(Provider):
     batch_discount = 0.8
     endpoints = frozenset({"/v1/chat/completions"})
     key_env = ("XAI_API_KEY",)
+    default_base_url = DEFAULT_BASE_URL
     base_url_env = "XAI_BASE_URL"
-
-    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, timeout: float = 60.0):
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        )
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> XAIProvider:
-        return cls(
-            api_key(cls, env), env.get(cls.base_url_env) or DEFAULT_BASE_URL, timeout=timeout
-        )
 
     @classmethod
     def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
         validate_chat(body)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await send(self._client, self.name, method, path, **kwargs)
-        return response.json()
 
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as upload:
