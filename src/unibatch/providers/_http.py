@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import email.utils
+import tempfile
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import IO, Any, ClassVar, Self
 
 import httpx
+import orjson
 
-from unibatch.errors import PermanentProviderError, TransientProviderError
-from unibatch.providers.base import Provider
+from unibatch.errors import LimitError, PermanentProviderError, TransientProviderError
+from unibatch.providers.base import JobSpec, Provider, RequestLine
 from unibatch.providers.registry import api_key
 
+# Uploads above this size spill from memory to a temporary file.
+SPOOL_BYTES = 8 * 1024 * 1024
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
 
@@ -95,3 +100,40 @@ class HttpProvider(Provider):
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await send(self._client, self.name, method, path, **kwargs)
         return response.json()
+
+    def check_limits(self, count: int, size: int) -> None:
+        """Refuse, before any upload, a job past the provider's request or byte limit."""
+        if count > self.max_requests:
+            raise LimitError(
+                f"{self.name}: {count} requests in one batch, the limit is {self.max_requests}; "
+                "split the input into files of at most that many lines"
+            )
+        if size > self.max_bytes:
+            raise LimitError(
+                f"{self.name}: the batch is {size / 1e6:.1f} MB, the limit is "
+                f"{self.max_bytes / 1e6:.0f} MB; split the input into smaller files"
+            )
+
+    @asynccontextmanager
+    async def batch_file(
+        self,
+        spec: JobSpec,
+        lines: AsyncIterable[RequestLine],
+        native: Callable[[dict[str, Any]], Any] = lambda body: body,
+    ) -> AsyncIterator[IO[bytes]]:
+        """The job as an OpenAI-style JSONL upload, spilled to disk past a few MB so a
+        200 MB batch never sits in memory; checked against the limits, rewound."""
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as upload:
+            count = 0
+            async for line in lines:
+                count += 1
+                entry = {
+                    "custom_id": line.custom_id,
+                    "method": "POST",
+                    "url": spec.endpoint,
+                    "body": native(line.body),
+                }
+                upload.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
+            self.check_limits(count, upload.tell())
+            upload.seek(0)
+            yield upload

@@ -24,8 +24,8 @@ from typing import IO, Any
 import httpx
 import orjson
 
-from unibatch.errors import LimitError, PermanentProviderError, TransientProviderError
-from unibatch.providers._http import HttpProvider, raise_for_status
+from unibatch.errors import PermanentProviderError, TransientProviderError
+from unibatch.providers._http import SPOOL_BYTES, HttpProvider, raise_for_status
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.registry import register
 from unibatch.translate.anthropic import chat_usage, to_chat_completion, to_messages_params
@@ -37,7 +37,6 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 SEQ_PREFIX = "ubseq-"
-_SPOOL_BYTES = 8 * 1024 * 1024
 _UPLOAD_CHUNK = 1024 * 1024
 # Answers to a create that prove no batch was made (a timeout or a 5xx proves nothing).
 _REFUSED = frozenset({400, 401, 403, 404, 413, 422, 429})
@@ -107,7 +106,7 @@ class AnthropicProvider(HttpProvider):
 
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
         # The body is written piece by piece so a 256 MB batch never exists as Python objects.
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as body:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
             body.write(b'{"requests":[')
             count = 0
             async for line in lines:
@@ -118,7 +117,7 @@ class AnthropicProvider(HttpProvider):
                 count += 1
             body.write(b"]}")
             size = body.tell()
-            self._check_limits(count, size)
+            self.check_limits(count, size)
             body.seek(0)
             try:
                 batch = await self._call(
@@ -133,17 +132,6 @@ class AnthropicProvider(HttpProvider):
                 raise
         self._refused.discard(spec.tag)
         return self._job(batch)
-
-    def _check_limits(self, count: int, size: int) -> None:
-        if count > self.max_requests:
-            raise LimitError(
-                f"anthropic: {count} requests in one batch, the limit is {self.max_requests}"
-            )
-        if size > self.max_bytes:
-            raise LimitError(
-                f"anthropic: the batch body is {size / 1e6:.1f} MB, the limit is "
-                f"{self.max_bytes / 1e6:.0f} MB; split the input"
-            )
 
     # -- find, get, cancel -------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import httpx
 import orjson
 
 from unibatch.errors import InputError, LimitError, PermanentProviderError, TransientProviderError
-from unibatch.providers._http import HttpProvider, http_client, raise_for_status, send
+from unibatch.providers._http import SPOOL_BYTES, HttpProvider, http_client, raise_for_status, send
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.registry import api_key, register
 from unibatch.translate import gemini as translate
@@ -35,7 +35,6 @@ INLINE_LIMIT = 20 * 1024 * 1024
 KEY_PREFIX = "ubseq-"
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
-_SPOOL_BYTES = 8 * 1024 * 1024
 _CHUNK = 1024 * 1024
 _STATES = {
     "PENDING": BatchStatus.VALIDATING,
@@ -107,7 +106,7 @@ class GeminiProvider(HttpProvider):
 
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
         embed = spec.endpoint == EMBEDDINGS
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
             count = 0
             async for line in lines:
                 count += 1

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 
-from unibatch.errors import LimitError, PermanentProviderError, TransientProviderError
+from unibatch.errors import PermanentProviderError, TransientProviderError
 from unibatch.providers._http import HttpProvider, raise_for_status
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.registry import register
@@ -17,8 +16,6 @@ from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TAG_KEY = "unibatch_tag"
-# Uploads above this spill from memory to a temporary file.
-_SPOOL_BYTES = 8 * 1024 * 1024
 _ROW_STATUS = {
     "batch_expired": RequestStatus.EXPIRED,
     "batch_cancelled": RequestStatus.CANCELLED,
@@ -37,24 +34,7 @@ class OpenAIProvider(HttpProvider):
     base_url_env = "OPENAI_BASE_URL"
 
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as upload:
-            count = 0
-            async for line in lines:
-                count += 1
-                upload.write(
-                    orjson.dumps(
-                        {
-                            "custom_id": line.custom_id,
-                            "method": "POST",
-                            "url": spec.endpoint,
-                            "body": line.body,
-                        },
-                        option=orjson.OPT_APPEND_NEWLINE,
-                    )
-                )
-            size = upload.tell()
-            self._check_limits(count, size)
-            upload.seek(0)
+        async with self.batch_file(spec, lines) as upload:
             file_obj = await self._call(
                 "POST",
                 "files",
@@ -72,18 +52,6 @@ class OpenAIProvider(HttpProvider):
             },
         )
         return self._job(batch)
-
-    def _check_limits(self, count: int, size: int) -> None:
-        if count > self.max_requests:
-            raise LimitError(
-                f"openai: {count} requests in one batch, the limit is {self.max_requests}; "
-                "split the input into files of at most that many lines"
-            )
-        if size > self.max_bytes:
-            raise LimitError(
-                f"openai: the batch file is {size / 1e6:.1f} MB, the limit is "
-                f"{self.max_bytes / 1e6:.0f} MB; split the input into smaller files"
-            )
 
     async def find(self, tag: str, *, since: float) -> ProviderJob | None:
         after: str | None = None

@@ -8,13 +8,12 @@ Request translation and the shape of results live in `unibatch.translate.xai`.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 import orjson
 
-from unibatch.errors import LimitError, PermanentProviderError
+from unibatch.errors import PermanentProviderError
 from unibatch.providers._http import HttpProvider
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.registry import register
@@ -23,7 +22,6 @@ from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
 
 DEFAULT_BASE_URL = "https://api.x.ai/v1"
 # Uploads above this spill from memory to a temporary file.
-_SPOOL_BYTES = 8 * 1024 * 1024
 # The results and list endpoints allow at most 1000 per page (reference §4.1).
 _PAGE = 1000
 _LIST_PAGE = 100
@@ -54,24 +52,7 @@ class XAIProvider(HttpProvider):
         validate_chat(body)
 
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as upload:
-            count = 0
-            async for line in lines:
-                count += 1
-                upload.write(
-                    orjson.dumps(
-                        {
-                            "custom_id": line.custom_id,
-                            "method": "POST",
-                            "url": spec.endpoint,
-                            "body": to_native(line.body),
-                        },
-                        option=orjson.OPT_APPEND_NEWLINE,
-                    )
-                )
-            size = upload.tell()
-            self._check_limits(count, size)
-            upload.seek(0)
+        async with self.batch_file(spec, lines, to_native) as upload:
             # `purpose` is optional on xAI; the batch does not need it.
             file_obj = await self._call(
                 "POST", "files", files={"file": (f"{spec.tag}.jsonl", upload, "application/jsonl")}
@@ -81,18 +62,6 @@ class XAIProvider(HttpProvider):
             "POST", "batches", json={"name": spec.tag, "input_file_id": file_obj["id"]}
         )
         return job_of(batch)
-
-    def _check_limits(self, count: int, size: int) -> None:
-        if count > self.max_requests:
-            raise LimitError(
-                f"xai: {count} requests in one batch, the limit is {self.max_requests}; "
-                "split the input into files of at most that many lines"
-            )
-        if size > self.max_bytes:
-            raise LimitError(
-                f"xai: the batch file is {size / 1e6:.1f} MB, the limit is "
-                f"{self.max_bytes / 1e6:.0f} MB; split the input into smaller files"
-            )
 
     async def find(self, tag: str, *, since: float) -> ProviderJob | None:
         # Creation times are whole days over REST, so only a page wholly from earlier days
