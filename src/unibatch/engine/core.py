@@ -178,7 +178,7 @@ class Engine:
         interval: float = 1.0,
         timeout: float | None = None,
     ) -> Batch:
-        """Drive the batch in-process until it is terminal and its handler has run.
+        """Drive the batch in-process until it is terminal and its handler has been tried.
         Other workers may share the work: every step is leased."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -187,7 +187,11 @@ class Engine:
             if row is None:
                 raise NotFoundError(f"no batch {batch_id!r}")
             # The full view aggregates every result; build it only when someone looks.
-            finished = BatchStatus(row["status"]).terminal and row["handler_state"] != "pending"
+            # Waiting ends once the handler has been tried: a handler that keeps failing is
+            # retried by workers, and must not keep `wait` (or `submit --wait`) hanging.
+            finished = BatchStatus(row["status"]).terminal and (
+                row["handler_state"] != "pending" or row["handler_attempts"] > 0
+            )
             if on_progress is not None or finished:
                 batch = await self.get_batch(batch_id)
                 if on_progress is not None:
