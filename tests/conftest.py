@@ -19,18 +19,17 @@ from unibatch.config import Settings
 from unibatch.store.db import async_url
 
 POSTGRES_URL = os.environ.get("UNIBATCH_TEST_POSTGRES_URL")
-TABLES = ("results", "requests", "jobs", "batches", "alembic_version")
 
 
 def reset_postgres(url: str) -> None:
-    """Drop our tables so each test starts from an empty schema."""
+    """Drop everything, so each test starts from an empty schema whatever tables exist."""
 
     async def reset() -> None:
         engine = create_async_engine(async_url(url))
         try:
             async with engine.begin() as conn:
-                for table in TABLES:
-                    await conn.execute(sa.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+                await conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                await conn.execute(sa.text("CREATE SCHEMA public"))
         finally:
             await engine.dispose()
 

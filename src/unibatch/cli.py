@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Coroutine, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -31,6 +32,8 @@ from unibatch.errors import (
     UnibatchError,
     UnknownProviderError,
 )
+from unibatch.store import Store
+from unibatch.store.gateway_ops import GatewayStore
 from unibatch.types import Batch, BatchStatus
 
 EXIT_ERROR, EXIT_INPUT, EXIT_BATCH_FAILED, EXIT_NOT_FOUND = 1, 2, 3, 4
@@ -43,6 +46,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(
+    help="Virtual keys of the gateway (works directly on the database).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
 
 
 class Format(StrEnum):
@@ -318,6 +325,117 @@ def emulate(
     from unibatch.emulators.server import serve
 
     serve(host, port, EmulatorConfig(time_scale=time_scale, failure_rate=failure_rate))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    no_worker: Annotated[
+        bool,
+        typer.Option("--no-worker", help="Serve only; run `unibatch worker` processes apart."),
+    ] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Run the HTTP gateway: OpenAI-compatible /v1/files and /v1/batches for every provider,
+    with virtual keys (UNIBATCH_MASTER_KEY manages them), budgets and usage. Docs at /docs."""
+    from unibatch.gateway.serve import serve as run_server
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings()
+    if database:
+        settings = settings.model_copy(update={"database_url": database})
+    try:
+        run_server(host, port, settings=settings, worker=not no_worker)
+    except UnibatchError as exc:
+        _error(exc)
+        raise typer.Exit(EXIT_INPUT) from None
+
+
+async def _key_store(database: str | None) -> tuple[Store, GatewayStore]:
+    from unibatch.store.db import open_store
+
+    store = await open_store(database or Settings().database_url)
+    return store, GatewayStore(store.engine)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    max_budget: Annotated[
+        float | None, typer.Option(help="USD at batch prices this key may spend.", min=0)
+    ] = None,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a virtual key. The key is printed once; only its hash is stored."""
+    from unibatch.gateway.keys import create_key
+
+    async def main() -> None:
+        store, keys = await _key_store(database)
+        try:
+            created = await create_key(keys, name, max_budget)
+        finally:
+            await store.aclose()
+        if as_json:
+            _print_json(created.model_dump())
+            return
+        console.print(f"created key [bold]{created.id}[/bold] ({name}); it is shown only once:")
+        sys.stdout.write(created.key + "\n")
+
+    _run(main())
+
+
+@keys_app.command("list")
+def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+    """List virtual keys with their budget, spend and reservations."""
+    from rich.table import Table
+
+    from unibatch.gateway.keys import key_object
+
+    async def main() -> None:
+        store, keys = await _key_store(database)
+        try:
+            rows = [await key_object(keys, row) for row in await keys.list_keys()]
+        finally:
+            await store.aclose()
+        if as_json:
+            _print_json([row.model_dump() for row in rows])
+            return
+        table = Table("id", "name", "key", "budget", "spent", "reserved", "revoked")
+        for row in rows:
+            budget = "-" if row.max_budget is None else f"${row.max_budget:.4f}"
+            table.add_row(
+                row.id,
+                row.name,
+                row.key_hint,
+                budget,
+                f"${row.spent:.4f}",
+                f"${row.reserved:.4f}",
+                "yes" if row.revoked_at else "",
+            )
+        console.print(table)
+
+    _run(main())
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, database: DatabaseOpt = None) -> None:
+    """Revoke a key: the gateway answers it 401 from now on. Its batches keep running."""
+
+    async def main() -> None:
+        store, keys = await _key_store(database)
+        try:
+            found = await keys.revoke_key(key_id, time.time())
+        finally:
+            await store.aclose()
+        if not found:
+            raise NotFoundError(f"no key {key_id!r}")
+        console.print(f"revoked {key_id}")
+
+    _run(main())
 
 
 DEMO_REQUESTS = Path(__file__).parent / "examples" / "chat_requests.jsonl"

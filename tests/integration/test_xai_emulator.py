@@ -97,9 +97,7 @@ def all_results(api: httpx.Client, batch_id: str, limit: int = 1000) -> list[dic
 # -- the happy path ----------------------------------------------------------------------
 
 
-def test_upload_create_poll_and_read_paged_results(
-    api: httpx.Client, emu: RunningEmulator
-) -> None:
+def test_upload_create_poll_and_read_paged_results(api: httpx.Client, emu: RunningEmulator) -> None:
     # Long enough (1 s scaled) that the create answer always arrives while the file is
     # still being ingested, however loaded the machine is.
     emu.config.validating_seconds = 20.0

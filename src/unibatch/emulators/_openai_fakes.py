@@ -102,6 +102,8 @@ def _chat(body: dict[str, Any], rid: str, created: int) -> tuple[dict[str, Any],
     content, out, cut = _reply(last, limit)
     n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
     assert isinstance(n, int)
+    # OpenAI answers at most 128 choices; an uncapped n let one line exhaust memory.
+    n = min(n, 128)
     choice: dict[str, Any] = {
         "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
         "logprobs": None,

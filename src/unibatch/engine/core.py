@@ -20,6 +20,7 @@ from unibatch.errors import InputError, NotFoundError
 from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet
 from unibatch.store import Store, open_store
+from unibatch.store.gateway_ops import record_usage
 from unibatch.types import Batch, BatchStatus, Result
 
 log = logging.getLogger("unibatch.engine")
@@ -80,12 +81,15 @@ class Engine:
         metadata: Mapping[str, str] | None = None,
         on_complete: str | None = None,
         max_age: float | None = None,
+        batch_id: str | None = None,
     ) -> str:
-        """Validate, plan and store a batch in one transaction; nothing is sent yet."""
+        """Validate, plan and store a batch in one transaction; nothing is sent yet.
+        `batch_id` lets a front end record its own rows for the batch (the gateway's
+        ownership and budget reservation) before the batch exists."""
         if on_complete is not None and ":" not in on_complete:
             raise InputError(f"on_complete {on_complete!r} must be written as 'module:function'")
         now = time.time()
-        batch_id = new_id("ubb")
+        batch_id = batch_id or new_id("ubb")
         planner = Planner(batch_id, now)
         reader = RequestReader(
             source,

@@ -1,0 +1,78 @@
+"""The app factory. The engine's worker runs inside the server unless told otherwise, so
+one command runs everything; any number of servers and workers may share a database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from unibatch.config import Settings
+from unibatch.engine import Engine
+from unibatch.gateway import errors
+from unibatch.gateway.context import Gateway
+from unibatch.gateway.routes_admin import router as admin_router
+from unibatch.gateway.routes_batches import router as batches_router
+from unibatch.gateway.routes_files import router as files_router
+from unibatch.gateway.settings import GatewaySettings
+from unibatch.providers.registry import ProviderSet
+
+log = logging.getLogger("unibatch.gateway")
+
+
+def create_app(
+    engine_or_settings: Engine | Settings | None = None,
+    *,
+    gateway_settings: GatewaySettings | None = None,
+    worker: bool = True,
+    providers: ProviderSet | None = None,
+) -> FastAPI:
+    """An ASGI app serving the gateway.
+
+    Given an `Engine`, the app uses it (and leaves closing it to the caller); given
+    `Settings` (or nothing: the environment), it opens its own engine in its lifespan.
+
+    >>> app = create_app(Settings(), worker=False)   # doctest: +SKIP
+    >>> uvicorn.run(app)                             # doctest: +SKIP
+    """
+    gw_settings = gateway_settings or GatewaySettings()
+    given = engine_or_settings if isinstance(engine_or_settings, Engine) else None
+    settings = engine_or_settings if isinstance(engine_or_settings, Settings) else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = given
+        if engine is None:
+            engine = await Engine.open(settings=settings or Settings(), providers=providers)
+        app.state.gateway = Gateway.build(engine, gw_settings)
+        stop = asyncio.Event()
+        task = asyncio.create_task(engine.run_worker(stop)) if worker else None
+        app.state.worker_running = task is not None
+        if gw_settings.master_key is None:
+            log.warning("UNIBATCH_MASTER_KEY is not set: keys cannot be managed over HTTP")
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            if given is None:
+                await engine.aclose()
+
+    app = FastAPI(
+        title="unibatch gateway",
+        summary="OpenAI-compatible files and batches API in front of every provider.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    if given is not None:
+        # Usable without the lifespan (in-process test clients that skip it).
+        app.state.gateway = Gateway.build(given, gw_settings)
+    errors.install(app)
+    app.add_middleware(errors.BodyLimit, limit=gw_settings.max_body_bytes)
+    for router in (files_router, batches_router, admin_router):
+        app.include_router(router)
+    return app

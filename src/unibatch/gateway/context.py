@@ -1,0 +1,31 @@
+"""What every route needs: the engine, the gateway's store and its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from unibatch.engine import Engine
+from unibatch.gateway.settings import GatewaySettings
+from unibatch.store.gateway_ops import GatewayStore
+
+
+@dataclass(slots=True)
+class Gateway:
+    engine: Engine
+    store: GatewayStore
+    settings: GatewaySettings
+
+    @classmethod
+    def build(cls, engine: Engine, settings: GatewaySettings) -> Gateway:
+        settings.files_dir.mkdir(parents=True, exist_ok=True)
+        return cls(engine, GatewayStore(engine.store.engine), settings)
+
+
+def gateway(request: Request) -> Gateway:
+    gw = getattr(request.app.state, "gateway", None)
+    if gw is None:  # pragma: no cover - only before the lifespan has run
+        raise RuntimeError("the gateway is not started (run the app with its lifespan)")
+    assert isinstance(gw, Gateway)
+    return gw

@@ -1,0 +1,190 @@
+"""Our batches and results in OpenAI's shapes, and the cost estimate budgets reserve."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Literal
+
+import orjson
+
+from unibatch.engine import Engine
+from unibatch.errors import UnknownProviderError
+from unibatch.gateway.models import (
+    BatchCost,
+    BatchErrorItem,
+    BatchErrors,
+    BatchObject,
+    BatchUsage,
+    FileObject,
+    InputTokensDetails,
+    OutputTokensDetails,
+    RequestCounts,
+)
+from unibatch.pricing import Pricer
+from unibatch.providers.registry import provider_class, split_model
+from unibatch.types import Batch, BatchStatus, RequestStatus
+
+Kind = Literal["output", "error"]
+_FILE_PREFIX: dict[Kind, str] = {"output": "file-out-", "error": "file-err-"}
+# OpenAI's SDK knows no `pending`; a batch not yet sent is, to it, still validating.
+_STATUS = {BatchStatus.PENDING: "validating"}
+_FINISHED_AT = {
+    BatchStatus.COMPLETED: "completed_at",
+    BatchStatus.FAILED: "failed_at",
+    BatchStatus.EXPIRED: "expired_at",
+    BatchStatus.CANCELLED: "cancelled_at",
+}
+# Characters per token, roughly, for the estimate of a prompt's size.
+_CHARS_PER_TOKEN = 4
+
+
+def openai_status(status: BatchStatus) -> str:
+    return _STATUS.get(status, status.value)
+
+
+def generated_file_id(kind: Kind, batch_id: str) -> str:
+    return _FILE_PREFIX[kind] + batch_id
+
+
+def parse_generated(file_id: str) -> tuple[Kind, str] | None:
+    """(kind, batch id) of an output or error file id; None for an uploaded file."""
+    for kind, prefix in _FILE_PREFIX.items():
+        if file_id.startswith(prefix) and len(file_id) > len(prefix):
+            return kind, file_id[len(prefix) :]
+    return None
+
+
+def _ts(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def batch_object(batch: Batch, owner: Mapping[str, Any]) -> BatchObject:
+    counts = batch.request_counts
+    failed = counts.done - counts.succeeded
+    terminal = batch.status.terminal
+    finished = _FINISHED_AT.get(batch.status)
+
+    def at(field: str) -> int | None:
+        return _ts(batch.finished_at) if field == finished else None
+
+    usage = batch.usage
+    return BatchObject(
+        id=batch.id,
+        endpoint=batch.endpoint,
+        input_file_id=owner.get("input_file_id"),
+        completion_window=owner.get("completion_window") or "24h",
+        status=openai_status(batch.status),
+        output_file_id=(
+            generated_file_id("output", batch.id) if terminal and counts.succeeded else None
+        ),
+        error_file_id=generated_file_id("error", batch.id) if terminal and failed else None,
+        errors=(
+            BatchErrors(
+                data=[BatchErrorItem(code="provider_error", message=e) for e in batch.errors]
+            )
+            if batch.errors
+            else None
+        ),
+        created_at=int(batch.created_at),
+        in_progress_at=_ts(batch.submitted_at),
+        expires_at=int(batch.created_at) + 86400,
+        request_counts=RequestCounts(total=counts.total, completed=counts.succeeded, failed=failed),
+        usage=BatchUsage(
+            input_tokens=usage.input_tokens,
+            input_tokens_details=InputTokensDetails(cached_tokens=usage.cached_tokens),
+            output_tokens=usage.output_tokens,
+            output_tokens_details=OutputTokensDetails(reasoning_tokens=usage.reasoning_tokens),
+            total_tokens=usage.input_tokens + usage.output_tokens,
+        ),
+        metadata=batch.metadata or None,
+        providers=list(batch.providers),
+        cost=BatchCost(**batch.cost.as_dict()),
+        completed_at=at("completed_at"),
+        failed_at=at("failed_at"),
+        expired_at=at("expired_at"),
+        cancelled_at=at("cancelled_at"),
+    )
+
+
+def file_object(row: Mapping[str, Any]) -> FileObject:
+    return FileObject(
+        id=row["id"],
+        bytes=int(row["bytes"]),
+        created_at=int(row["created_at"]),
+        filename=row["filename"],
+        purpose=row["purpose"],
+    )
+
+
+def _wanted(kind: Kind, status: RequestStatus) -> bool:
+    return (status is RequestStatus.SUCCEEDED) == (kind == "output")
+
+
+async def output_lines(engine: Engine, batch_id: str, kind: Kind) -> AsyncIterator[bytes]:
+    """The output (succeeded) or error (every other) file, as OpenAI output lines."""
+    async for result in engine.results(batch_id):
+        if _wanted(kind, result.status):
+            yield orjson.dumps(result.as_openai(batch_id), option=orjson.OPT_APPEND_NEWLINE)
+
+
+async def output_size(engine: Engine, batch_id: str, kind: Kind) -> int:
+    return sum([len(line) async for line in output_lines(engine, batch_id, kind)])
+
+
+class UnpricedModel(Exception):
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"no price is known for model {model!r}, so its cost cannot be reserved "
+            "against this key's budget"
+        )
+        self.model = model
+
+
+def estimate_cost(
+    lines: Iterable[Mapping[str, Any]],
+    *,
+    pricer: Pricer,
+    default_model: str | None,
+    default_max_tokens: int,
+) -> float:
+    """Upper-ish estimate of a batch's cost: prompt bytes / 4 tokens in, max_tokens out.
+    Lines the engine will reject are skipped here; it names them."""
+    total = 0.0
+    for line in lines:
+        body = line.get("body") if isinstance(line, Mapping) else None
+        if not isinstance(body, Mapping):
+            continue
+        model = body.get("model") or default_model
+        if not isinstance(model, str):
+            continue
+        try:
+            provider, bare = split_model(model)
+        except UnknownProviderError:
+            continue
+        cls = provider_class(provider)
+        if pricer.price(provider, bare) is None:
+            raise UnpricedModel(model)
+        rates = pricer.rates(provider, bare, cls.batch_discount)
+        out = next(
+            (
+                body[k]
+                for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")
+                if isinstance(body.get(k), int)
+            ),
+            default_max_tokens,
+        )
+        prompt = len(orjson.dumps(dict(body))) // _CHARS_PER_TOKEN
+        total += prompt * rates.input + max(int(out), 0) * rates.output
+    return total
+
+
+def jsonl_dicts(path: str) -> Iterable[Mapping[str, Any]]:
+    """The JSON objects of a JSONL file, skipping what does not parse (for estimates)."""
+    with open(path, "rb") as handle:
+        for raw in handle:
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                yield data

@@ -1,0 +1,254 @@
+"""`/v1/batches`: OpenAI's batches API and the JSON API (`requests` in the body,
+`/results` to read them), over the engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from unibatch.engine.ids import new_id
+from unibatch.engine.inputs import Source
+from unibatch.engine.views import result_view
+from unibatch.errors import ConfigurationError, InputError, UnknownProviderError
+from unibatch.gateway.auth import Caller, Principal
+from unibatch.gateway.context import Gateway
+from unibatch.gateway.convert import (
+    UnpricedModel,
+    batch_object,
+    estimate_cost,
+    jsonl_dicts,
+    openai_status,
+)
+from unibatch.gateway.deps import GatewayDep
+from unibatch.gateway.errors import APIError, not_found
+from unibatch.gateway.models import (
+    BatchCreate,
+    BatchList,
+    BatchObject,
+    ErrorResponse,
+    ResultList,
+    error_responses,
+)
+from unibatch.gateway.routes_files import file_path
+from unibatch.providers.registry import known_providers
+from unibatch.store.gateway_ops import BudgetExceeded
+
+router = APIRouter(
+    prefix="/v1/batches", tags=["batches"], responses=error_responses(400, 401, 404, 413)
+)
+ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
+
+
+def _input_error(exc: InputError, source: Source) -> APIError:
+    """The engine's message, in the caller's terms: `line N` of the uploaded file (never
+    the server's path of it) or `requests[i]` of an inline batch."""
+    message = str(exc)
+    if isinstance(source, Path):
+        path = str(source)
+        message = message.replace(f"{path}: ", "").replace(f"{path}:", "line ")
+        return APIError(400, message, param="input_file_id", code="invalid_request")
+    if exc.line is not None and message.startswith(f"line {exc.line}: "):
+        message = f"requests[{exc.line - 1}]: " + message.removeprefix(f"line {exc.line}: ")
+    return APIError(400, message, param="requests", code="invalid_request")
+
+
+async def _create(
+    gw: Gateway,
+    who: Principal,
+    source: Source,
+    estimate_lines: Iterable[Mapping[str, Any]],
+    spec: BatchCreate,
+) -> BatchObject:
+    try:
+        estimate = await anyio.to_thread.run_sync(
+            lambda: estimate_cost(
+                estimate_lines,
+                pricer=gw.engine.ctx.pricer,
+                default_model=spec.model,
+                default_max_tokens=gw.settings.default_max_tokens,
+            )
+        )
+    except UnpricedModel as exc:
+        if who.max_budget is not None:
+            raise APIError(400, str(exc), param="model", code="model_not_priced") from None
+        estimate = 0.0
+    batch_id = new_id("ubb")
+    owner = {
+        "batch_id": batch_id,
+        "key_id": who.key_id,
+        "input_file_id": spec.input_file_id,
+        "completion_window": spec.completion_window,
+        "estimated_cost": estimate,
+        "created_at": time.time(),
+    }
+    try:
+        await gw.store.reserve_batch(owner, who.max_budget)
+    except BudgetExceeded as exc:
+        raise APIError(402, str(exc), code="budget_exceeded") from None
+    try:
+        await gw.engine.create_batch(source, metadata=spec.metadata, batch_id=batch_id)
+    except InputError as exc:
+        await gw.store.drop_reservation(batch_id)
+        raise _input_error(exc, source) from None
+    except (UnknownProviderError, ConfigurationError) as exc:
+        # A provider the registry knows but this deployment has no credentials for.
+        await gw.store.drop_reservation(batch_id)
+        message = f"this gateway cannot run that provider: {exc}"
+        raise APIError(400, message, param="model", code="model_not_found") from None
+    except BaseException:
+        await gw.store.drop_reservation(batch_id)
+        raise
+    return batch_object(await gw.engine.get_batch(batch_id), owner)
+
+
+def _json_lines(spec: BatchCreate) -> list[dict[str, Any]]:
+    lines = []
+    for i, item in enumerate(spec.requests or []):
+        body = dict(item.body)
+        try:
+            # Python's JSON parser takes integers of any size; the store's encoder (and
+            # every provider) takes 64 bits.
+            orjson.dumps(body)
+        except TypeError as exc:
+            raise APIError(400, f"requests[{i}].body: {exc}", param=f"requests[{i}].body") from None
+        if spec.model and not body.get("model"):
+            body["model"] = spec.model
+        lines.append({"custom_id": item.custom_id, "url": item.url or spec.endpoint, "body": body})
+    return lines
+
+
+@router.post(
+    "",
+    response_model=BatchObject,
+    responses=error_responses(402),
+)
+async def create_batch(gw: GatewayDep, who: Caller, spec: BatchCreate) -> BatchObject:
+    """Create a batch from an uploaded file (`input_file_id`) or inline `requests`.
+    Each request's `body.model` (`provider/model`) picks the provider that runs it."""
+    if spec.endpoint not in ENDPOINTS:
+        raise APIError(
+            400,
+            f"endpoint must be one of {', '.join(ENDPOINTS)}, not {spec.endpoint!r}",
+            param="endpoint",
+        )
+    if (spec.input_file_id is None) == (spec.requests is None):
+        raise APIError(
+            400,
+            "give exactly one of input_file_id (an uploaded file) or requests (inline)",
+            param="requests",
+        )
+    if spec.requests is not None:
+        lines = _json_lines(spec)
+        return await _create(gw, who, lines, lines, spec)
+    assert spec.input_file_id is not None
+    if spec.model is not None:
+        raise APIError(
+            400,
+            "model applies to inline requests only; name the model in each line's body.model",
+            param="model",
+        )
+    row = await gw.store.get_file(spec.input_file_id, who.scope)
+    path = file_path(gw, spec.input_file_id)
+    if row is None or not path.exists():
+        raise APIError(
+            400,
+            f"no file with id {spec.input_file_id!r}",
+            param="input_file_id",
+            code="invalid_request",
+        )
+    return await _create(gw, who, path, jsonl_dicts(str(path)), spec)
+
+
+@router.get("", response_model=BatchList)
+async def list_batches(
+    gw: GatewayDep,
+    who: Caller,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> BatchList:
+    """This key's batches (every key's for the master key), newest first."""
+    rows = await gw.store.list_batches(who.scope, after=after, limit=limit + 1)
+    data = [batch_object(await gw.engine.get_batch(r["batch_id"]), r) for r in rows[:limit]]
+    return BatchList(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=len(rows) > limit,
+    )
+
+
+async def _owned(gw: Gateway, who: Principal, batch_id: str) -> dict[str, Any]:
+    owner = await gw.store.owned_batch(batch_id, who.scope)
+    if owner is None:
+        raise not_found("batch", batch_id)
+    return owner
+
+
+@router.get("/{batch_id}", response_model=BatchObject)
+async def retrieve_batch(gw: GatewayDep, who: Caller, batch_id: str) -> BatchObject:
+    owner = await _owned(gw, who, batch_id)
+    return batch_object(await gw.engine.get_batch(batch_id), owner)
+
+
+@router.post("/{batch_id}/cancel", response_model=BatchObject)
+async def cancel_batch(gw: GatewayDep, who: Caller, batch_id: str) -> BatchObject:
+    """Cancel; results that finished first are kept. A finished batch stays as it is."""
+    owner = await _owned(gw, who, batch_id)
+    return batch_object(await gw.engine.cancel(batch_id), owner)
+
+
+async def _jsonl(gw: Gateway, batch_id: str) -> AsyncIterator[bytes]:
+    async for result in gw.engine.results(batch_id):
+        yield orjson.dumps(result.as_unified(), option=orjson.OPT_APPEND_NEWLINE)
+
+
+@router.get(
+    "/{batch_id}/results",
+    response_model=ResultList,
+    responses={
+        200: {"content": {"application/x-ndjson": {}}},
+        409: {"model": ErrorResponse, "description": "the batch has not finished yet"},
+    },
+)
+async def batch_results(
+    request: Request,
+    gw: GatewayDep,
+    who: Caller,
+    batch_id: str,
+    after: Annotated[str | None, Query(description="custom_id of the previous page's last")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    format: Annotated[Literal["json", "jsonl"], Query(description="jsonl: stream all")] = "json",
+    provider: Annotated[str | None, Query(description="accepted for compatibility")] = None,
+) -> ResultList | StreamingResponse:
+    """The unified results of a finished batch, in input order: a page, or every one as
+    streamed JSONL (`format=jsonl`, or `Accept: application/x-ndjson`)."""
+    await _owned(gw, who, batch_id)
+    batch = await gw.engine.get_batch(batch_id)
+    if provider is not None and provider not in known_providers():
+        raise APIError(400, f"unknown provider {provider!r}", param="provider")
+    if not batch.status.terminal:
+        raise APIError(
+            409,
+            f"batch {batch_id} is {openai_status(batch.status)}; its results are ready once it has "
+            "completed, failed, expired or been cancelled",
+            code="batch_not_finished",
+        )
+    if format == "jsonl" or "application/x-ndjson" in request.headers.get("accept", ""):
+        return StreamingResponse(_jsonl(gw, batch_id), media_type="application/x-ndjson")
+    rows = await gw.store.results_page(batch_id, after=after, limit=limit + 1)
+    if rows is None:
+        raise APIError(400, f"after: no request {after!r} in batch {batch_id}", param="after")
+    data = [result_view(r).as_unified() for r in rows[:limit]]
+    return ResultList(
+        data=data,
+        first_id=data[0]["custom_id"] if data else None,
+        last_id=data[-1]["custom_id"] if data else None,
+        has_more=len(rows) > limit,
+    )

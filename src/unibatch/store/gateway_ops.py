@@ -1,0 +1,341 @@
+"""Named store operations of the gateway: keys, files, batch ownership, budgets, usage.
+
+Ownership is a `key_id` column; None means the master key. A `scope` argument of None
+means "every owner" (what the master key sees); otherwise only rows of that key match,
+so one key can never read another's rows through these operations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from unibatch.store.tables import (
+    batches,
+    gateway_batches,
+    gateway_files,
+    gateway_keys,
+    gateway_usage,
+    jobs,
+    requests,
+    results,
+)
+from unibatch.types import TERMINAL_BATCH_STATUSES
+
+Row = dict[str, Any]
+_TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
+# A reservation whose batch never appeared (the process died between the two writes)
+# stops counting against the budget after this long.
+_ORPHAN_RESERVATION_SECONDS = 3600.0
+Scope = str | None
+
+
+class BudgetExceeded(Exception):
+    """The batch's estimated cost does not fit in the key's remaining budget."""
+
+    def __init__(self, *, max_budget: float, committed: float, estimate: float) -> None:
+        super().__init__(
+            f"this batch is estimated to cost ${estimate:.6f}; the key has "
+            f"${max(max_budget - committed, 0.0):.6f} of its ${max_budget:.6f} budget left "
+            f"(spent or reserved: ${committed:.6f})"
+        )
+        self.max_budget = max_budget
+        self.committed = committed
+        self.estimate = estimate
+
+
+def _insert_ignore(dialect: str, table: sa.Table) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+async def record_usage(conn: AsyncConnection, batch_id: str, rows: list[Row]) -> None:
+    """Result hook: one usage event per result row of a gateway batch.
+
+    Runs in the transaction that stores the rows, so events commit with them; the primary
+    key (batch, custom_id) turns a replay after a crash into a no-op."""
+    owner = (
+        await conn.execute(
+            sa.select(gateway_batches.c.key_id).where(gateway_batches.c.batch_id == batch_id)
+        )
+    ).first()
+    if owner is None:
+        return  # not created through the gateway
+    job_ids = sorted({row["job_id"] for row in rows})
+    models = {
+        r.id: (r.provider, r.model)
+        for r in await conn.execute(
+            sa.select(jobs.c.id, jobs.c.provider, jobs.c.model).where(jobs.c.id.in_(job_ids))
+        )
+    }
+    now = time.time()
+    events = [
+        {
+            "batch_id": batch_id,
+            "custom_id": row["custom_id"],
+            "key_id": owner.key_id,
+            "provider": models.get(row["job_id"], ("unknown", "unknown"))[0],
+            "model": models.get(row["job_id"], ("unknown", "unknown"))[1],
+            "status": row["status"],
+            "input_tokens": row.get("input_tokens") or 0,
+            "output_tokens": row.get("output_tokens") or 0,
+            "cached_tokens": row.get("cached_tokens") or 0,
+            "reasoning_tokens": row.get("reasoning_tokens") or 0,
+            "cost": float(row.get("cost_input") or 0.0) + float(row.get("cost_output") or 0.0),
+            "created_at": now,
+        }
+        for row in rows
+    ]
+    await conn.execute(_insert_ignore(conn.dialect.name, gateway_usage), events)
+
+
+def _owned(column: sa.ColumnElement[Any], scope: Scope) -> sa.ColumnElement[bool]:
+    return sa.true() if scope is None else column == scope
+
+
+class GatewayStore:
+    """The gateway's persistent state, on the engine's database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    async def _one(self, stmt: sa.Executable) -> Row | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+            return dict(row) if row else None
+
+    async def _all(self, stmt: sa.Executable) -> list[Row]:
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+    # -- keys ------------------------------------------------------------------------
+
+    async def add_key(self, row: Row) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(gateway_keys.insert(), row)
+
+    async def key_by_hash(self, key_hash: str) -> Row | None:
+        return await self._one(sa.select(gateway_keys).where(gateway_keys.c.key_hash == key_hash))
+
+    async def get_key(self, key_id: str) -> Row | None:
+        return await self._one(sa.select(gateway_keys).where(gateway_keys.c.id == key_id))
+
+    async def list_keys(self) -> list[Row]:
+        return await self._all(
+            sa.select(gateway_keys).order_by(gateway_keys.c.created_at, gateway_keys.c.id)
+        )
+
+    async def revoke_key(self, key_id: str, now: float) -> bool:
+        """Revoke a key; False when there is no such key. Revoking twice is fine."""
+        async with self.engine.begin() as conn:
+            found = await conn.execute(
+                gateway_keys.update()
+                .where(gateway_keys.c.id == key_id)
+                .values(revoked_at=sa.func.coalesce(gateway_keys.c.revoked_at, now))
+            )
+            return bool(found.rowcount)
+
+    async def spending(self, key_id: str) -> tuple[float, float]:
+        """(actual cost so far, cost still reserved by unfinished batches) of a key."""
+        async with self.engine.connect() as conn:
+            return await self._spending(conn, key_id, time.time())
+
+    async def _spending(
+        self, conn: AsyncConnection, key_id: str, now: float
+    ) -> tuple[float, float]:
+        spent = (
+            await conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(gateway_usage.c.cost), 0.0)).where(
+                    gateway_usage.c.key_id == key_id
+                )
+            )
+        ).scalar_one()
+        actual = (
+            sa.select(gateway_usage.c.batch_id, sa.func.sum(gateway_usage.c.cost).label("actual"))
+            .where(gateway_usage.c.key_id == key_id)
+            .group_by(gateway_usage.c.batch_id)
+            .subquery()
+        )
+        open_batches = await conn.execute(
+            sa.select(gateway_batches.c.estimated_cost, actual.c.actual)
+            .outerjoin(batches, batches.c.id == gateway_batches.c.batch_id)
+            .outerjoin(actual, actual.c.batch_id == gateway_batches.c.batch_id)
+            .where(
+                gateway_batches.c.key_id == key_id,
+                sa.or_(
+                    batches.c.status.not_in(_TERMINAL),
+                    sa.and_(
+                        batches.c.id.is_(None),
+                        gateway_batches.c.created_at > now - _ORPHAN_RESERVATION_SECONDS,
+                    ),
+                ),
+            )
+        )
+        # While a batch runs, its actual cost replaces its estimate request by request.
+        reserved = sum(max(est - float(act or 0.0), 0.0) for est, act in open_batches)
+        return float(spent), reserved
+
+    # -- batches ---------------------------------------------------------------------
+
+    async def reserve_batch(self, row: Row, max_budget: float | None) -> None:
+        """Record a batch's owner and reserve its estimated cost, refusing it (raising
+        `BudgetExceeded`) when the key's budget cannot cover it. Atomic per key."""
+        async with self.engine.begin() as conn:
+            key_id = row["key_id"]
+            if key_id is not None and max_budget is not None:
+                # Serialise creates of one key so two cannot both take the last dollar
+                # (SQLite's BEGIN IMMEDIATE already serialises every writer).
+                await conn.execute(
+                    sa.select(gateway_keys.c.id)
+                    .where(gateway_keys.c.id == key_id)
+                    .with_for_update()
+                )
+                spent, reserved = await self._spending(conn, key_id, time.time())
+                committed = spent + reserved
+                if committed + row["estimated_cost"] > max_budget + 1e-12:
+                    raise BudgetExceeded(
+                        max_budget=max_budget, committed=committed, estimate=row["estimated_cost"]
+                    )
+            await conn.execute(gateway_batches.insert(), row)
+
+    async def drop_reservation(self, batch_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                gateway_batches.delete().where(gateway_batches.c.batch_id == batch_id)
+            )
+
+    async def owned_batch(self, batch_id: str, scope: Scope) -> Row | None:
+        """The gateway row of a batch the scope may see (None: absent or not theirs)."""
+        return await self._one(
+            sa.select(gateway_batches)
+            .join(batches, batches.c.id == gateway_batches.c.batch_id)
+            .where(
+                gateway_batches.c.batch_id == batch_id,
+                _owned(gateway_batches.c.key_id, scope),
+            )
+        )
+
+    async def list_batches(self, scope: Scope, *, after: str | None, limit: int) -> list[Row]:
+        """Newest first; `after` is the last id of the previous page (OpenAI's cursor)."""
+        stmt = (
+            sa.select(gateway_batches)
+            .join(batches, batches.c.id == gateway_batches.c.batch_id)
+            .where(_owned(gateway_batches.c.key_id, scope))
+            .order_by(gateway_batches.c.created_at.desc(), gateway_batches.c.batch_id.desc())
+            .limit(limit)
+        )
+        if after is not None:
+            cursor = await self.owned_batch(after, scope)
+            if cursor is None:
+                return []
+            stmt = stmt.where(
+                sa.tuple_(gateway_batches.c.created_at, gateway_batches.c.batch_id)
+                < sa.tuple_(sa.literal(cursor["created_at"]), sa.literal(after))
+            )
+        return await self._all(stmt)
+
+    async def results_page(
+        self, batch_id: str, *, after: str | None, limit: int
+    ) -> list[Row] | None:
+        """Up to `limit` results in input order after the request `after` (a custom_id);
+        None when `after` names no request of the batch."""
+        start = -1
+        if after is not None:
+            seq = await self._one(
+                sa.select(requests.c.seq).where(
+                    requests.c.batch_id == batch_id, requests.c.custom_id == after
+                )
+            )
+            if seq is None:
+                return None
+            start = int(seq["seq"])
+        return await self._all(
+            sa.select(requests.c.seq, jobs.c.provider, jobs.c.model, results)
+            .join(
+                results,
+                sa.and_(
+                    results.c.batch_id == requests.c.batch_id,
+                    results.c.custom_id == requests.c.custom_id,
+                ),
+            )
+            .join(jobs, jobs.c.id == requests.c.job_id)
+            .where(requests.c.batch_id == batch_id, requests.c.seq > start)
+            .order_by(requests.c.seq)
+            .limit(limit)
+        )
+
+    # -- files -----------------------------------------------------------------------
+
+    async def add_file(self, row: Row) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(gateway_files.insert(), row)
+
+    async def get_file(self, file_id: str, scope: Scope) -> Row | None:
+        return await self._one(
+            sa.select(gateway_files).where(
+                gateway_files.c.id == file_id, _owned(gateway_files.c.key_id, scope)
+            )
+        )
+
+    async def list_files(
+        self,
+        scope: Scope,
+        *,
+        after: str | None,
+        limit: int,
+        descending: bool,
+        purpose: str | None,
+    ) -> list[Row]:
+        order: Sequence[Any] = (gateway_files.c.created_at, gateway_files.c.id)
+        stmt = sa.select(gateway_files).where(_owned(gateway_files.c.key_id, scope))
+        if purpose is not None:
+            stmt = stmt.where(gateway_files.c.purpose == purpose)
+        if after is not None:
+            cursor = await self.get_file(after, scope)
+            if cursor is None:
+                return []
+            position = sa.tuple_(*order)
+            mark = sa.tuple_(sa.literal(cursor["created_at"]), sa.literal(after))
+            stmt = stmt.where(position < mark if descending else position > mark)
+        keys = [c.desc() for c in order] if descending else list(order)
+        return await self._all(stmt.order_by(*keys).limit(limit))
+
+    async def delete_file(self, file_id: str, scope: Scope) -> bool:
+        async with self.engine.begin() as conn:
+            gone = await conn.execute(
+                gateway_files.delete().where(
+                    gateway_files.c.id == file_id, _owned(gateway_files.c.key_id, scope)
+                )
+            )
+            return bool(gone.rowcount)
+
+    # -- usage -----------------------------------------------------------------------
+
+    async def usage_summary(self, scope: Scope) -> list[Row]:
+        """Requests, tokens and cost per (key, provider, model)."""
+        u = gateway_usage.c
+        return await self._all(
+            sa.select(
+                u.key_id,
+                gateway_keys.c.name.label("key_name"),
+                u.provider,
+                u.model,
+                sa.func.count().label("requests"),
+                sa.func.sum(u.input_tokens).label("input_tokens"),
+                sa.func.sum(u.output_tokens).label("output_tokens"),
+                sa.func.sum(u.cached_tokens).label("cached_tokens"),
+                sa.func.sum(u.reasoning_tokens).label("reasoning_tokens"),
+                sa.func.sum(u.cost).label("cost"),
+            )
+            .outerjoin(gateway_keys, gateway_keys.c.id == u.key_id)
+            .where(_owned(u.key_id, scope))
+            .group_by(u.key_id, gateway_keys.c.name, u.provider, u.model)
+            .order_by(u.key_id, u.provider, u.model)
+        )

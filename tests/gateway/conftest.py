@@ -1,0 +1,94 @@
+"""Gateway fixtures: an engine over the emulators, the app in-process, keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from tests.support.emulated import open_engine
+from unibatch.config import Settings
+from unibatch.emulators import EmulatorConfig
+from unibatch.emulators.server import RunningEmulator, running_emulator
+from unibatch.engine import Engine
+from unibatch.gateway import GatewaySettings, create_app
+
+MASTER = "master-test-key"
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def emulator() -> Iterator[RunningEmulator]:
+    with running_emulator(EmulatorConfig(time_scale=0.02)) as emu:
+        yield emu
+
+
+@pytest.fixture
+def gw_settings(tmp_path: Path) -> GatewaySettings:
+    return GatewaySettings(
+        master_key=SecretStr(MASTER), files_dir=tmp_path / "files", max_body_bytes=1_000_000
+    )
+
+
+@pytest.fixture
+async def engine(
+    database_url: str, emulator: RunningEmulator, fast_settings: Settings
+) -> AsyncIterator[Engine]:
+    eng = await open_engine(database_url, emulator, fast_settings)
+    yield eng
+    await eng.aclose()
+
+
+@pytest.fixture
+async def client(engine: Engine, gw_settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in-process, no worker: tests drive batches with `engine.wait`."""
+    app = create_app(engine, gateway_settings=gw_settings, worker=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        yield http
+
+
+async def new_key(client: httpx.AsyncClient, name: str, **extra: Any) -> dict[str, Any]:
+    response = await client.post("/v1/keys", json={"name": name, **extra}, headers=auth(MASTER))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+async def upload(client: httpx.AsyncClient, key: str, data: bytes) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/files",
+        files={"file": ("in.jsonl", data, "application/jsonl")},
+        data={"purpose": "batch"},
+        headers=auth(key),
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def create_from_file(
+    client: httpx.AsyncClient, key: str, lines: list[dict[str, Any]]
+) -> httpx.Response:
+    file = await upload(client, key, jsonl(lines))
+    return await client.post(
+        "/v1/batches",
+        json={
+            "input_file_id": file["id"],
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+        },
+        headers=auth(key),
+    )

@@ -1,0 +1,79 @@
+"""`unibatch keys` and `unibatch serve` as real subprocesses, as operators run them."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import orjson
+
+from tests.gateway.conftest import MASTER, auth
+from tests.support.emulated import chat_lines, provider_env
+from tests.support.processes import run, start, wait_for
+from unibatch.emulators.server import RunningEmulator
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_keys_commands_and_serve_with_its_worker(tmp_path: Path, emulator: RunningEmulator) -> None:
+    env = {
+        "UNIBATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
+        "UNIBATCH_MASTER_KEY": MASTER,
+        "UNIBATCH_FILES_DIR": str(tmp_path / "files"),
+        "UNIBATCH_POLL_SCHEDULE": "0.1",
+        "UNIBATCH_WORKER_IDLE": "0.05",
+        **provider_env(emulator),
+    }
+    created = run(["keys", "create", "team-a", "--max-budget", "1", "--json"], env)
+    assert created.returncode == 0, created.stderr
+    key = orjson.loads(created.stdout)
+    listed = orjson.loads(run(["keys", "list", "--json"], env).stdout)
+    assert [(k["id"], k["name"], k["max_budget"]) for k in listed] == [(key["id"], "team-a", 1.0)]
+    assert "key" not in listed[0]
+    assert run(["keys", "revoke", "key_missing"], env).returncode == 4
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start(["serve", "--port", str(port)], env, log=tmp_path / "serve.log")
+    try:
+        wait_for(lambda: _up(url), 30, "the gateway to listen")
+        assert httpx.get(f"{url}/health").json() == {"status": "ok", "worker": True}
+        requests = [{"custom_id": x["custom_id"], "body": x["body"]} for x in chat_lines(3)]
+        batch = httpx.post(
+            f"{url}/v1/batches", json={"requests": requests}, headers=auth(key["key"])
+        ).json()
+
+        def finished() -> bool:
+            got = httpx.get(f"{url}/v1/batches/{batch['id']}", headers=auth(key["key"]))
+            return bool(got.json()["status"] == "completed")
+
+        # Nobody but the server's own worker drives the batch.
+        wait_for(finished, 30, "the in-server worker to finish the batch", step=0.1)
+        assert run(["keys", "revoke", key["id"]], env).returncode == 0
+        gone = httpx.get(f"{url}/v1/batches", headers=auth(key["key"]))
+        assert gone.status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    apart = start(["serve", "--port", str(port), "--no-worker"], env)
+    try:
+        wait_for(lambda: _up(url), 30, "the gateway to listen")
+        assert httpx.get(f"{url}/health").json() == {"status": "ok", "worker": False}
+    finally:
+        apart.terminate()
+        assert apart.wait(timeout=20) is not None

@@ -1,0 +1,98 @@
+"""The official `openai` SDK runs the whole batch flow, unchanged, against a real gateway
+server on loopback whose worker sends the requests to the provider emulators."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from openai import NotFoundError, OpenAI
+
+from tests.gateway.conftest import MASTER, auth
+from tests.gateway.server import running_gateway
+from tests.support.emulated import chat_lines, provider_env
+from unibatch.config import Settings
+from unibatch.emulators.server import RunningEmulator
+from unibatch.gateway import GatewaySettings, create_app
+from unibatch.providers.registry import ProviderSet
+
+
+def _write(path: Path, lines: list[dict]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    return path
+
+
+def _wait(client: OpenAI, batch_id: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.batches.retrieve(batch_id).status
+        if status in ("completed", "failed", "expired", "cancelled"):
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"batch {batch_id} did not finish in {timeout}s")
+
+
+@pytest.fixture
+def gateway_url(
+    database_url: str, emulator: RunningEmulator, gw_settings: GatewaySettings
+) -> object:
+    settings = Settings(
+        database_url=database_url, poll_schedule=(0.1,), lease_seconds=10, worker_idle=0.05
+    )
+    app = create_app(
+        settings, gateway_settings=gw_settings, providers=ProviderSet(provider_env(emulator))
+    )
+    with running_gateway(app) as url:
+        yield url
+
+
+def test_openai_sdk_runs_the_whole_flow(gateway_url: str, tmp_path: Path) -> None:
+    key = httpx.post(f"{gateway_url}/v1/keys", json={"name": "sdk"}, headers=auth(MASTER)).json()[
+        "key"
+    ]
+    client = OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0)
+    # One file, two providers: each line's body.model routes it.
+    lines = chat_lines(6) + chat_lines(4, model="anthropic/claude-haiku-4-5", prefix="a")
+    uploaded = client.files.create(file=_write(tmp_path / "in.jsonl", lines), purpose="batch")
+    assert uploaded.purpose == "batch" and uploaded.bytes > 0
+    assert client.files.retrieve(uploaded.id).filename == "in.jsonl"
+    assert [f.id for f in client.files.list()] == [uploaded.id]
+
+    batch = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        metadata={"team": "evals"},
+    )
+    assert batch.status == "validating" and batch.input_file_id == uploaded.id
+    assert _wait(client, batch.id) == "completed"
+    done = client.batches.retrieve(batch.id)
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed) == (10, 10)
+    assert done.metadata == {"team": "evals"} and done.error_file_id is None
+    assert done.usage is not None and done.usage.input_tokens > 0
+    assert done.output_file_id is not None
+
+    output = client.files.content(done.output_file_id).text
+    rows = [orjson.loads(line) for line in output.splitlines()]
+    assert sorted(r["custom_id"] for r in rows) == sorted(line["custom_id"] for line in lines)
+    assert all(r["response"]["status_code"] == 200 for r in rows)
+    assert {r["response"]["body"]["object"] for r in rows} == {"chat.completion"}
+    assert client.files.retrieve(done.output_file_id).bytes == len(output.encode())
+
+    other = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert [b.id for b in client.batches.list()] == [other.id, batch.id]
+    page = client.batches.list(limit=1)
+    assert [b.id for b in page.data] == [other.id] and page.has_more
+    assert [b.id for b in client.batches.list(limit=1, after=other.id).data] == [batch.id]
+    assert client.batches.cancel(other.id).status in ("cancelling", "cancelled")
+    assert _wait(client, other.id) == "cancelled"
+
+    assert client.files.delete(uploaded.id).deleted
+    with pytest.raises(NotFoundError):
+        client.files.retrieve(uploaded.id)

@@ -1,0 +1,45 @@
+"""Output and error files: generated from the results as OpenAI output lines."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from tests.gateway.conftest import auth, create_from_file, new_key
+from tests.support.emulated import chat_lines
+from unibatch.emulators.server import RunningEmulator
+from unibatch.engine import Engine
+
+
+async def test_partial_failure_splits_results_into_output_and_error_files(
+    client: httpx.AsyncClient, engine: Engine, emulator: RunningEmulator
+) -> None:
+    emulator.config.failure_rate = 0.5
+    key = (await new_key(client, "files"))["key"]
+    created = (await create_from_file(client, key, chat_lines(30))).json()
+    early = await client.get(f"/v1/files/file-out-{created['id']}", headers=auth(key))
+    assert early.status_code == 404  # no output file before the batch ends
+    await engine.wait(created["id"], interval=0.05, timeout=30)
+    batch = (await client.get(f"/v1/batches/{created['id']}", headers=auth(key))).json()
+    counts = batch["request_counts"]
+    assert counts["total"] == 30 and 0 < counts["completed"] < 30
+    assert counts["completed"] + counts["failed"] == 30
+
+    def lines(response: httpx.Response) -> list[dict[str, object]]:
+        assert response.status_code == 200, response.text
+        return [orjson.loads(line) for line in response.content.splitlines()]
+
+    ok = lines(await client.get(f"/v1/files/{batch['output_file_id']}/content", headers=auth(key)))
+    bad = lines(await client.get(f"/v1/files/{batch['error_file_id']}/content", headers=auth(key)))
+    assert len(ok) == counts["completed"] and len(bad) == counts["failed"]
+    assert all(row["response"]["status_code"] == 200 for row in ok)  # type: ignore[index]
+    assert all(
+        row["error"] is not None or row["response"]["status_code"] >= 400  # type: ignore[index]
+        for row in bad
+    )
+    meta = (await client.get(f"/v1/files/{batch['error_file_id']}", headers=auth(key))).json()
+    assert meta["purpose"] == "batch_output" and meta["bytes"] > 0
+    deleted = await client.delete(f"/v1/files/{batch['output_file_id']}", headers=auth(key))
+    assert deleted.status_code == 400
+    usage = (await client.get("/v1/usage", headers=auth(key))).json()["data"]
+    assert sum(row["requests"] for row in usage) == 30  # errored requests are events too
