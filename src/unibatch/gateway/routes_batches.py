@@ -174,7 +174,7 @@ async def list_batches(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> BatchList:
     """This key's batches (every key's for the master key), newest first."""
-    rows = await gw.store.list_batches(who.scope, after=after, limit=limit + 1)
+    rows = await gw.store.list_owned_batches(who.scope, after=after, limit=limit + 1)
     data = [batch_object(await gw.engine.get_batch(r["batch_id"]), r) for r in rows[:limit]]
     return BatchList(
         data=data,

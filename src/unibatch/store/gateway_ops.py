@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from unibatch.store.ops import Store, insert_ignore
 from unibatch.store.tables import (
     batches,
     gateway_batches,
@@ -22,8 +22,6 @@ from unibatch.store.tables import (
     gateway_keys,
     gateway_usage,
     jobs,
-    requests,
-    results,
 )
 from unibatch.types import TERMINAL_BATCH_STATUSES
 
@@ -47,12 +45,6 @@ class BudgetExceeded(Exception):
         self.max_budget = max_budget
         self.committed = committed
         self.estimate = estimate
-
-
-def _insert_ignore(dialect: str, table: sa.Table) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 async def record_usage(conn: AsyncConnection, batch_id: str, rows: list[Row]) -> None:
@@ -92,28 +84,16 @@ async def record_usage(conn: AsyncConnection, batch_id: str, rows: list[Row]) ->
         }
         for row in rows
     ]
-    await conn.execute(_insert_ignore(conn.dialect.name, gateway_usage), events)
+    await conn.execute(insert_ignore(conn.dialect.name, gateway_usage), events)
 
 
 def _owned(column: sa.ColumnElement[Any], scope: Scope) -> sa.ColumnElement[bool]:
     return sa.true() if scope is None else column == scope
 
 
-class GatewayStore:
-    """The gateway's persistent state, on the engine's database."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-
-    async def _one(self, stmt: sa.Executable) -> Row | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(stmt)).mappings().first()
-            return dict(row) if row else None
-
-    async def _all(self, stmt: sa.Executable) -> list[Row]:
-        async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+class GatewayStore(Store):
+    """The gateway's persistent state (keys, files, ownership, usage), beside the engine's
+    own on the same database."""
 
     # -- keys ------------------------------------------------------------------------
 
@@ -222,7 +202,7 @@ class GatewayStore:
             )
         )
 
-    async def list_batches(self, scope: Scope, *, after: str | None, limit: int) -> list[Row]:
+    async def list_owned_batches(self, scope: Scope, *, after: str | None, limit: int) -> list[Row]:
         """Newest first; `after` is the last id of the previous page (OpenAI's cursor)."""
         stmt = (
             sa.select(gateway_batches)
@@ -248,28 +228,11 @@ class GatewayStore:
         None when `after` names no request of the batch."""
         start = -1
         if after is not None:
-            seq = await self._one(
-                sa.select(requests.c.seq).where(
-                    requests.c.batch_id == batch_id, requests.c.custom_id == after
-                )
-            )
+            seq = await self.seq_of(batch_id, after)
             if seq is None:
                 return None
-            start = int(seq["seq"])
-        return await self._all(
-            sa.select(requests.c.seq, jobs.c.provider, jobs.c.model, results)
-            .join(
-                results,
-                sa.and_(
-                    results.c.batch_id == requests.c.batch_id,
-                    results.c.custom_id == requests.c.custom_id,
-                ),
-            )
-            .join(jobs, jobs.c.id == requests.c.job_id)
-            .where(requests.c.batch_id == batch_id, requests.c.seq > start)
-            .order_by(requests.c.seq)
-            .limit(limit)
-        )
+            start = seq
+        return await self.results_after(batch_id, start, limit)
 
     # -- files -----------------------------------------------------------------------
 

@@ -30,6 +30,13 @@ _SQLITE_INSERT_RESULTS = (
 _result_tuple = operator.itemgetter(*_RESULT_COLUMNS)
 
 
+def insert_ignore(dialect: str, table: sa.Table) -> Any:
+    """An INSERT that skips rows whose key is already stored (idempotent writes)."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
 def _lease_free(table: sa.Table, now: float) -> sa.ColumnElement[bool]:
     return sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now)
 
@@ -52,11 +59,6 @@ class Store:
         await self.engine.dispose()
 
     # -- helpers ---------------------------------------------------------------------
-
-    def _insert_ignore(self, table: sa.Table) -> Any:
-        if self.dialect == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return sqlite.insert(table).on_conflict_do_nothing()
 
     async def _one(self, stmt: sa.Executable) -> Row | None:
         async with self.engine.connect() as conn:
@@ -328,7 +330,7 @@ class Store:
                 # quarter of ingest time (bench/ingest.py). Same statement, same rows.
                 await conn.exec_driver_sql(_SQLITE_INSERT_RESULTS, [_result_tuple(r) for r in rows])
             elif rows:
-                await conn.execute(self._insert_ignore(results), rows)
+                await conn.execute(insert_ignore(self.dialect, results), rows)
             if rows:
                 for hook in self.result_hooks:
                     await hook(conn, rows[0]["batch_id"], rows)
@@ -434,26 +436,36 @@ class Store:
     async def iter_results(self, batch_id: str, *, chunk: int = 1000) -> AsyncIterator[list[Row]]:
         """Results with their request's job, in input order, chunk by chunk."""
         last = -1
-        while True:
-            stmt = (
-                sa.select(requests.c.seq, jobs.c.provider, jobs.c.model, results)
-                .join(
-                    results,
-                    sa.and_(
-                        results.c.batch_id == requests.c.batch_id,
-                        results.c.custom_id == requests.c.custom_id,
-                    ),
-                )
-                .join(jobs, jobs.c.id == requests.c.job_id)
-                .where(requests.c.batch_id == batch_id, requests.c.seq > last)
-                .order_by(requests.c.seq)
-                .limit(chunk)
-            )
-            rows = await self._all(stmt)
-            if not rows:
-                return
+        while rows := await self.results_after(batch_id, last, chunk):
             yield rows
             last = rows[-1]["seq"]
+
+    async def results_after(self, batch_id: str, seq: int, limit: int) -> list[Row]:
+        """Up to `limit` results with their request's provider and model, in input order,
+        from the request after position `seq` (keyset paging: flat memory, stable pages)."""
+        return await self._all(
+            sa.select(requests.c.seq, jobs.c.provider, jobs.c.model, results)
+            .join(
+                results,
+                sa.and_(
+                    results.c.batch_id == requests.c.batch_id,
+                    results.c.custom_id == requests.c.custom_id,
+                ),
+            )
+            .join(jobs, jobs.c.id == requests.c.job_id)
+            .where(requests.c.batch_id == batch_id, requests.c.seq > seq)
+            .order_by(requests.c.seq)
+            .limit(limit)
+        )
+
+    async def seq_of(self, batch_id: str, custom_id: str) -> int | None:
+        """The input position of a request, or None when the batch has no such request."""
+        row = await self._one(
+            sa.select(requests.c.seq).where(
+                requests.c.batch_id == batch_id, requests.c.custom_id == custom_id
+            )
+        )
+        return None if row is None else int(row["seq"])
 
 
 def batch_outcome(job_statuses: set[str], *, cancelled: bool) -> str:
