@@ -21,11 +21,10 @@ from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from typing import IO, Any
 
-import httpx
 import orjson
 
 from unibatch.errors import PermanentProviderError, TransientProviderError
-from unibatch.providers._http import SPOOL_BYTES, HttpProvider, raise_for_status
+from unibatch.providers._http import SPOOL_BYTES, HttpProvider
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.registry import register
 from unibatch.translate.anthropic import chat_usage, to_chat_completion, to_messages_params
@@ -190,20 +189,9 @@ class AnthropicProvider(HttpProvider):
             log.warning("anthropic batch %s has no readable results; none ingested", job.id)
             return
         created = int(_timestamp(batch.get("ended_at") or batch.get("created_at")))
-        async for line in self._lines(url):
-            yield parse_row(line, created=created)
-
-    async def _lines(self, url: str) -> AsyncIterator[bytes]:
-        try:
-            async with self._client.stream("GET", url) as response:
-                if not response.is_success:
-                    await response.aread()
-                    raise_for_status(self.name, response)
-                async for line in response.aiter_lines():
-                    if line.strip():
-                        yield line.encode()
-        except httpx.TransportError as exc:
-            raise TransientProviderError(f"anthropic: {type(exc).__name__} on GET {url}") from exc
+        async for lines in self.stream_lines(url):
+            for line in lines:
+                yield parse_row(line, created=created)
 
     @staticmethod
     def _job(batch: dict[str, Any]) -> ProviderJob:

@@ -21,7 +21,7 @@ import httpx
 import orjson
 
 from unibatch.errors import InputError, LimitError, PermanentProviderError, TransientProviderError
-from unibatch.providers._http import SPOOL_BYTES, HttpProvider, http_client, raise_for_status, send
+from unibatch.providers._http import SPOOL_BYTES, HttpProvider, http_client, send
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.registry import api_key, register
 from unibatch.translate import gemini as translate
@@ -245,22 +245,11 @@ class GeminiProvider(HttpProvider):
                     key = (entry.get("metadata") or {}).get("key")
                     yield parse_entry(entry, key, model, orjson.dumps(entry))
                 return
-        async for line in self._lines(str(file_name)):
-            entry = orjson.loads(line)
-            yield parse_entry(entry, entry.get("key"), model, line)
-
-    async def _lines(self, file_name: str) -> AsyncIterator[bytes]:
         path = f"{self.api_version}/{file_name}:download"
-        try:
-            async with self._client.stream("GET", path, params={"alt": "media"}) as response:
-                if not response.is_success:
-                    await response.aread()
-                    raise_for_status(self.name, response)
-                async for line in response.aiter_lines():
-                    if line.strip():
-                        yield line.encode()
-        except httpx.TransportError as exc:
-            raise TransientProviderError(f"gemini: {type(exc).__name__} on GET {path}") from exc
+        async for lines in self.stream_lines(path, {"alt": "media"}):
+            for line in lines:
+                entry = orjson.loads(line)
+                yield parse_entry(entry, entry.get("key"), model, line)
 
 
 def native_request(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 
-from unibatch.errors import PermanentProviderError, TransientProviderError
-from unibatch.providers._http import HttpProvider, raise_for_status
+from unibatch.errors import PermanentProviderError
+from unibatch.providers._http import HttpProvider
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.registry import register
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
@@ -85,27 +84,9 @@ class OpenAIProvider(HttpProvider):
         for file_id in (job.output_file_id, job.error_file_id):
             if not file_id:
                 continue
-            async for line in self._lines(file_id):
-                yield parse_row(line)
-
-    async def _lines(self, file_id: str) -> AsyncIterator[bytes]:
-        path = f"files/{file_id}/content"
-        try:
-            async with self._client.stream("GET", path) as response:
-                if not response.is_success:
-                    await response.aread()
-                    raise_for_status(self.name, response)
-                buffer = b""
-                async for chunk in response.aiter_bytes():
-                    buffer += chunk
-                    *complete, buffer = buffer.split(b"\n")
-                    for line in complete:
-                        if line.strip():
-                            yield line
-                if buffer.strip():
-                    yield buffer
-        except httpx.TransportError as exc:
-            raise TransientProviderError(f"openai: {type(exc).__name__} on GET {path}") from exc
+            async for lines in self.stream_lines(f"files/{file_id}/content"):
+                for line in lines:
+                    yield parse_row(line)
 
     @staticmethod
     def _job(batch: dict[str, Any]) -> ProviderJob:
