@@ -6,17 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.emulated import chat_lines, emulator_state, open_engine
+from tests.support.emulated import chat_lines, drive_until_running, emulator_state, open_engine
 from unibatch.config import Settings
-from unibatch.emulators import EmulatorConfig, RunningEmulator
+from unibatch.emulators import RunningEmulator
 from unibatch.emulators.anthropic import AnthropicEmulator
-from unibatch.emulators.server import running_emulator
 from unibatch.engine import Engine
 from unibatch.errors import InputError
 from unibatch.providers.anthropic import AnthropicProvider
@@ -24,21 +23,6 @@ from unibatch.providers.base import JobSpec, RequestLine
 from unibatch.types import BatchStatus, RequestStatus
 
 MODEL = "anthropic/claude-haiku-4-5"
-
-
-@pytest.fixture
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
-        yield emu
-
-
-@pytest.fixture
-async def engine(
-    database_url: str, emulator: RunningEmulator, fast_settings: Settings
-) -> AsyncIterator[Engine]:
-    eng = await open_engine(database_url, emulator, fast_settings)
-    yield eng
-    await eng.aclose()
 
 
 def anthropic_emulator(emu: RunningEmulator) -> AnthropicEmulator:
@@ -154,11 +138,7 @@ async def test_expired_batch_keeps_finished_results(
 async def test_cancel_mid_flight(engine: Engine, emulator: RunningEmulator) -> None:
     anthropic_emulator(emulator).config.in_progress_seconds = 60.0  # scaled: 3 s
     batch_id = await engine.create_batch(lines(30))
-    for _ in range(200):
-        await engine.run_once(batch_id=batch_id)
-        if (await engine.get_batch(batch_id)).status is BatchStatus.IN_PROGRESS:
-            break
-        await asyncio.sleep(0.05)
+    await drive_until_running(engine, batch_id)
     await asyncio.sleep(0.5)
     batch = await engine.cancel(batch_id)
     assert batch.status is BatchStatus.CANCELLING

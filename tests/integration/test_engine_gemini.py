@@ -4,14 +4,20 @@ PostgreSQL: inline and file input, partial failure, expiry, cancel, 429 storms, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.support.emulated import chat_lines, emulator_state, open_engine, provider_env
+from tests.support.emulated import (
+    chat_lines,
+    drive_until_running,
+    emulator_state,
+    open_engine,
+    provider_env,
+)
 from unibatch.config import Settings
-from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
+from unibatch.emulators import RunningEmulator
 from unibatch.emulators.gemini import GeminiEmulator
 from unibatch.engine import Engine
 from unibatch.errors import InputError
@@ -22,12 +28,6 @@ from unibatch.types import BatchStatus, RequestStatus
 
 MODEL = "gemini/gemini-2.5-flash"
 CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
-        yield emu
 
 
 def gemini(emu: RunningEmulator) -> GeminiEmulator:
@@ -41,15 +41,6 @@ def lines(n: int, **extra: Any) -> list[dict[str, Any]]:
     for line in out:
         line["body"].update(extra)
     return out
-
-
-@pytest.fixture
-async def engine(
-    database_url: str, emulator: RunningEmulator, fast_settings: Settings
-) -> AsyncIterator[Engine]:
-    eng = await open_engine(database_url, emulator, fast_settings)
-    yield eng
-    await eng.aclose()
 
 
 async def test_inline_batch_completes_with_translated_results(
@@ -132,11 +123,7 @@ async def test_cancel_mid_flight_keeps_finished_results(
 ) -> None:
     gemini(emulator).config.in_progress_seconds = 60.0  # scaled: 3 s
     batch_id = await engine.create_batch(lines(30))
-    for _ in range(200):
-        await engine.run_once(batch_id=batch_id)
-        if (await engine.get_batch(batch_id)).status is BatchStatus.IN_PROGRESS:
-            break
-        await asyncio.sleep(0.05)
+    await drive_until_running(engine, batch_id)
     await asyncio.sleep(0.8)
     batch = await engine.cancel(batch_id)
     assert batch.status is BatchStatus.CANCELLING

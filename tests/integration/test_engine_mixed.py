@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from tests.support.emulated import chat_lines, emulator_state, open_engine, provider_env
 from tests.support.processes import run
 from unibatch.config import Settings
-from unibatch.emulators import EmulatorConfig
-from unibatch.emulators.server import running_emulator
 from unibatch.types import BatchStatus, RequestStatus
 
 MODELS = {
@@ -22,12 +18,6 @@ MODELS = {
     "gemini": "gemini/gemini-2.5-flash",
     "xai": "xai/grok-4-fast-non-reasoning",
 }
-
-
-@pytest.fixture
-def emulator() -> Iterator[Any]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
-        yield emu
 
 
 def mixed_lines(per_provider: int) -> list[dict[str, Any]]:

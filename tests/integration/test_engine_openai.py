@@ -4,39 +4,20 @@ PostgreSQL: success, partial failure, expiry, cancel, 429 storms, handlers, max 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.support.emulated import chat_lines, emulator_state, open_engine
+from tests.support.emulated import chat_lines, drive_until_running, emulator_state, open_engine
 from unibatch.config import Settings
-from unibatch.emulators import EmulatorConfig
-from unibatch.emulators.server import running_emulator
 from unibatch.engine import Engine
 from unibatch.errors import InputError
 from unibatch.providers.base import ProviderJob, ResultRow
 from unibatch.providers.openai import OpenAIProvider
 from unibatch.store.tables import jobs, results
 from unibatch.types import BatchStatus, RequestStatus
-
-FAST = EmulatorConfig(time_scale=0.05)
-
-
-@pytest.fixture
-def emulator() -> Iterator[object]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
-        yield emu
-
-
-@pytest.fixture
-async def engine(
-    database_url: str, emulator: object, fast_settings: Settings
-) -> AsyncIterator[Engine]:
-    eng = await open_engine(database_url, emulator, fast_settings)
-    yield eng
-    await eng.aclose()
 
 
 def openai_emulator(emu: object):  # type: ignore[no-untyped-def]
@@ -95,11 +76,7 @@ async def test_expired_batch_keeps_finished_results(engine: Engine, emulator: ob
 async def test_cancel_mid_flight(engine: Engine, emulator: object) -> None:
     openai_emulator(emulator).config.in_progress_seconds = 60.0  # scaled: 3 s
     batch_id = await engine.create_batch(chat_lines(30))
-    for _ in range(200):
-        await engine.run_once(batch_id=batch_id)
-        if (await engine.get_batch(batch_id)).status is BatchStatus.IN_PROGRESS:
-            break
-        await asyncio.sleep(0.05)
+    await drive_until_running(engine, batch_id)
     await asyncio.sleep(0.5)
     batch = await engine.cancel(batch_id)
     assert batch.status is BatchStatus.CANCELLING

@@ -4,16 +4,20 @@ success, reasoning usage, partial failure, expiry, cancel, xAI's own cancel, 429
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.support.emulated import chat_lines, emulator_state, open_engine, provider_env
+from tests.support.emulated import (
+    chat_lines,
+    drive_until_running,
+    emulator_state,
+    open_engine,
+    provider_env,
+)
 from unibatch.config import Settings
-from unibatch.emulators import EmulatorConfig, RunningEmulator
-from unibatch.emulators.server import running_emulator
+from unibatch.emulators import RunningEmulator
 from unibatch.emulators.xai import XAIEmulator
 from unibatch.engine import Engine
 from unibatch.errors import InputError
@@ -21,21 +25,6 @@ from unibatch.providers.registry import ProviderSet
 from unibatch.types import BatchStatus, RequestStatus
 
 MODEL = "xai/grok-4-fast-non-reasoning"
-
-
-@pytest.fixture
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
-        yield emu
-
-
-@pytest.fixture
-async def engine(
-    database_url: str, emulator: RunningEmulator, fast_settings: Settings
-) -> AsyncIterator[Engine]:
-    eng = await open_engine(database_url, emulator, fast_settings)
-    yield eng
-    await eng.aclose()
 
 
 def xai(emu: RunningEmulator) -> XAIEmulator:
@@ -46,15 +35,6 @@ def xai(emu: RunningEmulator) -> XAIEmulator:
 
 def lines(n: int, model: str = MODEL) -> list[dict[str, Any]]:
     return chat_lines(n, model=model)
-
-
-async def run_until_in_progress(engine: Engine, batch_id: str) -> None:
-    for _ in range(200):
-        await engine.run_once(batch_id=batch_id)
-        if (await engine.get_batch(batch_id)).status is BatchStatus.IN_PROGRESS:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the batch never reached in_progress")
 
 
 async def test_batch_completes_with_results_in_input_order(
@@ -132,7 +112,7 @@ async def test_expired_batch_keeps_finished_results(
 async def test_cancel_mid_flight(engine: Engine, emulator: RunningEmulator) -> None:
     xai(emulator).config.in_progress_seconds = 60.0  # scaled: 3 s
     batch_id = await engine.create_batch(lines(30))
-    await run_until_in_progress(engine, batch_id)
+    await drive_until_running(engine, batch_id)
     await asyncio.sleep(0.5)
     batch = await engine.cancel(batch_id)
     assert batch.status is BatchStatus.CANCELLING

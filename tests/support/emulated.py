@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from unibatch.config import Settings
 from unibatch.engine import Engine
 from unibatch.providers.base import Provider
 from unibatch.providers.registry import ProviderSet
+from unibatch.types import BatchStatus
 
 # The variables each provider's adapter reads, as the official SDKs name them.
 ENV_NAMES = {
@@ -60,3 +63,13 @@ def emulator_state(emulator: object, provider: str = "openai") -> dict:
     response = httpx.get(f"{base}/_emulator/state", timeout=10)
     response.raise_for_status()
     return response.json()
+
+
+async def drive_until_running(engine: Engine, batch_id: str, timeout: float = 10.0) -> None:
+    """Drive a batch until the provider reports it in progress (to cancel it mid-flight)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await engine.get_batch(batch_id)).status is not BatchStatus.IN_PROGRESS:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"batch {batch_id} never reached in_progress")
+        await engine.run_once(batch_id=batch_id)
+        await asyncio.sleep(0.05)
