@@ -8,7 +8,6 @@ Validation of ``params`` is deferred, as on the real API: a bad one becomes an e
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from ._openai_fakes import hex_digest, unit
+from ._openai_fakes import hex_digest, text_of, tokens, unit
 
 CANCELED = "canceled"
 EXPIRED = "expired"
@@ -74,20 +73,6 @@ class Counts:
             "canceled": self.canceled,
             "expired": self.expired,
         }
-
-
-def _tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4))
-
-
-def _text_of(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return " ".join(_text_of(v) for v in value)
-    if isinstance(value, dict):
-        return " ".join(_text_of(value[k]) for k in ("text", "content") if k in value)
-    return ""
 
 
 def _has_cache_control(value: Any) -> bool:
@@ -156,11 +141,11 @@ def _forced_tool(params: dict[str, Any]) -> dict[str, Any] | None:
 
 def fake_message(params: dict[str, Any], rid: str) -> dict[str, Any]:
     """A Message: echoes a digest of the last user turn, or calls the forced tool."""
-    system = _tokens(_text_of(params.get("system"))) if params.get("system") else 0
+    system = tokens(text_of(params.get("system"))) if params.get("system") else 0
     messages = params["messages"]
-    prompt = system + sum(4 + _tokens(_text_of(m.get("content"))) for m in messages)
+    prompt = system + sum(4 + tokens(text_of(m.get("content"))) for m in messages)
     users = [m for m in messages if m.get("role") == "user"]
-    last = _text_of(users[-1].get("content")) if users else ""
+    last = text_of(users[-1].get("content")) if users else ""
     limit = params["max_tokens"]
     tool = _forced_tool(params)
     content: list[dict[str, Any]]
@@ -168,10 +153,10 @@ def fake_message(params: dict[str, Any], rid: str) -> dict[str, Any]:
         args = _fake_value(tool.get("input_schema") or {}, "value")
         block = {"type": "tool_use", "id": f"toolu_{rid[:24]}", "name": tool.get("name")}
         content = [{**block, "input": args}]
-        out, stop = _tokens(orjson.dumps(args).decode()), "tool_use"
+        out, stop = tokens(orjson.dumps(args).decode()), "tool_use"
     else:
         text = f"Echo: {hex_digest(last, size=6)}"
-        out, stop = _tokens(text), "end_turn"
+        out, stop = tokens(text), "end_turn"
         if out > limit:
             text, out, stop = text[: limit * 4], limit, "max_tokens"
         content = [{"type": "text", "text": text}]

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ._openai_fakes import _tokens, hex_digest, unit
+from ._openai_fakes import hex_digest, tokens, unit
 
 
 class InvalidInput(ValueError):
@@ -75,15 +75,15 @@ def _texts(content: Any) -> list[str]:
 def fake_generate(request: dict[str, Any], model: str, rid: str) -> dict[str, Any]:
     """A `GenerateContentResponse` for one request: an echo digest of the last user text."""
     contents = request["contents"]
-    prompt = sum(_tokens(t) for c in contents for t in _texts(c)) + sum(
-        _tokens(t) for t in _texts(request.get("systemInstruction"))
+    prompt = sum(tokens(t) for c in contents for t in _texts(c)) + sum(
+        tokens(t) for t in _texts(request.get("systemInstruction"))
     )
     users = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
     last = " ".join(_texts(users[-1])) if users else ""
     config = request.get("generationConfig") or request.get("generation_config") or {}
     limit = config.get("maxOutputTokens", config.get("max_output_tokens"))
     text = f"Echo: {hex_digest(last, size=6)}"
-    out, reason = _tokens(text), "STOP"
+    out, reason = tokens(text), "STOP"
     if isinstance(limit, int) and 0 < limit < out:
         text, out, reason = text[: limit * 4], limit, "MAX_TOKENS"
     part: dict[str, Any] = {"text": text}

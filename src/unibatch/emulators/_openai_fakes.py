@@ -61,18 +61,19 @@ def unit(*parts: object) -> float:
 # -- fake responses ----------------------------------------------------------------------
 
 
-def _tokens(text: str) -> int:
+def tokens(text: str) -> int:
+    """A plausible token count: about four characters a token, as the providers' own."""
     return max(1, math.ceil(len(text) / 4))
 
 
-def _text_of(value: Any) -> str:
+def text_of(value: Any) -> str:
     """All human text in a message content / input value, joined."""
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return " ".join(_text_of(v) for v in value)
+        return " ".join(text_of(v) for v in value)
     if isinstance(value, dict):
-        return " ".join(_text_of(value[k]) for k in ("text", "content") if k in value)
+        return " ".join(text_of(value[k]) for k in ("text", "content") if k in value)
     return ""
 
 
@@ -84,20 +85,18 @@ def _cached(prompt_tokens: int) -> int:
 def _reply(text: str, limit: Any) -> tuple[str, int, bool]:
     """The assistant text, its token count, and whether ``limit`` truncated it."""
     content = f"Echo: {hex_digest(text, size=6)}"
-    tokens = _tokens(content)
-    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < tokens:
+    count = tokens(content)
+    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < count:
         return content[: limit * 4], limit, True
-    return content, tokens, False
+    return content, count, False
 
 
 def _chat(body: dict[str, Any], rid: str, created: int) -> tuple[dict[str, Any], Usage]:
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     assert isinstance(messages, list)
-    prompt = 3 + sum(
-        4 + _tokens(_text_of(m.get("content"))) for m in messages if isinstance(m, dict)
-    )
+    prompt = 3 + sum(4 + tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict))
     users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    last = _text_of(users[-1].get("content")) if users else ""
+    last = text_of(users[-1].get("content")) if users else ""
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     content, out, cut = _reply(last, limit)
     n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
@@ -131,8 +130,8 @@ def _chat(body: dict[str, Any], rid: str, created: int) -> tuple[dict[str, Any],
 
 
 def _completion(body: dict[str, Any], rid: str, created: int) -> tuple[dict[str, Any], Usage]:
-    prompt_text = _text_of(body.get("prompt"))
-    prompt = _tokens(prompt_text)
+    prompt_text = text_of(body.get("prompt"))
+    prompt = tokens(prompt_text)
     text, out, cut = _reply(prompt_text, body.get("max_tokens"))
     response = {
         "id": f"cmpl-{rid[:29]}",
@@ -165,7 +164,7 @@ def _embeddings(body: dict[str, Any], rid: str, created: int) -> tuple[dict[str,
     dims = dims if isinstance(dims, int) and 0 < dims <= 4096 else 8
     data, prompt = [], 0
     for index, item in enumerate(inputs):
-        prompt += len(item) if isinstance(item, list) else _tokens(_text_of(item))
+        prompt += len(item) if isinstance(item, list) else tokens(text_of(item))
         seed = orjson.dumps(item)
         raw_vec = [unit(seed, i) * 2 - 1 for i in range(dims)]
         norm = math.sqrt(sum(v * v for v in raw_vec)) or 1.0
@@ -182,14 +181,12 @@ def _embeddings(body: dict[str, Any], rid: str, created: int) -> tuple[dict[str,
 
 def _responses(body: dict[str, Any], rid: str, created: int) -> tuple[dict[str, Any], Usage]:
     raw, instructions = body.get("input"), body.get("instructions")
-    prompt = _tokens(_text_of(raw)) + (
-        _tokens(instructions) if isinstance(instructions, str) else 0
-    )
+    prompt = tokens(text_of(raw)) + (tokens(instructions) if isinstance(instructions, str) else 0)
     if isinstance(raw, list):
         users = [i for i in raw if isinstance(i, dict) and i.get("role", "user") == "user"]
-        last = _text_of(users[-1].get("content")) if users else ""
+        last = text_of(users[-1].get("content")) if users else ""
     else:
-        last = _text_of(raw)
+        last = text_of(raw)
     text, out, cut = _reply(last, body.get("max_output_tokens"))
     cached = _cached(prompt)
     message = {
