@@ -319,12 +319,31 @@ def emulate(
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8600,
     time_scale: Annotated[float, typer.Option(help="Multiplies every batch phase.")] = 1.0,
     failure_rate: Annotated[float, typer.Option(help="Share of requests that fail.")] = 0.0,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where uploaded and result files go (default: temp).")
+    ] = None,
+    knobs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KNOB=VALUE",
+            help="Any emulator knob, value as JSON, e.g. --set fault_rate=0.1 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Run the provider emulators; prints one NAME=value line per provider."""
     from unibatch.emulators import EmulatorConfig
-    from unibatch.emulators.server import serve
+    from unibatch.emulators.server import serve as serve_emulators
 
-    serve(host, port, EmulatorConfig(time_scale=time_scale, failure_rate=failure_rate))
+    config = EmulatorConfig(time_scale=time_scale, failure_rate=failure_rate, data_dir=data_dir)
+    try:
+        config.update(
+            {k: orjson.loads(v) for k, _, v in (item.partition("=") for item in knobs or [])}
+        )
+    except ValueError as exc:
+        _error(exc)
+        raise typer.Exit(EXIT_INPUT) from None
+    serve_emulators(host, port, config)
 
 
 @app.command()

@@ -371,7 +371,7 @@ def test_create_and_results_memory_stays_flat(emu: RunningEmulator) -> None:
 
 
 def test_serve_prints_the_anthropic_base_url(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "unibatch.emulators", "--port", "0"]
+    command = [sys.executable, "-m", "unibatch", "emulate", "--port", "0"]
     command += ["--data-dir", str(tmp_path)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
         try:

@@ -629,7 +629,7 @@ def test_download_memory_stays_flat(client: OpenAI) -> None:
 
 
 def test_serve_prints_the_bound_port(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "unibatch.emulators", "--port", "0"]
+    command = [sys.executable, "-m", "unibatch", "emulate", "--port", "0"]
     command += ["--data-dir", str(tmp_path), "--set", "time_scale=0.05"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
         try:

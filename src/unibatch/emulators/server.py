@@ -1,6 +1,6 @@
 """One HTTP server hosting every provider emulator, each under its own path prefix.
 
-Run it standalone (``python -m unibatch.emulators.server --port 0``): it prints one
+Run it standalone with ``unibatch emulate --port 0``: it prints one
 ``<PROVIDER>_BASE_URL=...`` line per provider once it listens. In tests, use
 :func:`running_emulator`, which serves on a loopback port from a background thread::
 
@@ -10,19 +10,15 @@ Run it standalone (``python -m unibatch.emulators.server --port 0``): it prints 
 
 from __future__ import annotations
 
-import argparse
 import signal
 import socket
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 
-import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
@@ -175,34 +171,3 @@ def running_emulator(config: EmulatorConfig | None = None) -> Iterator[RunningEm
         thread.join(timeout=10)
         for emulator in emulators.values():
             emulator.close()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m unibatch.emulators.server [--host H] [--port P] [--set knob=value ...]``."""
-    parser = argparse.ArgumentParser(description="Serve the unibatch provider emulators.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KNOB=VALUE",
-        help="set an EmulatorConfig knob, e.g. --set time_scale=0.1 (value parsed as JSON)",
-    )
-    args = parser.parse_args(argv)
-    config = EmulatorConfig(data_dir=args.data_dir)
-    try:
-        config.update(
-            {k: orjson.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-    try:
-        serve(args.host, args.port, config)
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
 
 from unibatch.config import Settings
 from unibatch.engine.batches import run_batch_step
@@ -222,6 +221,3 @@ class Engine:
                 for task in (sleeper, stopper):
                     task.cancel()
         log.info("worker %s stopped", self.ctx.owner)
-
-    def describe(self) -> dict[str, Any]:
-        return {"owner": self.ctx.owner, "database": self.ctx.settings.database_url}

@@ -128,7 +128,10 @@ async def output_lines(engine: Engine, batch_id: str, kind: Kind) -> AsyncIterat
 
 
 async def output_size(engine: Engine, batch_id: str, kind: Kind) -> int:
-    return sum([len(line) async for line in output_lines(engine, batch_id, kind)])
+    size = 0
+    async for line in output_lines(engine, batch_id, kind):
+        size += len(line)
+    return size
 
 
 class UnpricedModel(Exception):

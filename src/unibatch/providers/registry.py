@@ -8,12 +8,10 @@ provider that is actually used.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from unibatch.errors import ConfigurationError, UnknownProviderError
 from unibatch.providers.base import Provider
-
-ProviderFactory = Callable[[Mapping[str, str], float], Provider]
 
 _FACTORIES: dict[str, type[Provider]] = {}
 

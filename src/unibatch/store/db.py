@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from unibatch.errors import ConfigurationError
 from unibatch.store.ops import Store
@@ -94,12 +94,3 @@ async def open_store(url: str, *, migrate: bool = True) -> Store:
     if migrate:
         await upgrade(engine)
     return Store(engine)
-
-
-async def current_revision(conn: AsyncConnection) -> str | None:
-    def _rev(sync_conn: sa.Connection) -> str | None:
-        from alembic.runtime.migration import MigrationContext
-
-        return MigrationContext.configure(sync_conn).get_current_revision()
-
-    return await conn.run_sync(_rev)
