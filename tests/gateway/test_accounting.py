@@ -12,6 +12,7 @@ from tests.gateway.conftest import MASTER, auth, new_key
 from tests.support.emulated import chat_lines
 from unibatch.engine import Engine
 from unibatch.store.gateway_ops import record_usage
+from unibatch.store.ops import RESULT_COLUMNS
 from unibatch.store.tables import gateway_usage, jobs, results
 
 
@@ -111,14 +112,15 @@ async def test_usage_is_recorded_once_per_result_never_on_reads_nor_on_replays(
                 await conn.execute(sa.select(results).where(results.c.batch_id == batch.id))
             ).mappings()
         ]
+    records = [tuple(row[c] for c in RESULT_COLUMNS) for row in stored]
     async with engine.store.engine.begin() as conn:
-        await record_usage(conn, batch.id, stored)
+        await record_usage(conn, batch.id, records)
     job_id = stored[0]["job_id"]
     async with engine.store.engine.begin() as conn:
         await conn.execute(
             jobs.update().where(jobs.c.id == job_id).values(lease_owner="t", lease_until=2e9)
         )
-    replay = [r for r in stored if r["job_id"] == job_id]
+    replay = [r for r, row in zip(records, stored, strict=True) if row["job_id"] == job_id]
     assert await engine.store.insert_results(
         replay, job_id=job_id, owner="t", lease_until=time.time() + 60
     )

@@ -256,11 +256,11 @@ async def test_results_of_a_deleted_batch_are_empty_not_an_error(
         while not job.status.terminal:
             await asyncio.sleep(0.05)
             job = await provider.get(job)
-        assert [r.custom_id async for r in provider.results(job)] == ["only"]
+        assert [r.custom_id async for rows in provider.results(job) for r in rows] == ["only"]
         url = f"{emulator.base_url('anthropic')}/v1/messages/batches/{job.id}"
         headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
         async with httpx.AsyncClient() as client:
             (await client.delete(url, headers=headers)).raise_for_status()
-        assert [r async for r in provider.results(job)] == []
+        assert [rows async for rows in provider.results(job)] == []
     finally:
         await provider.aclose()

@@ -176,10 +176,9 @@ async def test_max_age_cancels_and_finalizes(
 class DroppingProvider(OpenAIProvider):
     """Loses one result row, as a provider that forgets a request would."""
 
-    async def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
-        async for row in super().results(job):
-            if row.custom_id != "r-00002":
-                yield row
+    async def results(self, job: ProviderJob) -> AsyncIterator[list[ResultRow]]:
+        async for rows in super().results(job):
+            yield [row for row in rows if row.custom_id != "r-00002"]
 
 
 async def test_request_missing_from_results_is_errored(

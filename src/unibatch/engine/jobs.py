@@ -6,14 +6,12 @@ call happens inside a database transaction: read, call the provider, then write.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
 from unibatch.engine.context import Context
+from unibatch.engine.ingest import ingest, provider_job
 from unibatch.engine.schedule import poll_delay, retry_delay
 from unibatch.errors import (
     ConfigurationError,
@@ -21,8 +19,7 @@ from unibatch.errors import (
     PermanentProviderError,
     TransientProviderError,
 )
-from unibatch.pricing import Rates
-from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine, ResultRow
+from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine
 from unibatch.store import codec
 from unibatch.types import BatchStatus
 
@@ -41,7 +38,7 @@ async def run_job_step(ctx: Context, job: Row) -> None:
         elif job["phase"] == "running":
             await _poll(ctx, provider, job)
         elif job["phase"] == "ingesting":
-            await _ingest(ctx, provider, job)
+            await ingest(ctx, provider, job)
     except TransientProviderError as exc:
         attempts = job["transient_errors"] + 1
         delay = retry_delay(ctx.settings.poll_schedule, attempts, exc.retry_after)
@@ -64,16 +61,6 @@ async def run_job_step(ctx: Context, job: Row) -> None:
             last_error=str(exc),
             next_run_at=ctx.clock() + ctx.settings.poll_schedule[-1],
         )
-
-
-def _provider_job(job: Row) -> ProviderJob:
-    return ProviderJob(
-        id=job["provider_batch_id"],
-        status=BatchStatus(job["status"]),
-        native_status=job["native_status"] or "",
-        output_file_id=job["output_file_id"],
-        error_file_id=job["error_file_id"],
-    )
 
 
 def _job_values(pj: ProviderJob) -> Row:
@@ -178,7 +165,7 @@ async def _poll(ctx: Context, provider: Provider, job: Row) -> None:
     assert batch is not None
     now = ctx.clock()
     too_old = job["submitted_at"] is not None and now - job["submitted_at"] > batch["max_age"]
-    pj = _provider_job(job)
+    pj = provider_job(job)
     try:
         if (batch["cancel_requested"] or too_old) and not job["cancel_sent"]:
             log.info(
@@ -226,91 +213,4 @@ async def _poll(ctx: Context, provider: Provider, job: Row) -> None:
         transient_errors=0,
         next_run_at=ctx.clock() + poll_delay(ctx.settings.poll_schedule, job["poll_count"] + 1),
         **values,
-    )
-
-
-def _result_row(job: Row, rates: Rates, r: ResultRow, now: float) -> Row:
-    usage = r.usage
-    cached = min(usage.cached_tokens, usage.input_tokens)
-    return {
-        "batch_id": job["batch_id"],
-        "custom_id": r.custom_id,
-        "seq": r.seq,
-        "job_id": job["id"],
-        "status": r.status.value,
-        "status_code": r.status_code,
-        "row_id": r.row_id,
-        "request_id": r.request_id,
-        "error_code": r.error.code if r.error else None,
-        "error_message": r.error.message if r.error else None,
-        "retryable": r.error.retryable if r.error else False,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cached_tokens": usage.cached_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        # Rates.cost inlined: this runs once per result row.
-        "cost_input": (usage.input_tokens - cached) * rates.input + cached * rates.cached_input,
-        "cost_output": usage.output_tokens * rates.output,
-        "body": codec.pack_bytes(orjson.dumps(r.body)) if r.body is not None else None,
-        "raw": codec.pack_bytes(r.raw) if r.raw is not None else None,
-        "created_at": now,
-    }
-
-
-async def _resolve_seqs(ctx: Context, job: Row, chunk: list[Row]) -> None:
-    """Give rows that came back with only a `seq` their request's custom_id (one query)."""
-    seqs = [row["seq"] for row in chunk if row["custom_id"] is None]
-    if seqs:
-        ids = await ctx.store.custom_ids(job["batch_id"], seqs)
-        for row in chunk:
-            if row["custom_id"] is None:
-                row["custom_id"] = ids.get(row["seq"])
-    for row in chunk:
-        del row["seq"]
-    # A seq that names no request (a provider's invention) is dropped, not stored.
-    chunk[:] = [row for row in chunk if row["custom_id"] is not None]
-
-
-async def _ingest(ctx: Context, provider: Provider, job: Row) -> None:
-    """Stream every result row into the store, chunk by chunk. Re-running it after a crash
-    re-reads the files from the start; rows already stored are skipped by the insert.
-
-    One chunk is written while the next is parsed: the database driver works in its own
-    thread (aiosqlite) or socket (asyncpg), so parsing and writing overlap."""
-    chunk_size = ctx.settings.ingest_chunk
-    rates = ctx.pricer.rates(job["provider"], job["model"], provider.batch_discount)
-    writing: asyncio.Task[bool] | None = None
-
-    async def flush(chunk: list[Row]) -> bool:
-        await _resolve_seqs(ctx, job, chunk)
-        return await ctx.store.insert_results(
-            chunk, job_id=job["id"], owner=ctx.owner, lease_until=ctx.lease_until()
-        )
-
-    try:
-        chunk: list[Row] = []
-        if job["provider_batch_id"]:
-            async for result in provider.results(_provider_job(job)):
-                chunk.append(_result_row(job, rates, result, ctx.clock()))
-                if len(chunk) >= chunk_size:
-                    if writing is not None and not await writing:
-                        log.warning("job %s: lease lost during ingest; stopping", job["id"])
-                        return
-                    writing = asyncio.ensure_future(flush(chunk))
-                    chunk = []
-        if writing is not None and not await writing:
-            return
-        writing = None
-        if not await flush(chunk):
-            return
-    finally:
-        if writing is not None and not writing.done():
-            writing.cancel()
-    await ctx.store.update_job(
-        job["id"],
-        ctx.owner,
-        release=True,
-        phase="done",
-        finished_at=ctx.clock(),
-        next_run_at=None,
     )

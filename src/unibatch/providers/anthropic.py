@@ -175,7 +175,7 @@ class AnthropicProvider(HttpProvider):
 
     # -- results -----------------------------------------------------------------------
 
-    async def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
+    async def results(self, job: ProviderJob) -> AsyncIterator[list[ResultRow]]:
         try:
             batch = await self._call("GET", f"v1/messages/batches/{job.id}")
         except PermanentProviderError as exc:
@@ -190,8 +190,7 @@ class AnthropicProvider(HttpProvider):
             return
         created = int(_timestamp(batch.get("ended_at") or batch.get("created_at")))
         async for lines in self.stream_lines(url):
-            for line in lines:
-                yield parse_row(line, created=created)
+            yield [parse_row(line, created=created) for line in lines]
 
     @staticmethod
     def _job(batch: dict[str, Any]) -> ProviderJob:

@@ -118,8 +118,10 @@ class Provider(abc.ABC):
         """Ask the provider to cancel; the batch usually passes through `cancelling`."""
 
     @abc.abstractmethod
-    def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
-        """Stream every result row of a finished batch (successes and errors)."""
+    def results(self, job: ProviderJob) -> AsyncIterator[list[ResultRow]]:
+        """Stream every result row of a finished batch (successes and errors), a list at
+        a time (e.g. what one network read brought): a million rows cost a few thousand
+        awaits, not a million."""
 
     @abc.abstractmethod
     async def aclose(self) -> None:

@@ -231,7 +231,7 @@ class GeminiProvider(HttpProvider):
 
     # -- results ----------------------------------------------------------------------
 
-    async def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
+    async def results(self, job: ProviderJob) -> AsyncIterator[list[ResultRow]]:
         model = ""
         file_name = job.output_file_id
         if not file_name:
@@ -241,15 +241,16 @@ class GeminiProvider(HttpProvider):
             file_name = output.get("responsesFile")
             if not file_name:
                 entries = (output.get("inlinedResponses") or {}).get("inlinedResponses") or []
-                for entry in entries:
-                    key = (entry.get("metadata") or {}).get("key")
-                    yield parse_entry(entry, key, model, orjson.dumps(entry))
+                yield [
+                    parse_entry(
+                        entry, (entry.get("metadata") or {}).get("key"), model, orjson.dumps(entry)
+                    )
+                    for entry in entries
+                ]
                 return
         path = f"{self.api_version}/{file_name}:download"
         async for lines in self.stream_lines(path, {"alt": "media"}):
-            for line in lines:
-                entry = orjson.loads(line)
-                yield parse_entry(entry, entry.get("key"), model, line)
+            yield [_file_entry(line, model) for line in lines]
 
 
 def native_request(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -280,6 +281,11 @@ def _inline_entries(spool: IO[bytes]) -> list[dict[str, Any]]:
         row = orjson.loads(raw)
         entries.append({"request": row["request"], "metadata": {"key": row["key"]}})
     return entries
+
+
+def _file_entry(line: bytes, model: str) -> ResultRow:
+    entry = orjson.loads(line)
+    return parse_entry(entry, entry.get("key"), model, line)
 
 
 def parse_entry(entry: dict[str, Any], key: Any, model: str, raw: bytes) -> ResultRow:

@@ -80,13 +80,12 @@ class OpenAIProvider(HttpProvider):
                 return await self.get(job)
             raise
 
-    async def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
+    async def results(self, job: ProviderJob) -> AsyncIterator[list[ResultRow]]:
         for file_id in (job.output_file_id, job.error_file_id):
             if not file_id:
                 continue
             async for lines in self.stream_lines(f"files/{file_id}/content"):
-                for line in lines:
-                    yield parse_row(line)
+                yield [parse_row(line) for line in lines]
 
     @staticmethod
     def _job(batch: dict[str, Any]) -> ProviderJob:

@@ -101,15 +101,14 @@ class XAIProvider(HttpProvider):
             found.status = BatchStatus.CANCELLING
         return found
 
-    async def results(self, job: ProviderJob) -> AsyncIterator[ResultRow]:
+    async def results(self, job: ProviderJob) -> AsyncIterator[list[ResultRow]]:
         token: str | None = None
         while True:
             params: dict[str, Any] = {"limit": _PAGE}
             if token:
                 params["pagination_token"] = token
             page = await self._call("GET", f"batches/{job.id}/results", params=params)
-            for row in page.get("results") or []:
-                yield parse_row(row, job.status)
+            yield [parse_row(row, job.status) for row in page.get("results") or []]
             previous, token = token, page.get("pagination_token")
             if not token:
                 return

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from unibatch.store.ops import Store, insert_ignore
+from unibatch.store.ops import ResultRecord, Store, insert_ignore, record_dicts
 from unibatch.store.tables import (
     batches,
     gateway_batches,
@@ -47,7 +47,7 @@ class BudgetExceeded(Exception):
         self.estimate = estimate
 
 
-async def record_usage(conn: AsyncConnection, batch_id: str, rows: list[Row]) -> None:
+async def record_usage(conn: AsyncConnection, batch_id: str, records: list[ResultRecord]) -> None:
     """Result hook: one usage event per result row of a gateway batch.
 
     Runs in the transaction that stores the rows, so events commit with them; the primary
@@ -59,6 +59,7 @@ async def record_usage(conn: AsyncConnection, batch_id: str, rows: list[Row]) ->
     ).first()
     if owner is None:
         return  # not created through the gateway
+    rows = record_dicts(records)
     job_ids = sorted({row["job_id"] for row in rows})
     models = {
         r.id: (r.provider, r.model)

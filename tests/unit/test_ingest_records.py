@@ -1,0 +1,88 @@
+"""Ingest records: a normalised result row becomes the store's column tuple."""
+
+from __future__ import annotations
+
+import pytest
+
+from unibatch.engine.ingest import records
+from unibatch.pricing import Rates
+from unibatch.providers.base import ResultRow
+from unibatch.store import codec
+from unibatch.store.ops import RESULT_COLUMNS, record_dicts
+from unibatch.types import ErrorInfo, RequestStatus, Usage
+
+RATES = Rates(input=2e-6, cached_input=1e-6, output=8e-6)
+
+
+def test_every_column_in_table_order() -> None:
+    ok = ResultRow(
+        custom_id="a",
+        status=RequestStatus.SUCCEEDED,
+        status_code=200,
+        body={"id": "chatcmpl-1", "choices": []},
+        usage=Usage(input_tokens=100, output_tokens=10, cached_tokens=40, reasoning_tokens=3),
+        row_id="batch_req_1",
+        request_id="req_1",
+    )
+    failed = ResultRow(
+        custom_id="b",
+        status=RequestStatus.ERRORED,
+        status_code=429,
+        error=ErrorInfo(code="rate_limit", message="slow down", retryable=True),
+        raw=b'{"native": 1}',
+    )
+    got, unresolved = records("ubb_1", "ubj_1", RATES, [ok, failed], now=12.5)
+    assert unresolved == []
+    first, second = record_dicts(got)
+    assert list(first) == list(RESULT_COLUMNS)
+    assert first == {
+        "batch_id": "ubb_1",
+        "custom_id": "a",
+        "job_id": "ubj_1",
+        "status": "succeeded",
+        "status_code": 200,
+        "row_id": "batch_req_1",
+        "request_id": "req_1",
+        "error_code": None,
+        "error_message": None,
+        "retryable": False,
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "cached_tokens": 40,
+        "reasoning_tokens": 3,
+        "cost_input": pytest.approx(60 * 2e-6 + 40 * 1e-6),
+        "cost_output": pytest.approx(10 * 8e-6),
+        "body": first["body"],
+        "raw": None,
+        "created_at": 12.5,
+    }
+    assert codec.unpack(first["body"]) == {"id": "chatcmpl-1", "choices": []}
+    assert second["status"] == "errored"
+    assert (second["error_code"], second["error_message"], second["retryable"]) == (
+        "rate_limit",
+        "slow down",
+        True,
+    )
+    assert second["body"] is None
+    assert codec.unpack(second["raw"]) == {"native": 1}
+
+
+def test_rows_known_only_by_seq_are_listed_for_resolution() -> None:
+    rows = [
+        ResultRow(custom_id="a", status=RequestStatus.SUCCEEDED),
+        ResultRow(custom_id=None, seq=7, status=RequestStatus.SUCCEEDED),
+        ResultRow(custom_id=None, seq=9, status=RequestStatus.ERRORED),
+    ]
+    got, unresolved = records("ubb_1", "ubj_1", RATES, rows, now=0.0)
+    assert unresolved == [(1, 7), (2, 9)]
+    assert [r[RESULT_COLUMNS.index("custom_id")] for r in got] == ["a", None, None]
+
+
+def test_cached_tokens_above_input_are_not_priced_below_zero() -> None:
+    row = ResultRow(
+        custom_id="a",
+        status=RequestStatus.SUCCEEDED,
+        usage=Usage(input_tokens=10, cached_tokens=50),
+    )
+    (record,), _ = records("b", "j", RATES, [row], now=0.0)
+    assert record_dicts([record])[0]["cost_input"] == pytest.approx(10 * 1e-6)
