@@ -1,6 +1,9 @@
 """unibatch: one Batch API for every LLM provider."""
 
-from unibatch.client import AsyncClient, Client
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from unibatch.errors import (
     ConfigurationError,
     InputError,
@@ -21,7 +24,21 @@ from unibatch.types import (
     Usage,
 )
 
+if TYPE_CHECKING:
+    from unibatch.client import AsyncClient, Client
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The clients pull in the engine, the store and SQLAlchemy; importing them lazily keeps
+    # `import unibatch.providers...` light for the ingest decoder process.
+    if name in ("AsyncClient", "Client"):
+        from unibatch import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'unibatch' has no attribute {name!r}")
+
 
 __all__ = [
     "AsyncClient",

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     worker_idle: float = 1.0
     # Results are written in chunks of this many rows, one transaction each.
     ingest_chunk: int = 2000
+    # Jobs with at least this many requests are decoded (downloaded, parsed, priced) in a
+    # helper process, on another core than the database writes; 0 turns the helper off.
+    ingest_process_from: int = 20_000
     http_timeout: float = 60.0
     # Batch price as a share of the list price, per provider, replacing the adapter's
     # own figure. Given in the environment as "xai=0.5,anthropic=0.5".

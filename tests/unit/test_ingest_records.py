@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from unibatch.engine.ingest import records
+from unibatch.decode.records import records
 from unibatch.pricing import Rates
 from unibatch.providers.base import ResultRow
 from unibatch.store import codec

@@ -68,6 +68,12 @@ class EmulatorConfig:
     seed: int = 0
     data_dir: Path | None = None
 
+    @property
+    def download_chunk_bytes(self) -> int:
+        """Network chunk of a file download: small when paced, so a test can stop a
+        client mid-file; large otherwise, so serving costs few thread hops."""
+        return 64 * 1024 if self.download_chunk_delay > 0 else 256 * 1024
+
     def scaled(self, seconds: float) -> float:
         """A lifecycle duration after ``time_scale``."""
         return seconds * self.time_scale

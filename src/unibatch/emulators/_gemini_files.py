@@ -174,7 +174,11 @@ class FilesAPI:
         record = self._file(request)
         if isinstance(record, Response):
             return record
-        chunks = read_chunks(record.path) if record.path is not None else self._generated(record)
+        chunks = (
+            read_chunks(record.path, self._config.download_chunk_bytes)
+            if record.path is not None
+            else self._generated(record)
+        )
         if chunks is None:
             return google_error(404, f"File {record.name} not found.")
         body = paced(chunks, lambda: self._config.download_chunk_delay)

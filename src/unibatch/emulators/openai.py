@@ -207,7 +207,8 @@ class OpenAIEmulator(ProviderEmulator):
         if isinstance(record, Response):
             return record
         path = record.path if record.path is not None else await self._materialize(record)
-        body = paced(read_chunks(path), lambda: self.config.download_chunk_delay)
+        chunks = read_chunks(path, self.config.download_chunk_bytes)
+        body = paced(chunks, lambda: self.config.download_chunk_delay)
         return StreamingResponse(body, media_type="application/octet-stream")
 
     async def _delete_file(self, request: Request) -> Response:

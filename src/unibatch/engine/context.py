@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from unibatch.config import Settings
+from unibatch.decode.process import Decoder
 from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet
 from unibatch.store import Store
@@ -26,6 +27,19 @@ class Context:
     pricer: Pricer = field(default_factory=Pricer)
     owner: str = field(default_factory=default_owner)
     clock: Callable[[], float] = time.time
+    _decoder: Decoder | None = field(default=None, init=False, repr=False)
 
     def lease_until(self) -> float:
         return self.clock() + self.settings.lease_seconds
+
+    def decoder(self) -> Decoder:
+        """The ingest decoder helper, made on first use (its process starts lazily too)."""
+        if self._decoder is None:
+            self._decoder = Decoder(self.providers.env, self.providers.timeout)
+        return self._decoder
+
+    async def aclose(self) -> None:
+        if self._decoder is not None:
+            await self._decoder.aclose()
+        await self.providers.aclose()
+        await self.store.aclose()

@@ -67,8 +67,7 @@ class Engine:
         return self.ctx.store
 
     async def aclose(self) -> None:
-        await self.ctx.providers.aclose()
-        await self.ctx.store.aclose()
+        await self.ctx.aclose()
 
     # -- front-end operations ----------------------------------------------------------
 

@@ -1,30 +1,28 @@
 """Ingest: stream a finished job's result rows into the store, chunk by chunk.
 
-This is the hot path of a large batch (one pass per result row), so rows travel as plain
-tuples in the results table's column order (`RESULT_COLUMNS`) from the moment they are
-normalised until the database driver binds them.
+Rows are decoded into store records (`unibatch.decode`) in this process, or for large
+jobs in the decoder helper process, so that on two cores the download and parsing of one
+chunk run while the previous chunk is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
-import orjson
-
+from unibatch.decode.records import Unresolved, records
 from unibatch.engine.context import Context
 from unibatch.pricing import Rates
-from unibatch.providers.base import Provider, ProviderJob, ResultRow
-from unibatch.store import codec
+from unibatch.providers.base import Provider, ProviderJob
 from unibatch.store.ops import RESULT_COLUMNS, ResultRecord
 from unibatch.types import BatchStatus
 
 log = logging.getLogger("unibatch.engine")
 Row = dict[str, Any]
-# Rows of a chunk that came back with only a `seq`: (index in the chunk, seq).
-Unresolved = list[tuple[int, int]]
+Chunks = AsyncGenerator[tuple[list[ResultRecord], Unresolved], None]
 
 _CUSTOM_ID = RESULT_COLUMNS.index("custom_id")
 
@@ -39,45 +37,27 @@ def provider_job(job: Row) -> ProviderJob:
     )
 
 
-def records(
-    batch_id: str, job_id: str, rates: Rates, rows: Iterable[ResultRow], now: float
-) -> tuple[list[ResultRecord], Unresolved]:
-    """Normalised rows -> store records (priced, body packed), and the rows still to be
-    matched to their request by `seq`."""
-    out: list[ResultRecord] = []
-    unresolved: Unresolved = []
-    rate_in, rate_cached, rate_out = rates.input, rates.cached_input, rates.output
-    for r in rows:
-        usage, error = r.usage, r.error
-        tokens_in, cached = usage.input_tokens, min(usage.cached_tokens, usage.input_tokens)
-        if r.custom_id is None and r.seq is not None:
-            unresolved.append((len(out), r.seq))
-        # Same order as RESULT_COLUMNS (checked by tests/unit/test_ingest_records.py).
-        out.append(
-            (
-                batch_id,
-                r.custom_id,
-                job_id,
-                r.status.value,
-                r.status_code,
-                r.row_id,
-                r.request_id,
-                error.code if error else None,
-                error.message if error else None,
-                error.retryable if error else False,
-                tokens_in,
-                usage.output_tokens,
-                usage.cached_tokens,
-                usage.reasoning_tokens,
-                # Rates.cost inlined: this runs once per result row.
-                (tokens_in - cached) * rate_in + cached * rate_cached,
-                usage.output_tokens * rate_out,
-                codec.pack_bytes(orjson.dumps(r.body)) if r.body is not None else None,
-                codec.pack_bytes(r.raw) if r.raw is not None else None,
-                now,
-            )
+async def _decode_here(ctx: Context, provider: Provider, job: Row, rates: Rates) -> Chunks:
+    async for rows in provider.results(provider_job(job)):
+        yield records(job["batch_id"], job["id"], rates, rows, ctx.clock())
+
+
+def _chunks(ctx: Context, provider: Provider, job: Row, rates: Rates) -> Chunks:
+    threshold = ctx.settings.ingest_process_from
+    if (
+        threshold
+        and job["request_count"] >= threshold
+        and ctx.providers.rebuildable(job["provider"])
+    ):
+        return ctx.decoder().records(
+            job["provider"],
+            provider_job(job),
+            batch_id=job["batch_id"],
+            job_id=job["id"],
+            rates=rates,
+            chunk=ctx.settings.ingest_chunk,
         )
-    return out, unresolved
+    return _decode_here(ctx, provider, job, rates)
 
 
 async def _resolve(
@@ -100,7 +80,7 @@ async def ingest(ctx: Context, provider: Provider, job: Row) -> None:
     """Stream every result row into the store, chunk by chunk. Re-running it after a crash
     re-reads the files from the start; rows already stored are skipped by the insert.
 
-    One chunk is written while the next is read: the database driver works in its own
+    One chunk is written while the next is decoded: the database driver works in its own
     thread (aiosqlite) or socket (asyncpg)."""
     chunk_size = ctx.settings.ingest_chunk
     rates = ctx.pricer.rates(job["provider"], job["model"], provider.batch_discount)
@@ -117,16 +97,16 @@ async def ingest(ctx: Context, provider: Provider, job: Row) -> None:
         chunk: list[ResultRecord] = []
         unresolved: Unresolved = []
         if job["provider_batch_id"]:
-            async for rows in provider.results(provider_job(job)):
-                got, pending = records(batch_id, job_id, rates, rows, ctx.clock())
-                unresolved += [(index + len(chunk), seq) for index, seq in pending]
-                chunk += got
-                if len(chunk) >= chunk_size:
-                    if writing is not None and not await writing:
-                        log.warning("job %s: lease lost during ingest; stopping", job_id)
-                        return
-                    writing = asyncio.ensure_future(flush(chunk, unresolved))
-                    chunk, unresolved = [], []
+            async with aclosing(_chunks(ctx, provider, job, rates)) as decoded:
+                async for got, pending in decoded:
+                    unresolved += [(index + len(chunk), seq) for index, seq in pending]
+                    chunk += got
+                    if len(chunk) >= chunk_size:
+                        if writing is not None and not await writing:
+                            log.warning("job %s: lease lost during ingest; stopping", job_id)
+                            return
+                        writing = asyncio.ensure_future(flush(chunk, unresolved))
+                        chunk, unresolved = [], []
         if writing is not None and not await writing:
             return
         writing = None

@@ -151,7 +151,8 @@ class HttpProvider(Provider):
                 rest = b""
                 async for chunk in response.aiter_bytes():
                     *complete, rest = (rest + chunk).split(b"\n")
-                    lines = [line for line in complete if line.strip()]
+                    # isspace() stops at the first visible byte; strip() would copy the line.
+                    lines = [line for line in complete if line and not line.isspace()]
                     if lines:
                         yield lines
                 if rest.strip():

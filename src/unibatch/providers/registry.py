@@ -68,21 +68,27 @@ class ProviderSet:
         timeout: float = 60.0,
         overrides: Mapping[str, Provider] | None = None,
     ) -> None:
-        self._env = env if env is not None else os.environ
-        self._timeout = timeout
+        self.env = env if env is not None else os.environ
+        self.timeout = timeout
         self._instances: dict[str, Provider] = dict(overrides or {})
+        self._overridden = frozenset(self._instances)
+
+    def rebuildable(self, name: str) -> bool:
+        """True when another process can build the same adapter from `env` (it was not
+        handed in as an instance)."""
+        return name not in self._overridden
 
     def check(self, name: str) -> None:
         """Raise now if `name` could not be used (unknown, or no key)."""
         if name in self._instances:
             return
-        api_key(provider_class(name), self._env)
+        api_key(provider_class(name), self.env)
 
     def get(self, name: str) -> Provider:
         instance = self._instances.get(name)
         if instance is None:
             cls = provider_class(name)
-            instance = cls.from_env(self._env, timeout=self._timeout)
+            instance = cls.from_env(self.env, timeout=self.timeout)
             self._instances[name] = instance
         return instance
 
