@@ -99,7 +99,7 @@ async def test_helper_killed_mid_ingest_loses_nothing(
             await asyncio.sleep(0.05)
         openai.config.download_chunk_delay = 0.2
         decoder = engine.ctx.decoder()
-        await decoder.start()
+        await decoder.start(warm=["openai", "no-such-provider"])  # a bad name is ignored
         pid = decoder.pid
         assert pid is not None
         step = asyncio.ensure_future(engine.run_once(batch_id=batch_id))

@@ -11,6 +11,7 @@ so stopping anywhere loses nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import queue
@@ -93,6 +94,11 @@ async def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     greeting = orjson.loads(stdin.readline() or b"{}")
     out = Output(stdout)
     providers = ProviderSet(greeting.get("env") or {}, timeout=greeting.get("timeout", 60.0))
+    for name in greeting.get("warm") or ():
+        # Imports the adapter and builds its HTTP client (a TLS context costs tens of ms).
+        # A failure here (no key...) is reported by the job that needs the adapter.
+        with contextlib.suppress(Exception):
+            providers.get(name)
     out.write(wire.frame(wire.DONE))  # ready
     try:
         # Between jobs the helper only waits for the next line: blocking here is fine.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 
 import orjson
 
@@ -28,7 +28,7 @@ _READ_LIMIT = 2 * 1024 * 1024
 
 class Decoder:
     def __init__(self, env: Mapping[str, str], timeout: float) -> None:
-        self._greeting = orjson.dumps({"env": dict(env), "timeout": timeout}) + b"\n"
+        self._env = {"env": dict(env), "timeout": timeout}
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
@@ -36,9 +36,9 @@ class Decoder:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    async def start(self) -> None:
-        """Start the helper unless it is running, and wait until it is ready (a worker may
-        call this at start-up)."""
+    async def start(self, warm: Sequence[str] = ()) -> None:
+        """Start the helper unless it is running, and wait until it is ready, with the
+        adapters named in `warm` built (a worker may call this at start-up)."""
         if self._proc is not None and self._proc.returncode is None:
             return
         proc = self._proc = await asyncio.create_subprocess_exec(
@@ -51,7 +51,7 @@ class Decoder:
             limit=_READ_LIMIT,
         )
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(self._greeting)
+        proc.stdin.write(orjson.dumps(self._env | {"warm": list(warm)}) + b"\n")
         try:
             ready = await asyncio.wait_for(proc.stdout.readexactly(wire.HEADER.size), 60)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
