@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from unibatch.decode.records import records
+from unibatch.decode.records import SUCCESS_COLUMNS, SUCCESS_CONSTANTS, records
 from unibatch.pricing import Rates
 from unibatch.providers.base import ResultRow
 from unibatch.store import codec
@@ -33,8 +33,10 @@ def test_every_column_in_table_order() -> None:
     )
     got, unresolved = records("ubb_1", "ubj_1", RATES, [ok, failed], now=12.5)
     assert unresolved == []
+    # A plain success travels in the short form, anything else as the full row.
+    assert [len(r) for r in got] == [len(SUCCESS_COLUMNS), len(RESULT_COLUMNS)]
     first, second = record_dicts(got)
-    assert list(first) == list(RESULT_COLUMNS)
+    assert set(first) == set(second) == set(RESULT_COLUMNS)
     assert first == {
         "batch_id": "ubb_1",
         "custom_id": "a",
@@ -65,6 +67,13 @@ def test_every_column_in_table_order() -> None:
     )
     assert second["body"] is None
     assert codec.unpack(second["raw"]) == {"native": 1}
+
+
+def test_short_form_plus_constants_is_the_whole_row() -> None:
+    assert sorted([*SUCCESS_COLUMNS, *SUCCESS_CONSTANTS]) == sorted(RESULT_COLUMNS)
+    # Ingest finds the batch and the custom_id at the same place in either form.
+    for name in ("batch_id", "custom_id"):
+        assert SUCCESS_COLUMNS.index(name) == RESULT_COLUMNS.index(name)
 
 
 def test_rows_known_only_by_seq_are_listed_for_resolution() -> None:

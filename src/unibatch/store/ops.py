@@ -14,12 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from unibatch.decode.records import SUCCESS_COLUMNS, SUCCESS_CONSTANTS
 from unibatch.store.tables import batches, jobs, requests, results
 from unibatch.types import TERMINAL_BATCH_STATUSES
 
 Row = dict[str, Any]
-# One result row as `insert_results` takes it: values in RESULT_COLUMNS order. Ingest
-# builds these directly; tuples bind about a quarter faster than named parameters.
+# One result row as `insert_results` takes it: values in RESULT_COLUMNS order, or in
+# SUCCESS_COLUMNS order for a plain success (see unibatch.decode.records). Ingest builds
+# these directly; tuples bind about a quarter faster than named parameters.
 ResultRecord = tuple[Any, ...]
 ResultHook = Callable[[AsyncConnection, str, list[ResultRecord]], Awaitable[None]]
 _TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
@@ -28,13 +30,33 @@ _SQLITE_INSERT_RESULTS = (
     f"INSERT OR IGNORE INTO results ({', '.join(RESULT_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in RESULT_COLUMNS)})"
 )
+_SHORT = len(SUCCESS_COLUMNS)
+
+
+def _sql_literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_SQLITE_INSERT_SUCCESSES = (
+    f"INSERT OR IGNORE INTO results ({', '.join([*SUCCESS_COLUMNS, *SUCCESS_CONSTANTS])}) "
+    f"VALUES ({', '.join(['?'] * _SHORT + [_sql_literal(v) for v in SUCCESS_CONSTANTS.values()])})"
+)
 
 
 _BATCH_ID = RESULT_COLUMNS.index("batch_id")
 
 
 def record_dicts(records: Iterable[ResultRecord]) -> list[Row]:
-    return [dict(zip(RESULT_COLUMNS, record, strict=True)) for record in records]
+    return [
+        dict(zip(SUCCESS_COLUMNS, record, strict=True)) | SUCCESS_CONSTANTS
+        if len(record) == _SHORT
+        else dict(zip(RESULT_COLUMNS, record, strict=True))
+        for record in records
+    ]
 
 
 def insert_ignore(dialect: str, table: sa.Table) -> Any:
@@ -336,7 +358,12 @@ class Store:
             if rows and self.dialect == "sqlite":
                 # Straight to the driver: SQLAlchemy's per-row parameter processing was a
                 # quarter of ingest time (bench/ingest.py). Same statement, same rows.
-                await conn.exec_driver_sql(_SQLITE_INSERT_RESULTS, rows)
+                short = [row for row in rows if len(row) == _SHORT]
+                if short:
+                    await conn.exec_driver_sql(_SQLITE_INSERT_SUCCESSES, short)
+                if len(short) < len(rows):
+                    full = [row for row in rows if len(row) != _SHORT]
+                    await conn.exec_driver_sql(_SQLITE_INSERT_RESULTS, full)
             elif rows:
                 await conn.execute(insert_ignore(self.dialect, results), record_dicts(rows))
             if rows:
