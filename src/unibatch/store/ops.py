@@ -7,6 +7,7 @@ candidates are selected `FOR UPDATE SKIP LOCKED` so two workers never wait on ea
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -26,25 +27,32 @@ ResultRecord = tuple[Any, ...]
 ResultHook = Callable[[AsyncConnection, str, list[ResultRecord]], Awaitable[None]]
 _TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
 RESULT_COLUMNS: tuple[str, ...] = tuple(c.name for c in results.columns)
-_SQLITE_INSERT_RESULTS = (
-    f"INSERT OR IGNORE INTO results ({', '.join(RESULT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in RESULT_COLUMNS)})"
-)
 _SHORT = len(SUCCESS_COLUMNS)
 
 
-def _sql_literal(value: object) -> str:
+def _sql_literal(dialect: str, value: object) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, bool):
-        return str(int(value))
+        return ("true" if value else "false") if dialect == "postgresql" else str(int(value))
     return "'" + str(value).replace("'", "''") + "'"
 
 
-_SQLITE_INSERT_SUCCESSES = (
-    f"INSERT OR IGNORE INTO results ({', '.join([*SUCCESS_COLUMNS, *SUCCESS_CONSTANTS])}) "
-    f"VALUES ({', '.join(['?'] * _SHORT + [_sql_literal(v) for v in SUCCESS_CONSTANTS.values()])})"
-)
+@functools.cache
+def _insert_results_sql(dialect: str, short: bool) -> str:
+    """The driver-level INSERT of result records that skips rows already stored: the
+    full row, or the short success form with its constant columns as literals.
+    Straight to the driver: SQLAlchemy's per-row parameter processing was a quarter of
+    ingest time (bench/ingest.py)."""
+    columns, constants = (SUCCESS_COLUMNS, SUCCESS_CONSTANTS) if short else (RESULT_COLUMNS, {})
+    if dialect == "postgresql":
+        params = [f"${i}" for i in range(1, len(columns) + 1)]
+        head, tail = "INSERT INTO", " ON CONFLICT DO NOTHING"
+    else:
+        params, head, tail = ["?"] * len(columns), "INSERT OR IGNORE INTO", ""
+    values = params + [_sql_literal(dialect, v) for v in constants.values()]
+    names = [*columns, *constants]
+    return f"{head} results ({', '.join(names)}) VALUES ({', '.join(values)}){tail}"
 
 
 _BATCH_ID = RESULT_COLUMNS.index("batch_id")
@@ -355,17 +363,12 @@ class Store:
             )
             if not renewed.rowcount:
                 return False
-            if rows and self.dialect == "sqlite":
-                # Straight to the driver: SQLAlchemy's per-row parameter processing was a
-                # quarter of ingest time (bench/ingest.py). Same statement, same rows.
-                short = [row for row in rows if len(row) == _SHORT]
-                if short:
-                    await conn.exec_driver_sql(_SQLITE_INSERT_SUCCESSES, short)
-                if len(short) < len(rows):
-                    full = [row for row in rows if len(row) != _SHORT]
-                    await conn.exec_driver_sql(_SQLITE_INSERT_RESULTS, full)
-            elif rows:
-                await conn.execute(insert_ignore(self.dialect, results), record_dicts(rows))
+            short = [row for row in rows if len(row) == _SHORT]
+            if short:
+                await conn.exec_driver_sql(_insert_results_sql(self.dialect, True), short)
+            if len(short) < len(rows):
+                full = [row for row in rows if len(row) != _SHORT]
+                await conn.exec_driver_sql(_insert_results_sql(self.dialect, False), full)
             if rows:
                 batch_id = rows[0][_BATCH_ID]
                 for hook in self.result_hooks:
