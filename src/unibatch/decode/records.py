@@ -63,48 +63,19 @@ def records(
         tokens_in, cached = usage.input_tokens, min(usage.cached_tokens, usage.input_tokens)
         if r.custom_id is None and r.seq is not None:
             unresolved.append((len(out), r.seq))
+        # Rates.cost inlined: this runs once per result row.
+        cost_in = (tokens_in - cached) * rate_in + cached * rate_cached
+        cost_out = usage.output_tokens * rate_out
+        body = codec.pack_bytes(orjson.dumps(r.body)) if r.body is not None else None
+        ids = (r.status_code, r.row_id, r.request_id)
+        usage_cols = (tokens_in, usage.output_tokens, usage.cached_tokens, usage.reasoning_tokens)
+        priced = (*usage_cols, cost_in, cost_out, body)
         if error is None and r.raw is None and r.status is SUCCEEDED:
-            out.append(
-                (
-                    batch_id,
-                    r.custom_id,
-                    job_id,
-                    r.status_code,
-                    r.row_id,
-                    r.request_id,
-                    tokens_in,
-                    usage.output_tokens,
-                    usage.cached_tokens,
-                    usage.reasoning_tokens,
-                    (tokens_in - cached) * rate_in + cached * rate_cached,
-                    usage.output_tokens * rate_out,
-                    codec.pack_bytes(orjson.dumps(r.body)) if r.body is not None else None,
-                    now,
-                )
-            )
+            out.append((batch_id, r.custom_id, job_id, *ids, *priced, now))
             continue
+        failure = (error.code, error.message, error.retryable) if error else (None, None, False)
+        raw = codec.pack_bytes(r.raw) if r.raw is not None else None
         out.append(
-            (
-                batch_id,
-                r.custom_id,
-                job_id,
-                r.status.value,
-                r.status_code,
-                r.row_id,
-                r.request_id,
-                error.code if error else None,
-                error.message if error else None,
-                error.retryable if error else False,
-                tokens_in,
-                usage.output_tokens,
-                usage.cached_tokens,
-                usage.reasoning_tokens,
-                # Rates.cost inlined: this runs once per result row.
-                (tokens_in - cached) * rate_in + cached * rate_cached,
-                usage.output_tokens * rate_out,
-                codec.pack_bytes(orjson.dumps(r.body)) if r.body is not None else None,
-                codec.pack_bytes(r.raw) if r.raw is not None else None,
-                now,
-            )
+            (batch_id, r.custom_id, job_id, r.status.value, *ids, *failure, *priced, raw, now)
         )
     return out, unresolved
