@@ -1,7 +1,8 @@
 """The ingesting process's side of the decoder helper (see `child.py`).
 
 One long-lived helper per engine, started on the first large ingest and reused: a worker
-pays its start-up (about a tenth of a second, ~30 MB) once. It decodes one job at a time.
+pays its start-up (a fraction of a second; the helper needs ~45 MB) once. It decodes one
+job at a time.
 If the helper dies, or a job is abandoned half-read, it is stopped and the next job
 starts a fresh one; the ingest step that was running sees a transient error and is
 retried, and re-ingesting is idempotent.
@@ -59,7 +60,9 @@ class Decoder:
             raise TransientProviderError(
                 f"the decoder process did not start (exit code {proc.returncode})"
             ) from exc
-        assert wire.HEADER.unpack(ready) == (wire.DONE, 0)
+        if wire.HEADER.unpack(ready) != (wire.DONE, 0):
+            await self._stop(kill=True)
+            raise wire.DecoderError(f"decoder process: unexpected greeting {ready!r}")
 
     async def records(
         self,
@@ -95,7 +98,8 @@ class Decoder:
                 proc.stdin.write(orjson.dumps(request) + b"\n")
                 await proc.stdin.drain()
                 while True:
-                    kind, size = wire.HEADER.unpack(await proc.stdout.readexactly(5))
+                    header = await proc.stdout.readexactly(wire.HEADER.size)
+                    kind, size = wire.HEADER.unpack(header)
                     payload = await proc.stdout.readexactly(size) if size else b""
                     if kind == wire.ROWS:
                         yield wire.decode_rows(payload)
