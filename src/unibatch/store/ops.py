@@ -356,6 +356,12 @@ class Store:
         extend the job's lease in the same transaction. False when the lease was lost
         (nothing written)."""
         async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # No WAL flush wait per chunk (as SQLite's WAL with synchronous=NORMAL).
+                # A server crash may lose the latest commits, never an earlier one alone:
+                # if chunks are lost, so is the later `done` of their job, which is then
+                # ingested again, and re-ingesting is idempotent.
+                await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             renewed = await conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.lease_owner == owner)
