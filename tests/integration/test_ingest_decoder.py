@@ -20,6 +20,12 @@ from unibatch.store.tables import jobs, results
 from unibatch.types import BatchStatus
 
 N = 60
+MODELS = (
+    "openai/gpt-4o-mini",
+    "anthropic/claude-haiku-4-5",
+    "gemini/gemini-2.5-flash",
+    "xai/grok-4-fast-non-reasoning",
+)
 
 
 def _decoded(settings: Settings) -> Settings:
@@ -37,7 +43,7 @@ async def _stored(engine: Engine, batch_id: str) -> list[dict]:
                 .order_by(results.c.custom_id)
             )
         ).mappings()
-        varying = {"batch_id", "job_id", "created_at", "row_id", "request_id", "body"}
+        varying = {"batch_id", "job_id", "created_at", "row_id", "request_id", "body", "raw"}
         return [{k: v for k, v in row.items() if k not in varying} for row in rows]
 
 
@@ -62,6 +68,29 @@ async def test_decoded_rows_equal_in_process_rows(
     in_process, decoded = stored
     assert len(decoded) == N
     assert decoded == in_process
+
+
+async def test_every_provider_decodes_alike_in_the_helper(
+    database_url: str, emulator: RunningEmulator, fast_settings: Settings
+) -> None:
+    """One batch over four providers (Gemini's inline results name requests by `seq`)."""
+    lines = [
+        line
+        for model in MODELS
+        for line in chat_lines(6, model=model, prefix=model.partition("/")[0])
+    ]
+    stored = []
+    for settings in (fast_settings, _decoded(fast_settings)):
+        engine = await open_engine(database_url, emulator, settings)
+        try:
+            batch_id = await engine.create_batch(lines)
+            batch = await engine.wait(batch_id, interval=0.05, timeout=120)
+            assert batch.request_counts.succeeded == len(lines)
+            stored.append(await _stored(engine, batch_id))
+        finally:
+            await engine.aclose()
+    assert stored[1] == stored[0]
+    assert {row["custom_id"] for row in stored[1]} == {line["custom_id"] for line in lines}
 
 
 async def test_transient_download_error_is_retried(
