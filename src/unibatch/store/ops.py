@@ -39,20 +39,35 @@ def _sql_literal(dialect: str, value: object) -> str:
 
 
 @functools.cache
-def _insert_results_sql(dialect: str, short: bool) -> str:
-    """The driver-level INSERT of result records that skips rows already stored: the
-    full row, or the short success form with its constant columns as literals.
+def _insert_results_sql(short: bool) -> str:
+    """SQLite: the driver-level INSERT of result records that skips rows already stored:
+    the full row, or the short success form with its constant columns as literals.
     Straight to the driver: SQLAlchemy's per-row parameter processing was a quarter of
     ingest time (bench/ingest.py)."""
     columns, constants = (SUCCESS_COLUMNS, SUCCESS_CONSTANTS) if short else (RESULT_COLUMNS, {})
-    if dialect == "postgresql":
-        params = [f"${i}" for i in range(1, len(columns) + 1)]
-        head, tail = "INSERT INTO", " ON CONFLICT DO NOTHING"
-    else:
-        params, head, tail = ["?"] * len(columns), "INSERT OR IGNORE INTO", ""
-    values = params + [_sql_literal(dialect, v) for v in constants.values()]
+    values = ["?"] * len(columns) + [_sql_literal("sqlite", v) for v in constants.values()]
     names = [*columns, *constants]
-    return f"{head} results ({', '.join(names)}) VALUES ({', '.join(values)}){tail}"
+    return f"INSERT OR IGNORE INTO results ({', '.join(names)}) VALUES ({', '.join(values)})"
+
+
+async def _copy_results(conn: AsyncConnection, short: bool, records: list[ResultRecord]) -> None:
+    """PostgreSQL: COPY the records into a session temp table, then insert what is new.
+    COPY skips the per-row work of an INSERT statement: ingest ran ~30% faster than with
+    `executemany` (bench/ingest.py). The temp table has no constraints, the columns
+    left out of the short form stay NULL there and are filled in as literals."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    await conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS results_incoming AS SELECT * FROM results WITH NO DATA"
+    )
+    columns, constants = (SUCCESS_COLUMNS, SUCCESS_CONSTANTS) if short else (RESULT_COLUMNS, {})
+    await driver.copy_records_to_table("results_incoming", records=records, columns=list(columns))
+    values = [*columns, *(_sql_literal("postgresql", v) for v in constants.values())]
+    await conn.exec_driver_sql(
+        f"INSERT INTO results ({', '.join([*columns, *constants])}) "
+        f"SELECT {', '.join(values)} FROM results_incoming ON CONFLICT DO NOTHING"
+    )
+    await conn.exec_driver_sql("TRUNCATE results_incoming")
 
 
 _BATCH_ID = RESULT_COLUMNS.index("batch_id")
@@ -370,11 +385,14 @@ class Store:
             if not renewed.rowcount:
                 return False
             short = [row for row in rows if len(row) == _SHORT]
-            if short:
-                await conn.exec_driver_sql(_insert_results_sql(self.dialect, True), short)
-            if len(short) < len(rows):
-                full = [row for row in rows if len(row) != _SHORT]
-                await conn.exec_driver_sql(_insert_results_sql(self.dialect, False), full)
+            full = [row for row in rows if len(row) != _SHORT] if len(short) < len(rows) else []
+            for form, records in ((True, short), (False, full)):
+                if not records:
+                    continue
+                if self.dialect == "postgresql":
+                    await _copy_results(conn, form, records)
+                else:
+                    await conn.exec_driver_sql(_insert_results_sql(form), records)
             if rows:
                 batch_id = rows[0][_BATCH_ID]
                 for hook in self.result_hooks:
