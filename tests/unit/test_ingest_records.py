@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from unibatch.decode.records import SUCCESS_COLUMNS, SUCCESS_CONSTANTS, records
+from unibatch.decode.records import SUCCESS_COLUMNS, SUCCESS_CONSTANTS, extend, records
 from unibatch.pricing import Rates
 from unibatch.providers.base import ResultRow
 from unibatch.store import codec
@@ -95,3 +95,17 @@ def test_cached_tokens_above_input_are_not_priced_below_zero() -> None:
     )
     (record,), _ = records("b", "j", RATES, [row], now=0.0)
     assert record_dicts([record])[0]["cost_input"] == pytest.approx(10 * 1e-6)
+
+
+def test_gathered_chunks_keep_unresolved_rows_pointing_at_them() -> None:
+    first = [ResultRow(custom_id="a", status=RequestStatus.SUCCEEDED)]
+    second = [
+        ResultRow(custom_id="b", status=RequestStatus.SUCCEEDED),
+        ResultRow(custom_id=None, seq=4, status=RequestStatus.SUCCEEDED),
+    ]
+    chunk: list = []
+    unresolved: list = []
+    for rows in (first, second):
+        extend(chunk, unresolved, *records("b", "j", RATES, rows, now=0.0))
+    assert unresolved == [(2, 4)]
+    assert chunk[2][RESULT_COLUMNS.index("custom_id")] is None

@@ -24,7 +24,7 @@ from typing import IO, Any
 import orjson
 
 from unibatch.decode import wire
-from unibatch.decode.records import Record, Unresolved, records
+from unibatch.decode.records import Record, Unresolved, extend, records
 from unibatch.pricing import Rates
 from unibatch.providers.base import ProviderJob
 from unibatch.providers.registry import ProviderSet
@@ -79,9 +79,7 @@ async def decode_job(providers: ProviderSet, request: dict[str, Any], out: Outpu
     chunk: list[Record] = []
     unresolved: Unresolved = []
     async for rows in provider.results(job):
-        got, pending = records(batch_id, job_id, rates, rows, time.time())
-        unresolved += [(index + len(chunk), seq) for index, seq in pending]
-        chunk += got
+        extend(chunk, unresolved, *records(batch_id, job_id, rates, rows, time.time()))
         if len(chunk) >= chunk_size:
             # Blocks when `out` is `depth` frames behind: the download waits (bounded memory).
             out.write(wire.frame(wire.ROWS, wire.encode_rows(chunk, unresolved)))

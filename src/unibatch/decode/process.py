@@ -11,6 +11,7 @@ retried, and re-ingesting is idempotent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -77,13 +78,7 @@ class Decoder:
         """The job's records, about `chunk` at a time, decoded by the helper."""
         request = {
             "provider": provider,
-            "job": {
-                "id": job.id,
-                "status": job.status.value,
-                "native_status": job.native_status,
-                "output_file_id": job.output_file_id,
-                "error_file_id": job.error_file_id,
-            },
+            "job": dataclasses.asdict(job),  # the status is a str enum: JSON keeps its value
             "batch_id": batch_id,
             "job_id": job_id,
             "rates": [rates.input, rates.cached_input, rates.output],

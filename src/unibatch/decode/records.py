@@ -50,6 +50,15 @@ SUCCESS_CONSTANTS = {
 Unresolved = list[tuple[int, int]]
 
 
+def extend(
+    chunk: list[Record], unresolved: Unresolved, got: list[Record], pending: Unresolved
+) -> None:
+    """Append one `records()` result to a chunk being gathered, keeping the unresolved
+    indexes pointing at the right rows."""
+    unresolved += [(index + len(chunk), seq) for index, seq in pending]
+    chunk += got
+
+
 def records(
     batch_id: str, job_id: str, rates: Rates, rows: Iterable[ResultRow], now: float
 ) -> tuple[list[Record], Unresolved]:

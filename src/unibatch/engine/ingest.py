@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-from unibatch.decode.records import Unresolved, records
+from unibatch.decode.records import Unresolved, extend, records
 from unibatch.engine.context import Context
 from unibatch.pricing import Rates
 from unibatch.providers.base import Provider, ProviderJob
@@ -99,8 +99,7 @@ async def ingest(ctx: Context, provider: Provider, job: Row) -> None:
         if job["provider_batch_id"]:
             async with aclosing(_chunks(ctx, provider, job, rates)) as decoded:
                 async for got, pending in decoded:
-                    unresolved += [(index + len(chunk), seq) for index, seq in pending]
-                    chunk += got
+                    extend(chunk, unresolved, got, pending)
                     if len(chunk) >= chunk_size:
                         if writing is not None and not await writing:
                             log.warning("job %s: lease lost during ingest; stopping", job_id)
