@@ -24,7 +24,14 @@ class ConfigurationError(UnibatchError):
 
 
 class InputError(UnibatchError):
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
         where = ""
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
@@ -33,6 +40,7 @@ class InputError(UnibatchError):
         super().__init__(where + message)
         self.path = path
         self.line = line
+        self.field = field
 
 
 class LimitError(InputError):

@@ -1,7 +1,7 @@
 """Cost of a request at batch prices.
 
 List prices come from the `genai-prices` package (maintained per provider and model);
-each adapter's `batch_discount` turns them into batch prices. Users may override a
+each provider's `batch_discount` (in its spec) turns them into batch prices. Users may override a
 model's price or a provider's discount.
 """
 
@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from unibatch.errors import UnknownProviderError
 from unibatch.types import Cost, Usage
-
-# genai-prices names some providers differently from us.
-_PRICE_PROVIDER = {"gemini": "google", "xai": "x-ai"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +29,18 @@ def list_price(provider: str, model: str) -> Price | None:
     from genai_prices import Usage as GPUsage
     from genai_prices import calc_price
 
+    from unibatch.providers.registry import spec_of
+
+    try:
+        # genai-prices names some providers differently from us (the spec says how).
+        provider_id = spec_of(provider).prices_as or provider
+    except UnknownProviderError:
+        provider_id = provider
     try:
         calc = calc_price(
             GPUsage(input_tokens=1, output_tokens=1),
             model_ref=model,
-            provider_id=_PRICE_PROVIDER.get(provider, provider),
+            provider_id=provider_id,
         )
     except LookupError:
         return None

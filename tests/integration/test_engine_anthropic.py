@@ -18,7 +18,8 @@ from unibatch.emulators import RunningEmulator
 from unibatch.emulators.anthropic import AnthropicEmulator
 from unibatch.engine import Engine
 from unibatch.errors import InputError
-from unibatch.providers.anthropic import AnthropicProvider
+from unibatch.providers.anthropic import SPEC as ANTHROPIC
+from unibatch.providers.anthropic.adapter import AnthropicProvider
 from unibatch.providers.base import JobSpec, RequestLine
 from unibatch.types import BatchStatus, RequestStatus
 
@@ -205,7 +206,7 @@ async def test_lost_create_response_resubmits_and_names_the_orphan(
     # Anthropic batches carry no tag, so a batch whose create answer was lost cannot be
     # adopted: the engine resubmits, and the warning names the possible duplicate.
     emu = anthropic_emulator(emulator)
-    provider = AnthropicProvider("k", emulator.base_url("anthropic"), timeout=0.3)
+    provider = AnthropicProvider(ANTHROPIC, "k", emulator.base_url("anthropic"), timeout=0.3)
     engine = await open_engine(database_url, emulator, fast_settings, {"anthropic": provider})
     try:
         emu.config.create_delay = 1.0
@@ -225,7 +226,7 @@ async def test_lost_create_response_resubmits_and_names_the_orphan(
 async def test_find_never_adopts_a_batch_and_names_recent_ones(
     emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    provider = AnthropicProvider("k", emulator.base_url("anthropic"))
+    provider = AnthropicProvider(ANTHROPIC, "k", emulator.base_url("anthropic"))
     spec = JobSpec("ubj_x", "claude-haiku-4-5", "/v1/chat/completions", "ubj_x", 1, 100)
     try:
         old = await provider.submit(spec, _one_line())
@@ -249,7 +250,7 @@ async def _one_line() -> AsyncIterator[RequestLine]:
 async def test_results_of_a_deleted_batch_are_empty_not_an_error(
     emulator: RunningEmulator,
 ) -> None:
-    provider = AnthropicProvider("k", emulator.base_url("anthropic"))
+    provider = AnthropicProvider(ANTHROPIC, "k", emulator.base_url("anthropic"))
     try:
         spec = JobSpec("ubj_y", "claude-haiku-4-5", "/v1/chat/completions", "ubj_y", 1, 100)
         job = await provider.submit(spec, _one_line())

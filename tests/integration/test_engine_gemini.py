@@ -22,7 +22,8 @@ from unibatch.emulators.gemini import GeminiEmulator
 from unibatch.engine import Engine
 from unibatch.errors import InputError
 from unibatch.providers.base import JobSpec, RequestLine
-from unibatch.providers.gemini import GeminiProvider
+from unibatch.providers.gemini import SPEC as GEMINI
+from unibatch.providers.gemini.adapter import GeminiProvider
 from unibatch.store.tables import jobs
 from unibatch.types import BatchStatus, RequestStatus
 
@@ -71,7 +72,7 @@ async def test_large_batch_goes_through_the_files_api(
 ) -> None:
     env = provider_env(emulator)
     provider = GeminiProvider(
-        "test-key", env["GEMINI_BASE_URL"], api_version="v1", inline_limit=2_000
+        GEMINI, "test-key", env["GEMINI_BASE_URL"], api_version="v1", inline_limit=2_000
     )
     engine = await open_engine(database_url, emulator, fast_settings, {"gemini": provider})
     try:
@@ -172,7 +173,7 @@ async def test_recovery_adopts_the_batch_created_before_a_crash(
 async def test_unsupported_field_is_refused_before_anything_is_sent(
     engine: Engine, emulator: RunningEmulator
 ) -> None:
-    with pytest.raises(InputError, match=r"logit_bias.*gemini"):
+    with pytest.raises(InputError, match=r"line 1: gemini cannot honour body\.logit_bias"):
         await engine.create_batch(lines(3, logit_bias={"1": 5}))
     assert emulator_state(emulator, "gemini")["batches"] == []
 

@@ -15,7 +15,8 @@ from unibatch.config import Settings
 from unibatch.engine import Engine
 from unibatch.errors import InputError
 from unibatch.providers.base import ProviderJob, ResultRow
-from unibatch.providers.openai import OpenAIProvider
+from unibatch.providers.openai import SPEC as OPENAI
+from unibatch.providers.openai.adapter import OpenAIProvider
 from unibatch.store.tables import jobs, results
 from unibatch.types import BatchStatus, RequestStatus
 
@@ -184,7 +185,7 @@ class DroppingProvider(OpenAIProvider):
 async def test_request_missing_from_results_is_errored(
     database_url: str, emulator: object, fast_settings: Settings
 ) -> None:
-    provider = DroppingProvider("k", emulator.base_url("openai"))  # type: ignore[attr-defined]
+    provider = DroppingProvider(OPENAI, "k", emulator.base_url("openai"))  # type: ignore[attr-defined]
     engine = await open_engine(database_url, emulator, fast_settings, {"openai": provider})
     try:
         batch_id = await engine.create_batch(chat_lines(5))

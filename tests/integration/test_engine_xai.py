@@ -177,7 +177,7 @@ async def test_unsupported_field_is_refused_before_sending(
 ) -> None:
     requests = lines(3)
     requests[2]["body"]["logit_bias"] = {"50256": -100}
-    with pytest.raises(InputError, match=r"line 3: body\.logit_bias is not supported by xai"):
+    with pytest.raises(InputError, match=r"line 3: xai cannot honour body\.logit_bias"):
         await engine.create_batch(requests)
     assert emulator_state(emulator, "xai")["requests_seen"] == {}
 

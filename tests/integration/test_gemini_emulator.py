@@ -18,7 +18,8 @@ from google.genai import errors, types
 from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
 from unibatch.emulators.gemini import GeminiEmulator
 from unibatch.errors import TransientProviderError
-from unibatch.providers.gemini import GeminiProvider
+from unibatch.providers.gemini import SPEC as GEMINI
+from unibatch.providers.gemini.adapter import GeminiProvider
 
 MODEL = "gemini-2.5-flash"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
@@ -280,7 +281,7 @@ def test_faults_carry_retry_info(client: genai.Client, emu: RunningEmulator) -> 
 
 
 async def test_adapter_honours_retry_info(emu: RunningEmulator) -> None:
-    provider = GeminiProvider("test", emu.base_url("gemini"))
+    provider = GeminiProvider(GEMINI, "test", emu.base_url("gemini"))
     gemini(emu).inject_faults(1, status=429, retry_after=7)
     try:
         with pytest.raises(TransientProviderError) as limited:

@@ -15,7 +15,8 @@ import pytest
 from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
 from unibatch.emulators.xai import XAIEmulator
 from unibatch.providers.base import JobSpec, RequestLine
-from unibatch.providers.xai import XAIProvider
+from unibatch.providers.xai import SPEC as XAI
+from unibatch.providers.xai.adapter import XAIProvider
 
 DAY = r"^\d{4}-\d{2}-\d{2}$"
 
@@ -329,7 +330,7 @@ def test_xai_knobs_over_http(emu: RunningEmulator) -> None:
 
 
 async def test_adapter_finds_its_batch_again_by_name(emu: RunningEmulator) -> None:
-    provider = XAIProvider("test-key", emu.base_url("xai"))
+    provider = XAIProvider(XAI, "test-key", emu.base_url("xai"))
     try:
         spec = JobSpec("ubj_1", "grok-4-fast", "/v1/chat/completions", "ubj_1", 2, 100)
 

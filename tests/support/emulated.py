@@ -9,25 +9,17 @@ import httpx
 from unibatch.config import Settings
 from unibatch.engine import Engine
 from unibatch.providers.base import Provider
-from unibatch.providers.registry import ProviderSet
+from unibatch.providers.registry import ProviderSet, spec_of
 from unibatch.types import BatchStatus
 
-# The variables each provider's adapter reads, as the official SDKs name them.
-ENV_NAMES = {
-    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
-    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-    "gemini": ("GEMINI_API_KEY", "GEMINI_BASE_URL"),
-    "xai": ("XAI_API_KEY", "XAI_BASE_URL"),
-}
-
-
 def provider_env(emulator: object) -> dict[str, str]:
-    """Keys and base URLs for every provider the running emulator serves."""
+    """Keys and base URLs for every provider the running emulator serves, in the
+    variables each provider's spec names (as the official SDKs name them)."""
     env: dict[str, str] = {}
     for name in emulator.emulators:  # type: ignore[attr-defined]
-        key_var, url_var = ENV_NAMES[name]
-        env[key_var] = "test-key"
-        env[url_var] = emulator.base_url(name)  # type: ignore[attr-defined]
+        spec = spec_of(name)
+        env[spec.key_env[0]] = "test-key"
+        env[spec.base_url_env] = emulator.base_url(name)  # type: ignore[attr-defined]
     return env
 
 

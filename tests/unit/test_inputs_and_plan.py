@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,12 @@ import pytest
 from unibatch.engine.inputs import RequestReader
 from unibatch.engine.plan import Planner
 from unibatch.errors import ConfigurationError, InputError, LimitError, UnknownProviderError
+from unibatch.providers.anthropic import SPEC as ANTHROPIC
+from unibatch.providers.anthropic.adapter import AnthropicProvider
 from unibatch.providers.base import RequestLine
-from unibatch.providers.openai import OpenAIProvider
+from unibatch.providers.openai import SPEC as OPENAI
 from unibatch.providers.registry import ProviderSet, split_model
+from unibatch.providers.spec import BatchLimits, ProviderSpec
 
 ENV = {"OPENAI_API_KEY": "k"}
 
@@ -22,10 +26,20 @@ def line(cid: str, **body: Any) -> dict[str, Any]:
     return {"custom_id": cid, "body": {"messages": [{"role": "user", "content": "hi"}], **body}}
 
 
-async def read(source: Any, model: str | None = "openai/gpt-4o-mini", env: Any = ENV) -> Planner:
+def limited(spec: ProviderSpec, *, requests: int = 10**9, size: int = 10**12) -> ProviderSpec:
+    return replace(spec, batch_limits=BatchLimits(max_requests=requests, max_bytes=size))
+
+
+async def read(
+    source: Any,
+    model: str | None = "openai/gpt-4o-mini",
+    env: Any = ENV,
+    specs: dict[str, ProviderSpec] | None = None,
+) -> Planner:
     planner = Planner("ubb_test", 0.0)
+    providers = ProviderSet(env, specs=specs)
     reader = RequestReader(
-        source, batch_id="ubb_test", planner=planner, providers=ProviderSet(env), model=model
+        source, batch_id="ubb_test", planner=planner, providers=providers, model=model
     )
     async for _ in reader.chunks():
         pass
@@ -106,36 +120,38 @@ async def test_plan_groups_by_model_and_endpoint() -> None:
     ]
 
 
-def test_plan_splits_at_request_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_splits_at_request_limit() -> None:
     planner = Planner("b", 0.0)
-    monkeypatch.setattr(OpenAIProvider, "max_requests", 3)
-    ids = [planner.assign(OpenAIProvider, "m", "/v1/chat/completions", 10, "x") for _ in range(7)]
+    spec = limited(OPENAI, requests=3)
+    ids = [planner.assign(spec, "m", "/v1/chat/completions", 10, "x") for _ in range(7)]
     assert len(set(ids)) == 3
     assert [r["request_count"] for r in planner.rows()] == [3, 3, 1]
 
 
-def test_plan_splits_at_byte_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_splits_at_byte_limit() -> None:
     planner = Planner("b", 0.0)
-    monkeypatch.setattr(OpenAIProvider, "max_bytes", 100)
-    ids = [planner.assign(OpenAIProvider, "m", "/v1/chat/completions", 40, "x") for _ in range(5)]
+    spec = limited(OPENAI, size=100)
+    ids = [planner.assign(spec, "m", "/v1/chat/completions", 40, "x") for _ in range(5)]
     assert [r["byte_count"] for r in planner.rows()] == [80, 80, 40]
     assert len(set(ids)) == 3
     with pytest.raises(LimitError, match="x: request is 101 bytes"):
-        planner.assign(OpenAIProvider, "m", "/v1/chat/completions", 101, "x")
+        planner.assign(spec, "m", "/v1/chat/completions", 101, "x")
 
 
-async def test_plan_counts_translated_size(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_plan_counts_translated_size() -> None:
     """Anthropic requests grow in translation (a forced tool for JSON output): the planner
     must split by the size Anthropic will receive, not the size the user wrote."""
-    from unibatch.providers.anthropic import AnthropicProvider
-
-    monkeypatch.setattr(AnthropicProvider, "max_bytes", 2000)
     body = {
         "messages": [{"role": "user", "content": "x" * 100}],
         "response_format": {"type": "json_object"},
     }
     lines = [{"custom_id": f"r{i}", "body": body} for i in range(8)]
-    planner = await read(lines, model="anthropic/claude-haiku-4-5", env={"ANTHROPIC_API_KEY": "k"})
+    planner = await read(
+        lines,
+        model="anthropic/claude-haiku-4-5",
+        env={"ANTHROPIC_API_KEY": "k"},
+        specs={"anthropic": limited(ANTHROPIC, size=2000)},
+    )
     sizes = [r["byte_count"] for r in planner.rows()]
     assert all(size <= 2000 for size in sizes)
     translated = AnthropicProvider.line_bytes(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from unibatch.errors import InputError
-from unibatch.providers.registry import known_providers, provider_class
+from unibatch.providers.registry import known_providers, spec_of
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # A value for each field the table may list, chosen so that any provider refusing the
@@ -50,16 +50,18 @@ def test_every_provider_is_in_the_table() -> None:
 @pytest.mark.parametrize("name", known_providers())
 def test_row_matches_adapter(name: str) -> None:
     endpoints, limits, discount, keys, refused = table()[name]
-    cls = provider_class(name)
-    assert sorted(ticked(endpoints)) == sorted(cls.endpoints)
+    spec = spec_of(name)
+    translator = spec.adapter_class().translator
+    assert spec.batch_limits is not None
+    assert sorted(ticked(endpoints)) == sorted(spec.endpoints)
     requests, size = re.fullmatch(r"([\d,]+) requests, (\d+) MB", limits).groups()  # type: ignore[union-attr]
-    assert int(requests.replace(",", "")) == cls.max_requests
-    assert int(size) * 1024 * 1024 == cls.max_bytes
-    assert float(discount) == cls.batch_discount
-    assert ticked(keys) == [*cls.key_env, cls.base_url_env]
+    assert int(requests.replace(",", "")) == spec.batch_limits.max_requests
+    assert int(size) * 1024 * 1024 == spec.batch_limits.max_bytes
+    assert float(discount) == spec.batch_discount
+    assert ticked(keys) == [*spec.key_env, spec.base_url_env]
     for field in ticked(refused):
         with pytest.raises(InputError, match=field):
-            cls.validate_body("/v1/chat/completions", {**BODY, field: SAMPLES[field]})
+            translator.validate("/v1/chat/completions", {**BODY, field: SAMPLES[field]})
     if not ticked(refused):
         for field, value in SAMPLES.items():
-            cls.validate_body("/v1/chat/completions", {**BODY, field: value})
+            translator.validate("/v1/chat/completions", {**BODY, field: value})

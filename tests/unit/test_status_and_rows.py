@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from unibatch.engine.views import _live_status
-from unibatch.providers.openai import map_status, parse_row
+from unibatch.providers.openai.adapter import map_status, parse_row
 from unibatch.store.ops import batch_outcome
 from unibatch.types import BatchStatus, RequestStatus
 

@@ -9,14 +9,15 @@ import orjson
 import pytest
 
 from unibatch.errors import InputError
-from unibatch.providers.anthropic import AnthropicProvider, map_status, parse_row, wire_id
-from unibatch.providers.base import RequestLine
-from unibatch.translate.anthropic import (
+from unibatch.providers.anthropic import SPEC as ANTHROPIC
+from unibatch.providers.anthropic.adapter import AnthropicProvider, map_status, parse_row, wire_id
+from unibatch.providers.anthropic.translate import (
     DEFAULT_MAX_TOKENS,
     RESPONSE_TOOL,
     to_chat_completion,
     to_messages_params,
 )
+from unibatch.providers.base import RequestLine
 from unibatch.types import BatchStatus, RequestStatus
 
 USER = {"role": "user", "content": "Hi"}
@@ -333,7 +334,7 @@ ERROR_CASES: dict[str, tuple[dict[str, Any], str]] = {
 def test_unsupported_fields_name_field_and_provider(case: str) -> None:
     source, field = ERROR_CASES[case]
     with pytest.raises(InputError, match="anthropic cannot honour") as info:
-        AnthropicProvider.validate_body("/v1/chat/completions", source)
+        AnthropicProvider.translator.validate("/v1/chat/completions", source)
     assert field in str(info.value)
 
 
@@ -456,7 +457,7 @@ def test_wire_ids(custom_id: str, sent: str) -> None:
 
 
 async def test_line_bytes_count_the_translated_request() -> None:
-    provider = AnthropicProvider("k")
+    provider = AnthropicProvider(ANTHROPIC, "k")
     try:
         line = RequestLine("has space", body(response_format={"type": "json_object"}), seq=3)
         entry = {"custom_id": "ubseq-3", "params": to_messages_params(line.body)}

@@ -10,8 +10,9 @@ import pytest
 
 from unibatch.errors import InputError, LimitError
 from unibatch.providers.registry import provider_class
-from unibatch.providers.xai import XAIProvider, day_of, derive_status, job_of, parse_row
-from unibatch.translate.xai import normalize_usage, to_chat_completion, to_native
+from unibatch.providers.xai import SPEC as XAI
+from unibatch.providers.xai.adapter import XAIProvider, day_of, derive_status, job_of, parse_row
+from unibatch.providers.xai.translate import normalize_usage, to_chat_completion, to_native
 from unibatch.types import BatchStatus, RequestStatus, Usage
 
 
@@ -84,9 +85,9 @@ def test_creation_days_are_read_from_either_format(value: Any, expected: dt.date
 
 def test_registered_with_limits_and_discount() -> None:
     assert provider_class("xai") is XAIProvider
-    assert XAIProvider.max_requests == 50_000
-    assert XAIProvider.endpoints == frozenset({"/v1/chat/completions"})
-    assert 0 < XAIProvider.batch_discount < 1
+    assert XAI.batch_limits.max_requests == 50_000
+    assert XAI.endpoints == frozenset({"/v1/chat/completions"})
+    assert 0 < XAI.batch_discount < 1
 
 
 # -- validation --------------------------------------------------------------------------
@@ -121,9 +122,9 @@ def body(**fields: Any) -> dict[str, Any]:
 )
 def test_unsupported_fields_are_named(fields: dict[str, Any], named: str) -> None:
     with pytest.raises(InputError) as caught:
-        XAIProvider.validate_body("/v1/chat/completions", body(**fields))
+        XAIProvider.translator.validate("/v1/chat/completions", body(**fields))
     message = str(caught.value)
-    assert message.startswith(f"{named} is not supported by xai")
+    assert message.startswith(f"xai cannot honour {named}")
     assert "unibatch_native" in message
 
 
@@ -139,13 +140,13 @@ def test_unsupported_fields_are_named(fields: dict[str, Any], named: str) -> Non
     ],
 )
 def test_supported_bodies_pass(fields: dict[str, Any]) -> None:
-    XAIProvider.validate_body("/v1/chat/completions", body(**fields))
+    XAIProvider.translator.validate("/v1/chat/completions", body(**fields))
 
 
 def test_oversized_line_is_a_limit_error() -> None:
     huge = body(messages=[{"role": "user", "content": "x" * (25 * 1024 * 1024)}])
     with pytest.raises(LimitError, match="25 MB"):
-        XAIProvider.validate_body("/v1/chat/completions", huge)
+        XAIProvider.translator.validate("/v1/chat/completions", huge)
 
 
 def test_native_flag_is_stripped_and_nothing_else_changes() -> None:

@@ -83,7 +83,7 @@ async def ingest(ctx: Context, provider: Provider, job: Row) -> None:
     One chunk is written while the next is decoded: the database driver works in its own
     thread (aiosqlite) or socket (asyncpg)."""
     chunk_size = ctx.settings.ingest_chunk
-    rates = ctx.pricer.rates(job["provider"], job["model"], provider.batch_discount)
+    rates = ctx.pricer.rates(job["provider"], job["model"], provider.spec.batch_discount)
     batch_id, job_id = job["batch_id"], job["id"]
     writing: asyncio.Task[bool] | None = None
 

@@ -17,7 +17,7 @@ import orjson
 from unibatch.engine.plan import Planner
 from unibatch.errors import InputError, UnknownProviderError
 from unibatch.providers.base import RequestLine
-from unibatch.providers.registry import ProviderSet, provider_class, split_model
+from unibatch.providers.registry import ProviderSet, split_model
 from unibatch.store import codec
 
 DEFAULT_ENDPOINT = "/v1/chat/completions"
@@ -107,18 +107,19 @@ class RequestReader:
             provider_name, bare_model = split_model(model)
         except UnknownProviderError as exc:
             raise self._error(str(exc), n) from None
-        provider = provider_class(provider_name)
+        spec = self.providers.spec(provider_name)
+        adapter = spec.adapter_class()
         if provider_name not in self._checked:
             self.providers.check(provider_name)
             self._checked.add(provider_name)
-        if endpoint not in provider.endpoints:
-            supported = ", ".join(sorted(provider.endpoints))
+        if endpoint not in spec.endpoints:
+            supported = ", ".join(sorted(spec.endpoints))
             raise self._error(
                 f"url {endpoint!r} is not supported by {provider_name} (supported: {supported})",
                 n,
             )
         try:
-            provider.validate_body(endpoint, body)
+            adapter.translator.validate(endpoint, body)
         except InputError as exc:
             raise self._error(str(exc), n) from None
         self._seen.add(custom_id)
@@ -127,8 +128,8 @@ class RequestReader:
         body = {**body, "model": bare_model}
         data = orjson.dumps(body)
         # The size counts the line as the provider will see it (translated, with envelope).
-        size = provider.line_bytes(RequestLine(custom_id, body, self.count), data)
-        job_id = self.planner.assign(provider, bare_model, endpoint, size, self._where(n))
+        size = adapter.line_bytes(RequestLine(custom_id, body, self.count), data)
+        job_id = self.planner.assign(spec, bare_model, endpoint, size, self._where(n))
         return {
             "batch_id": self.batch_id,
             "seq": self.count,

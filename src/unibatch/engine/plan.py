@@ -12,7 +12,9 @@ from typing import Any
 
 from unibatch.engine.ids import new_id
 from unibatch.errors import LimitError
-from unibatch.providers.base import Provider
+from unibatch.providers.spec import BatchLimits, ProviderSpec
+
+_UNLIMITED = BatchLimits(max_requests=2**62, max_bytes=2**62)
 
 
 @dataclass(slots=True)
@@ -33,20 +35,22 @@ class Planner:
     _open: dict[tuple[str, str, str], PlannedJob] = field(default_factory=dict)
 
     def assign(
-        self, provider: type[Provider], model: str, endpoint: str, size: int, where: str
+        self, provider: ProviderSpec, model: str, endpoint: str, size: int, where: str
     ) -> str:
         """The id of the job this request goes to."""
-        if size > provider.max_bytes:
+        # A provider without a Batch API takes jobs of any size (they run in real time).
+        limits = provider.batch_limits or _UNLIMITED
+        if size > limits.max_bytes:
             raise LimitError(
                 f"{where}: request is {size} bytes, more than {provider.name}'s "
-                f"{provider.max_bytes} byte limit for a whole batch file; shorten it"
+                f"{limits.max_bytes} byte limit for a whole batch file; shorten it"
             )
         key = (provider.name, model, endpoint)
         job = self._open.get(key)
         if (
             job is None
-            or job.request_count + 1 > provider.max_requests
-            or job.byte_count + size > provider.max_bytes
+            or job.request_count + 1 > limits.max_requests
+            or job.byte_count + size > limits.max_bytes
         ):
             job = PlannedJob(new_id("ubj"), provider.name, model, endpoint)
             self._open[key] = job

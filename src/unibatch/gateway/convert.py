@@ -21,7 +21,7 @@ from unibatch.gateway.models import (
     RequestCounts,
 )
 from unibatch.pricing import Pricer
-from unibatch.providers.registry import provider_class, split_model
+from unibatch.providers.registry import spec_of, split_model
 from unibatch.types import Batch, BatchStatus, RequestStatus
 
 Kind = Literal["output", "error"]
@@ -164,10 +164,9 @@ def estimate_cost(
             provider, bare = split_model(model)
         except UnknownProviderError:
             continue
-        cls = provider_class(provider)
         if pricer.price(provider, bare) is None:
             raise UnpricedModel(model)
-        rates = pricer.rates(provider, bare, cls.batch_discount)
+        rates = pricer.rates(provider, bare, spec_of(provider).batch_discount)
         out = next(
             (
                 body[k]

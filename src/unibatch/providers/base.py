@@ -1,8 +1,9 @@
 """The provider interface: what the engine needs from any Batch API.
 
 An adapter speaks its provider's real wire format and translates every vendor error into
-`unibatch.errors` at this boundary. Limits and the batch discount are data on the class,
-so the planner can split work without knowing any provider.
+`unibatch.errors` at this boundary. Limits and the batch discount are data on its
+`ProviderSpec`, so the planner can split work without knowing any provider; request and
+response bodies go through its `Translator`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import httpx
 import orjson
 
+from unibatch.providers.spec import ProviderSpec
+from unibatch.providers.translate import Translator
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
 
 
@@ -77,29 +81,33 @@ class ResultRow:
 
 
 class Provider(abc.ABC):
-    """One provider's Batch API. Implementations are async and hold their own HTTP client."""
+    """One provider's Batch API. Implementations are async and hold their own HTTP client.
 
-    name: ClassVar[str]
-    max_requests: ClassVar[int]
-    max_bytes: ClassVar[int]
-    batch_discount: ClassVar[float]
-    endpoints: ClassVar[frozenset[str]]
-    # Environment variables that carry the key, first match wins (named in errors).
-    key_env: ClassVar[tuple[str, ...]]
-    base_url_env: ClassVar[str]
+    An adapter is built for one `ProviderSpec` (its name, limits, key variables), so one
+    adapter class can serve several providers that speak the same wire format."""
+
+    # Translates request and response bodies; the default passes them through unchanged.
+    translator: ClassVar[Translator] = Translator()
+
+    def __init__(self, spec: ProviderSpec) -> None:
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     @classmethod
     @abc.abstractmethod
-    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> Provider:
-        """Build the adapter from the provider's usual variables; raise if the key is missing."""
-
-    @classmethod
-    def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
-        """Raise `InputError` naming the field when this provider cannot honour `body`.
-
-        Called for every request while the batch is read, before anything is sent.
-        The default accepts every body (OpenAI takes its own format unchanged)."""
-        return None
+    def from_env(
+        cls,
+        spec: ProviderSpec,
+        env: Mapping[str, str],
+        *,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Provider:
+        """Build the adapter from the provider's usual variables; raise if the key is missing.
+        `transport` replaces the network (tests, proxies), as in httpx."""
 
     @abc.abstractmethod
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:

@@ -1,4 +1,4 @@
-"""Anthropic Message Batches adapter (reference §2): inline create, poll, stream results.
+"""Anthropic Message Batches adapter: inline create, poll, stream results.
 
 Ids: Anthropic requires `custom_id` to match :data:`CUSTOM_ID`. An id that already does (and
 does not start with `ubseq-`) is sent unchanged; any other is sent as `ubseq-<seq>` and its
@@ -21,18 +21,18 @@ from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from typing import IO, Any
 
+import httpx
 import orjson
 
 from unibatch.errors import PermanentProviderError, TransientProviderError
-from unibatch.providers._http import SPOOL_BYTES, HttpProvider
+from unibatch.providers.anthropic.translate import TRANSLATOR
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
-from unibatch.providers.registry import register
-from unibatch.translate.anthropic import chat_usage, to_chat_completion, to_messages_params
-from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
+from unibatch.providers.http import SPOOL_BYTES, HttpProvider
+from unibatch.providers.spec import ProviderSpec
+from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
 
 log = logging.getLogger("unibatch.providers.anthropic")
 
-DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 SEQ_PREFIX = "ubseq-"
@@ -70,19 +70,19 @@ def wire_id(line: RequestLine) -> str:
     return f"{SEQ_PREFIX}{line.seq}"
 
 
-@register
 class AnthropicProvider(HttpProvider):
-    name = "anthropic"
-    max_requests = 100_000
-    max_bytes = 256 * 1024 * 1024
-    batch_discount = 0.5
-    endpoints = frozenset({"/v1/chat/completions"})
-    key_env = ("ANTHROPIC_API_KEY",)
-    default_base_url = DEFAULT_BASE_URL
-    base_url_env = "ANTHROPIC_BASE_URL"
+    translator = TRANSLATOR
 
-    def __init__(self, api_key: str, base_url: str | None = None, *, timeout: float = 60.0):
-        super().__init__(api_key, base_url, timeout=timeout)
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        api_key: str,
+        base_url: str | None = None,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(spec, api_key, base_url, timeout=timeout, transport=transport)
         # Tags whose last create was answered with a refusal (429, 4xx): no batch was made,
         # so `find` need not look for one. Lost after a restart, which is when it matters.
         self._refused: set[str] = set()
@@ -92,13 +92,9 @@ class AnthropicProvider(HttpProvider):
         return {"x-api-key": api_key, "anthropic-version": API_VERSION}
 
     @classmethod
-    def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
-        to_messages_params(body)
-
-    @classmethod
     def line_bytes(cls, line: RequestLine, encoded: bytes | None = None) -> int:
         """Bytes the request adds to the create body, as translated (not as written)."""
-        entry = {"custom_id": wire_id(line), "params": to_messages_params(line.body)}
+        entry = {"custom_id": wire_id(line), "params": cls.translator.to_native("", line.body)}
         return len(orjson.dumps(entry)) + 1
 
     # -- submit ------------------------------------------------------------------------
@@ -111,7 +107,7 @@ class AnthropicProvider(HttpProvider):
             async for line in lines:
                 if count:
                     body.write(b",")
-                params = to_messages_params(line.body)
+                params = self.translator.to_native(spec.endpoint, line.body)
                 body.write(orjson.dumps({"custom_id": wire_id(line), "params": params}))
                 count += 1
             body.write(b"]}")
@@ -246,15 +242,6 @@ def map_status(batch: dict[str, Any]) -> BatchStatus:
     return BatchStatus.COMPLETED
 
 
-def _usage(message: dict[str, Any]) -> Usage:
-    usage = chat_usage(message.get("usage") or {})
-    return Usage(
-        input_tokens=usage["prompt_tokens"],
-        output_tokens=usage["completion_tokens"],
-        cached_tokens=usage["prompt_tokens_details"]["cached_tokens"],
-    )
-
-
 def parse_row(line: bytes, *, created: int = 0) -> ResultRow:
     """One results line as a `ResultRow`; `ubseq-<n>` ids come back as `seq=n`."""
     row = orjson.loads(line)
@@ -266,14 +253,14 @@ def parse_row(line: bytes, *, created: int = 0) -> ResultRow:
     result = row.get("result") or {}
     kind = result.get("type")
     if kind == "succeeded":
-        message = result.get("message") or {}
+        body, usage = TRANSLATOR.from_native(result.get("message") or {}, created=created)
         return ResultRow(
             custom_id=custom_id,
             seq=seq,
             status=RequestStatus.SUCCEEDED,
             status_code=200,
-            body=to_chat_completion(message, created=created),
-            usage=_usage(message),
+            body=body,
+            usage=usage,
             raw=line,
         )
     if kind in _UNRUN:

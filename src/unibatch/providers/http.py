@@ -1,20 +1,21 @@
-"""HTTP plumbing shared by adapters: one place where httpx errors become ours."""
+"""HTTP plumbing shared by adapters: one place where httpx errors become ours, and the
+base class of every adapter over an HTTP API."""
 
 from __future__ import annotations
 
 import email.utils
 import tempfile
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import IO, Any, ClassVar, Self
+from typing import IO, Any, Self
 
 import httpx
 import orjson
 
 from unibatch.errors import LimitError, PermanentProviderError, TransientProviderError
 from unibatch.providers.base import JobSpec, Provider, RequestLine
-from unibatch.providers.registry import api_key
+from unibatch.providers.spec import ProviderSpec
 
 # Uploads above this size spill from memory to a temporary file.
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -65,34 +66,68 @@ async def send(
 
 
 def http_client(
-    base_url: str, headers: Mapping[str, str], timeout: float, **kwargs: Any
+    base_url: str,
+    headers: Mapping[str, str],
+    timeout: float,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **kwargs: Any,
 ) -> httpx.AsyncClient:
     """The HTTP client every adapter uses: base URL kept as a prefix, bounded connects."""
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/") + "/",
         headers=dict(headers),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        transport=transport,
         **kwargs,
     )
 
 
 class HttpProvider(Provider):
-    """An adapter over one HTTP API: key and base URL from the SDK's variables, one client."""
+    """An adapter over one HTTP API: key and base URL from the SDK's variables, one client.
+    Subclasses add their own settings as keyword arguments and read them in `from_env`."""
 
-    default_base_url: ClassVar[str]
-
-    def __init__(self, api_key: str, base_url: str | None = None, *, timeout: float = 60.0):
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        api_key: str,
+        base_url: str | None = None,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(spec)
         self._client = http_client(
-            base_url or self.default_base_url, self.auth_headers(api_key), timeout
+            base_url or spec.default_base_url,
+            self.auth_headers(api_key),
+            timeout,
+            transport,
+            **self.client_options(),
         )
 
     @classmethod
     def auth_headers(cls, api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
 
+    def client_options(self) -> dict[str, Any]:
+        """More `httpx.AsyncClient` arguments (event hooks, ...) for this provider."""
+        return {}
+
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> Self:
-        return cls(api_key(cls, env), env.get(cls.base_url_env) or None, timeout=timeout)
+    def from_env(
+        cls,
+        spec: ProviderSpec,
+        env: Mapping[str, str],
+        *,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Self:
+        return cls(
+            spec,
+            spec.api_key(env),
+            env.get(spec.base_url_env) or None,
+            timeout=timeout,
+            transport=transport,
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -103,15 +138,18 @@ class HttpProvider(Provider):
 
     def check_limits(self, count: int, size: int) -> None:
         """Refuse, before any upload, a job past the provider's request or byte limit."""
-        if count > self.max_requests:
+        limits = self.spec.batch_limits
+        if limits is None:
+            raise LimitError(f"{self.name} has no Batch API")
+        if count > limits.max_requests:
             raise LimitError(
-                f"{self.name}: {count} requests in one batch, the limit is {self.max_requests}; "
-                "split the input into files of at most that many lines"
+                f"{self.name}: {count} requests in one batch, the limit is "
+                f"{limits.max_requests}; split the input into files of at most that many lines"
             )
-        if size > self.max_bytes:
+        if size > limits.max_bytes:
             raise LimitError(
                 f"{self.name}: the batch is {size / 1e6:.1f} MB, the limit is "
-                f"{self.max_bytes / 1e6:.0f} MB; split the input into smaller files"
+                f"{limits.max_bytes / 1e6:.0f} MB; split the input into smaller files"
             )
 
     @asynccontextmanager
@@ -119,10 +157,11 @@ class HttpProvider(Provider):
         self,
         spec: JobSpec,
         lines: AsyncIterable[RequestLine],
-        native: Callable[[dict[str, Any]], Any] = lambda body: body,
     ) -> AsyncIterator[IO[bytes]]:
-        """The job as an OpenAI-style JSONL upload, spilled to disk past a few MB so a
-        200 MB batch never sits in memory; checked against the limits, rewound."""
+        """The job as an OpenAI-style JSONL upload of translated bodies, spilled to disk
+        past a few MB so a 200 MB batch never sits in memory; checked against the limits,
+        rewound."""
+        native = self.translator.to_native
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as upload:
             count = 0
             async for line in lines:
@@ -131,7 +170,7 @@ class HttpProvider(Provider):
                     "custom_id": line.custom_id,
                     "method": "POST",
                     "url": spec.endpoint,
-                    "body": native(line.body),
+                    "body": native(spec.endpoint, line.body),
                 }
                 upload.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
             self.check_limits(count, upload.tell())

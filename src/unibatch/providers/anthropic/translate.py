@@ -25,15 +25,16 @@ Mapping decisions worth knowing:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from unibatch.errors import InputError
+from unibatch.providers.translate import NATIVE_FLAG, Translator, refuse
+from unibatch.types import Usage
 
 PROVIDER = "anthropic"
-NATIVE_FLAG = "unibatch_native"
 DEFAULT_MAX_TOKENS = 4096
 RESPONSE_TOOL = "unibatch_response"
 
@@ -93,10 +94,7 @@ _NO_OP_ONLY: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 
 def unsupported(field: str, why: str) -> InputError:
-    return InputError(
-        f"{PROVIDER} cannot honour body.{field}: {why}; remove it, or send a native "
-        f'Messages body with "{NATIVE_FLAG}": true'
-    )
+    return refuse(PROVIDER, field, why)
 
 
 # -- requests ----------------------------------------------------------------------------
@@ -467,3 +465,24 @@ def to_chat_completion(message: Body, *, created: int = 0) -> Body:
         "choices": [{"index": 0, "message": reply, "logprobs": None, "finish_reason": finish}],
         "usage": chat_usage(message.get("usage") or {}),
     }
+
+
+class AnthropicTranslator(Translator):
+    """Chat Completions bodies as Message Batches `params`, Messages as chat completions."""
+
+    def to_native(self, endpoint: str, body: Body) -> Body:
+        return to_messages_params(body)
+
+    def from_native(
+        self, native: Mapping[str, Any], *, model: str = "", created: int = 0
+    ) -> tuple[Body, Usage]:
+        message = dict(native)
+        usage = chat_usage(message.get("usage") or {})
+        return to_chat_completion(message, created=created), Usage(
+            input_tokens=usage["prompt_tokens"],
+            output_tokens=usage["completion_tokens"],
+            cached_tokens=usage["prompt_tokens_details"]["cached_tokens"],
+        )
+
+
+TRANSLATOR = AnthropicTranslator()

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions <-> xAI batch requests and results (reference §4).
+"""OpenAI Chat Completions <-> xAI batch requests and results.
 
 xAI's batch file takes OpenAI batch lines and answers with `chat.completion` objects, so
 the work here is small: refuse, before anything is sent, the fields xAI cannot honour in
@@ -15,15 +15,17 @@ is sent to xAI as written, minus that flag. Use it for fields unibatch does not 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from unibatch.errors import InputError, LimitError
+from unibatch.providers.translate import NATIVE_FLAG, Body, Translator, refuse
 from unibatch.types import Usage
 
-NATIVE_FLAG = "unibatch_native"
-# Newer guide (reference §4.6): one line of a batch file may hold at most 25 MB.
+# xAI's batch guide (https://docs.x.ai/docs/guides/batch-api, 2026-08): one line of a
+# batch file may hold at most 25 MB.
 MAX_LINE_BYTES = 25 * 1024 * 1024
 
 # OpenAI fields with no xAI counterpart: sending them would fail the line (or silently
@@ -71,10 +73,7 @@ def is_reasoning_model(model: str) -> bool:
 
 
 def _refuse(field: str, why: str) -> InputError:
-    return InputError(
-        f"body.{field} is not supported by xai batch requests ({why}); remove it, or set "
-        f'"{NATIVE_FLAG}": true to send the body unchanged'
-    )
+    return refuse("xai", field, why)
 
 
 def _check_messages(messages: Any) -> None:
@@ -203,3 +202,21 @@ def to_chat_completion(native: dict[str, Any]) -> tuple[dict[str, Any], Usage]:
     else:
         ours = Usage()
     return body, ours
+
+
+class XAITranslator(Translator):
+    """OpenAI batch lines as xAI takes them, and xAI's results as chat completions."""
+
+    def validate(self, endpoint: str, body: Body) -> None:
+        validate_chat(body)
+
+    def to_native(self, endpoint: str, body: Body) -> Body:
+        return to_native(body)
+
+    def from_native(
+        self, native: Mapping[str, Any], *, model: str = "", created: int = 0
+    ) -> tuple[Body, Usage]:
+        return to_chat_completion(dict(native))
+
+
+TRANSLATOR = XAITranslator()

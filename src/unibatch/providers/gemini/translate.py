@@ -34,10 +34,18 @@ from typing import Any
 import orjson
 
 from unibatch.errors import InputError
+from unibatch.providers.translate import (
+    CHAT,
+    EMBEDDINGS,
+    NATIVE_FLAG,
+    Body,
+    Translator,
+    invalid,
+    refuse,
+)
 from unibatch.types import Usage
 
 PROVIDER = "gemini"
-NATIVE_FLAG = "unibatch_native"
 
 # Fields that change nothing in the output, so dropping them loses nothing.
 _IGNORED = frozenset({"model", "user", "metadata", "store", "stream", "service_tier"})
@@ -85,7 +93,11 @@ _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[^,]*)?;base64,(?
 
 
 def _error(field: str, why: str) -> InputError:
-    return InputError(f"{field}: {why} (provider {PROVIDER})")
+    return invalid(PROVIDER, field, why)
+
+
+def _refuse(field: str, why: str) -> InputError:
+    return refuse(PROVIDER, field, why)
 
 
 # -- request -------------------------------------------------------------------------------
@@ -103,9 +115,9 @@ def to_request(body: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in body.items() if k not in (NATIVE_FLAG, "model")}
     for key in body:
         if key not in _IGNORED and key not in _HANDLED and key not in _SIMPLE_CONFIG:
-            raise _error(key, "not supported")
+            raise _refuse(key, "not supported")
     if body.get("stream"):
-        raise _error("stream", "batch requests cannot stream")
+        raise _refuse("stream", "batch requests cannot stream")
     request: dict[str, Any] = {}
     system, contents = _messages(body.get("messages"))
     if system:
@@ -118,7 +130,7 @@ def to_request(body: Mapping[str, Any]) -> dict[str, Any]:
     if tool_config:
         request["toolConfig"] = tool_config
     if body.get("parallel_tool_calls") is False:
-        raise _error("parallel_tool_calls", "false cannot be enforced")
+        raise _refuse("parallel_tool_calls", "false cannot be enforced")
     config = _generation_config(body)
     if config:
         request["generationConfig"] = config
@@ -144,7 +156,7 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
         config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGET[effort]}
     modalities = body.get("modalities")
     if modalities is not None and list(modalities) != ["text"]:
-        raise _error("modalities", "only text output is supported")
+        raise _refuse("modalities", "only text output is supported")
     return config
 
 
@@ -161,7 +173,7 @@ def _response_format(fmt: Any) -> dict[str, Any]:
         if not isinstance(schema, dict):
             raise _error("response_format.json_schema.schema", "a JSON Schema object is required")
         return {"responseMimeType": "application/json", "responseJsonSchema": schema}
-    raise _error("response_format.type", f"{kind!r} is not supported")
+    raise _refuse("response_format.type", f"{kind!r} is not supported")
 
 
 def _messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -201,7 +213,7 @@ def _messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
             else:
                 contents.append({"role": "user", "parts": [part]})
         else:
-            raise _error(f"{where}.role", f"{role!r} is not supported")
+            raise _refuse(f"{where}.role", f"{role!r} is not supported")
     if not contents:
         raise _error("messages", "at least one user message is required")
     return system, contents
@@ -234,7 +246,7 @@ def _parts(
             data = (part.get("file") or {}).get("file_data")
             parts.append(_media(data, f"{where}[{i}].file.file_data"))
         else:
-            raise _error(f"{where}[{i}].type", f"{kind!r} is not supported here")
+            raise _refuse(f"{where}[{i}].type", f"{kind!r} is not supported here")
     return parts
 
 
@@ -255,7 +267,7 @@ def _media(url: Any, where: str) -> dict[str, Any]:
         if mime is None:
             raise _error(where, "cannot tell the MIME type of this URL; send a data: URL")
         return {"fileData": {"mimeType": mime, "fileUri": url}}
-    raise _error(where, "only data:, http(s):// and gs:// URLs are supported")
+    raise _refuse(where, "only data:, http(s):// and gs:// URLs are supported")
 
 
 def _function_call(call: Any, where: str, names: dict[str, str]) -> dict[str, Any]:
@@ -297,7 +309,7 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
     for i, tool in enumerate(tools):
         fn = tool.get("function") if isinstance(tool, dict) else None
         if tool.get("type") != "function" or not isinstance(fn, dict) or not fn.get("name"):
-            raise _error(f"tools[{i}]", "only function tools with a name are supported")
+            raise _refuse(f"tools[{i}]", "only function tools with a name are supported")
         declaration: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             declaration["description"] = fn["description"]
@@ -318,7 +330,7 @@ def _tool_config(choice: Any, has_tools: bool) -> dict[str, Any]:
     if isinstance(fn, dict) and fn.get("name"):
         config = {"mode": "ANY", "allowedFunctionNames": [fn["name"]]}
         return {"functionCallingConfig": config}
-    raise _error("tool_choice", f"{choice!r} is not supported")
+    raise _refuse("tool_choice", f"{choice!r} is not supported")
 
 
 # -- response ------------------------------------------------------------------------------
@@ -451,14 +463,14 @@ def to_embed_request(body: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in body.items() if k not in (NATIVE_FLAG, "model")}
     for key in body:
         if key not in _EMBED_FIELDS:
-            raise _error(key, "not supported for embeddings")
+            raise _refuse(key, "not supported for embeddings")
     text = body.get("input")
     if isinstance(text, list) and len(text) == 1:
         text = text[0]
     if not isinstance(text, str):
-        raise _error("input", "one string per request (Gemini embeds one text per request)")
+        raise _refuse("input", "one string per request (Gemini embeds one text per request)")
     if body.get("encoding_format", "float") != "float":
-        raise _error("encoding_format", "only 'float' is supported")
+        raise _refuse("encoding_format", "only 'float' is supported")
     request: dict[str, Any] = {"content": {"parts": [{"text": text}]}}
     if body.get("dimensions") is not None:
         request["outputDimensionality"] = body["dimensions"]
@@ -475,3 +487,24 @@ def to_embedding_response(response: Mapping[str, Any], model: str) -> dict[str, 
         "model": model,
         "usage": {"prompt_tokens": usage.input_tokens, "total_tokens": usage.input_tokens},
     }
+
+
+class GeminiTranslator(Translator):
+    """Chat Completions and embeddings bodies as Gemini requests, and back."""
+
+    def to_native(self, endpoint: str, body: Body) -> Body:
+        if endpoint == EMBEDDINGS:
+            return to_embed_request(body)
+        if endpoint != CHAT:
+            raise InputError(f"url {endpoint!r} is not supported (provider {PROVIDER})")
+        return to_request(body)
+
+    def from_native(
+        self, native: Mapping[str, Any], *, model: str = "", created: int = 0
+    ) -> tuple[Body, Usage]:
+        if "embedding" in native or "embeddings" in native:
+            return to_embedding_response(native, model), usage_of(native)
+        return to_chat_completion(native, model), usage_of(native)
+
+
+TRANSLATOR = GeminiTranslator()

@@ -1,8 +1,8 @@
-"""xAI Batch API adapter (reference §4): upload a JSONL file, create a named batch, derive
+"""xAI Batch API adapter: upload a JSONL file, create a named batch, derive
 its status from the counters, read the paginated JSON results, cancel with `:cancel`.
 
 The batch `name` carries our tag, so `find` recovers a batch created just before a crash.
-Request translation and the shape of results live in `unibatch.translate.xai`.
+Request translation and the shape of results live in `unibatch.providers.xai.translate`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ from typing import Any
 import orjson
 
 from unibatch.errors import PermanentProviderError
-from unibatch.providers._http import HttpProvider
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
-from unibatch.providers.registry import register
-from unibatch.translate.xai import to_chat_completion, to_native, validate_chat
+from unibatch.providers.http import HttpProvider
+from unibatch.providers.xai.translate import TRANSLATOR
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
 
-DEFAULT_BASE_URL = "https://api.x.ai/v1"
-# Uploads above this spill from memory to a temporary file.
-# The results and list endpoints allow at most 1000 per page (reference §4.1).
+# The results and list endpoints allow at most 1000 per page (xAI's REST reference).
 _PAGE = 1000
 _LIST_PAGE = 100
 # xAI words the rows of requests it never ran this way (capture: "Batch cancelled").
@@ -31,28 +28,11 @@ _CANCELLED_ROW = "batch cancelled"
 _RETRYABLE_WORDS = ("internal", "unavailable", "timed out", "timeout", "rate limit", "overloaded")
 
 
-@register
 class XAIProvider(HttpProvider):
-    name = "xai"
-    # The newer guide's per-file limits (2026-08); the older text had no request cap.
-    max_requests = 50_000
-    max_bytes = 200 * 1024 * 1024
-    # Sources disagree (reference §4.6, §10): the guide says 50 % off, the newer pricing
-    # page 20 % off and only for grok-4.3 / grok-4.20-*. We bill 20 % off: the pricing page
-    # is what invoices follow, and over-estimating a cost is the safer error. Override with
-    # `Pricer(discounts={"xai": 0.5})` (or 1.0 for models without a batch discount).
-    batch_discount = 0.8
-    endpoints = frozenset({"/v1/chat/completions"})
-    key_env = ("XAI_API_KEY",)
-    default_base_url = DEFAULT_BASE_URL
-    base_url_env = "XAI_BASE_URL"
-
-    @classmethod
-    def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
-        validate_chat(body)
+    translator = TRANSLATOR
 
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
-        async with self.batch_file(spec, lines, to_native) as upload:
+        async with self.batch_file(spec, lines) as upload:
             # `purpose` is optional on xAI; the batch does not need it.
             file_obj = await self._call(
                 "POST", "files", files={"file": (f"{spec.tag}.jsonl", upload, "application/jsonl")}
@@ -95,7 +75,7 @@ class XAIProvider(HttpProvider):
                 return await self.get(job)
             raise
         # xAI has no `cancelling` state, yet requests in flight can still land after the
-        # cancel answers (counters revert, reference §4.4). Reporting `cancelling` once
+        # cancel answers (the counters revert). Reporting `cancelling` once
         # makes the engine read the results one poll later, when they have settled.
         if found.status is BatchStatus.CANCELLED:
             found.status = BatchStatus.CANCELLING
@@ -135,7 +115,7 @@ def _count(state: Mapping[str, Any], key: str) -> int:
 
 
 def derive_status(batch: Mapping[str, Any]) -> BatchStatus:
-    """Our status for an xAI batch, which has only counters (reference §4.4).
+    """Our status for an xAI batch, which has only counters (its REST API has no status).
 
     - `cancel_by_xai_message` set: xAI gave up on the batch (e.g. a bad JSONL line) → failed.
     - `cancel_time` set: cancelling while requests are pending, then cancelled.
@@ -227,7 +207,7 @@ def parse_row(row: Mapping[str, Any], batch_status: BatchStatus) -> ResultRow:
                 body=native,
                 raw=raw,
             )
-        body, usage = to_chat_completion(native)
+        body, usage = TRANSLATOR.from_native(native)
         return ResultRow(
             custom_id=custom_id,
             status=RequestStatus.SUCCEEDED,

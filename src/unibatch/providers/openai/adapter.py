@@ -1,4 +1,7 @@
-"""OpenAI Batch API adapter (reference §1): upload JSONL, create, poll, download files."""
+"""OpenAI Batch API adapter: upload JSONL, create, poll, download the output and error files.
+
+The adapter serves any provider that speaks OpenAI's Batch API: it is built for a
+`ProviderSpec` that names its key variables, base URL and limits."""
 
 from __future__ import annotations
 
@@ -8,12 +11,11 @@ from typing import Any
 import orjson
 
 from unibatch.errors import PermanentProviderError
-from unibatch.providers._http import HttpProvider
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
-from unibatch.providers.registry import register
-from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
+from unibatch.providers.http import HttpProvider
+from unibatch.providers.openai.translate import TRANSLATOR, usage_of
+from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TAG_KEY = "unibatch_tag"
 _ROW_STATUS = {
     "batch_expired": RequestStatus.EXPIRED,
@@ -21,16 +23,8 @@ _ROW_STATUS = {
 }
 
 
-@register
 class OpenAIProvider(HttpProvider):
-    name = "openai"
-    max_requests = 50_000
-    max_bytes = 200 * 1024 * 1024
-    batch_discount = 0.5
-    endpoints = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/responses"})
-    key_env = ("OPENAI_API_KEY",)
-    default_base_url = DEFAULT_BASE_URL
-    base_url_env = "OPENAI_BASE_URL"
+    translator = TRANSLATOR
 
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
         async with self.batch_file(spec, lines) as upload:
@@ -117,31 +111,6 @@ def map_status(native: str) -> BatchStatus:
     except ValueError:
         # An unknown new status is treated as still running: polling continues.
         return BatchStatus.IN_PROGRESS
-
-
-_NONE: dict[str, Any] = {}
-
-
-def usage_of(body: dict[str, Any]) -> Usage:
-    # Positional arguments and a shared empty dict: this runs once per result row.
-    usage = body.get("usage") or _NONE
-    if "prompt_tokens" in usage:  # chat completions, embeddings
-        details = usage.get("prompt_tokens_details") or _NONE
-        out_details = usage.get("completion_tokens_details") or _NONE
-        return Usage(
-            int(usage["prompt_tokens"] or 0),
-            int(usage.get("completion_tokens") or 0),
-            int(details.get("cached_tokens") or 0),
-            int(out_details.get("reasoning_tokens") or 0),
-        )
-    details = usage.get("input_tokens_details") or _NONE
-    out_details = usage.get("output_tokens_details") or _NONE
-    return Usage(  # responses API
-        input_tokens=int(usage.get("input_tokens") or 0),
-        output_tokens=int(usage.get("output_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or 0),
-        reasoning_tokens=int(out_details.get("reasoning_tokens") or 0),
-    )
 
 
 def parse_row(line: bytes) -> ResultRow:

@@ -1,4 +1,4 @@
-"""Gemini Developer API batch mode adapter (reference §3, §11).
+"""Gemini Developer API batch mode adapter.
 
 Requests travel inline in the create call while it stays under 20 MB, else as a JSONL file
 sent through the resumable Files API. Each request is keyed `ubseq-<seq>` (key rules are
@@ -20,21 +20,20 @@ from typing import IO, Any
 import httpx
 import orjson
 
-from unibatch.errors import InputError, LimitError, PermanentProviderError, TransientProviderError
-from unibatch.providers._http import SPOOL_BYTES, HttpProvider, http_client, send
+from unibatch.errors import PermanentProviderError, TransientProviderError
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
-from unibatch.providers.registry import api_key, register
-from unibatch.translate import gemini as translate
+from unibatch.providers.gemini.translate import TRANSLATOR
+from unibatch.providers.http import SPOOL_BYTES, HttpProvider, send
+from unibatch.providers.spec import ProviderSpec
+from unibatch.providers.translate import EMBEDDINGS
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
 
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-# The REST reference documents v1beta, where batch mode first shipped; google-genai 3.x
-# sends v1. Both work; UNIBATCH_GEMINI_API_VERSION picks.
+# Google's REST reference documents v1beta, where batch mode first shipped; google-genai
+# 3.x sends v1. Both work; UNIBATCH_GEMINI_API_VERSION picks.
 DEFAULT_API_VERSION = "v1beta"
+API_VERSION_ENV = "UNIBATCH_GEMINI_API_VERSION"
 INLINE_LIMIT = 20 * 1024 * 1024
 KEY_PREFIX = "ubseq-"
-CHAT = "/v1/chat/completions"
-EMBEDDINGS = "/v1/embeddings"
 _CHUNK = 1024 * 1024
 _STATES = {
     "PENDING": BatchStatus.VALIDATING,
@@ -53,48 +52,49 @@ _RETRYABLE_HTTP = frozenset({408, 429, 499, 500, 502, 503, 504})
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
-@register
 class GeminiProvider(HttpProvider):
-    name = "gemini"
-    max_requests = 1_000_000  # no documented count limit: the 2 GB file limit binds first
-    max_bytes = 2 * 1024**3
-    batch_discount = 0.5
-    endpoints = frozenset({CHAT, EMBEDDINGS})
-    key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
-    default_base_url = DEFAULT_BASE_URL
-    base_url_env = "GEMINI_BASE_URL"
+    translator = TRANSLATOR
 
     def __init__(
         self,
+        spec: ProviderSpec,
         api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         *,
         api_version: str = DEFAULT_API_VERSION,
         timeout: float = 60.0,
         inline_limit: int = INLINE_LIMIT,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        super().__init__(spec, api_key, base_url, timeout=timeout, transport=transport)
         self.api_version = api_version
         # Create bodies at or above this size go through the Files API instead.
         self.inline_limit = inline_limit
-        self._client = http_client(
-            base_url,
-            {"x-goog-api-key": api_key},
-            timeout,
-            event_hooks={"response": [_retry_info_as_header]},
-        )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, timeout: float = 60.0) -> GeminiProvider:
+    def auth_headers(cls, api_key: str) -> dict[str, str]:
+        return {"x-goog-api-key": api_key}
+
+    def client_options(self) -> dict[str, Any]:
+        return {"event_hooks": {"response": [_retry_info_as_header]}}
+
+    @classmethod
+    def from_env(
+        cls,
+        spec: ProviderSpec,
+        env: Mapping[str, str],
+        *,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> GeminiProvider:
         return cls(
-            api_key(cls, env),
-            env.get(cls.base_url_env) or DEFAULT_BASE_URL,
-            api_version=env.get("UNIBATCH_GEMINI_API_VERSION") or DEFAULT_API_VERSION,
+            spec,
+            spec.api_key(env),
+            env.get(spec.base_url_env) or None,
+            api_version=env.get(API_VERSION_ENV) or DEFAULT_API_VERSION,
             timeout=timeout,
+            transport=transport,
         )
-
-    @classmethod
-    def validate_body(cls, endpoint: str, body: dict[str, Any]) -> None:
-        native_request(endpoint, body)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await send(
@@ -110,17 +110,13 @@ class GeminiProvider(HttpProvider):
             count = 0
             async for line in lines:
                 count += 1
-                request = native_request(spec.endpoint, line.body)
+                request = self.translator.to_native(spec.endpoint, line.body)
                 # A line without a seq (not from the engine) keeps its custom_id as key.
                 key = f"{KEY_PREFIX}{line.seq}" if line.seq >= 0 else line.custom_id
                 row = {"key": key, "request": request}
                 spool.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
             size = spool.tell()
-            if size > self.max_bytes:
-                raise LimitError(
-                    f"gemini: the batch file is {size / 1e9:.2f} GB, the limit is 2 GB; "
-                    "split the input into smaller files"
-                )
+            self.check_limits(count, size)
             spool.seek(0)
             # Inline entries cost a few bytes more than file rows (the metadata wrapper).
             if size + 40 * count + 1024 < self.inline_limit:
@@ -253,15 +249,6 @@ class GeminiProvider(HttpProvider):
             yield [_file_entry(line, model) for line in lines]
 
 
-def native_request(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    """The Gemini request for one lingua-franca body (raises `InputError`)."""
-    if endpoint == EMBEDDINGS:
-        return translate.to_embed_request(body)
-    if endpoint != CHAT:
-        raise InputError(f"url {endpoint!r} is not supported (provider gemini)")
-    return translate.to_request(body)
-
-
 def map_status(native: str) -> BatchStatus:
     """`BATCH_STATE_X` (wire) or `JOB_STATE_X` (SDK) in our vocabulary."""
     bare = native.removeprefix("BATCH_STATE_").removeprefix("JOB_STATE_")
@@ -293,23 +280,19 @@ def parse_entry(entry: dict[str, Any], key: Any, model: str, raw: bytes) -> Resu
     custom_id, seq = _identify(key)
     response = entry.get("response")
     if isinstance(response, dict) and "error" not in entry:
-        embed = "embedding" in response or "embeddings" in response
-        body = (
-            translate.to_embedding_response(response, model)
-            if embed
-            else translate.to_chat_completion(response, model)
-        )
+        body, usage = TRANSLATOR.from_native(response, model=model)
         return ResultRow(
             custom_id=custom_id,
             seq=seq,
             status=RequestStatus.SUCCEEDED,
             status_code=200,
             body=body,
-            usage=translate.usage_of(response),
+            usage=usage,
             request_id=response.get("responseId"),
             raw=raw,
         )
-    # The reference is unsure whether failed lines say `error` or `status`.
+    # Google's batch guide does not say whether a failed line names its google.rpc.Status
+    # `error` or `status`; both are read.
     error = entry.get("error") or entry.get("status") or {}
     code = int(error.get("code") or 0)
     http = code if code >= 100 else _GRPC_HTTP.get(code, 500)

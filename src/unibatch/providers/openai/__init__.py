@@ -1,0 +1,26 @@
+"""OpenAI's Batch API: JSONL files uploaded with purpose `batch`, then `/v1/batches`.
+
+Documented at https://platform.openai.com/docs/guides/batch and in the API reference
+(https://platform.openai.com/docs/api-reference/batch): 50,000 requests and 200 MB per
+input file, a 24 h completion window, half the synchronous price.
+"""
+
+from unibatch.providers.spec import BatchLimits, ProviderSpec
+
+SPEC = ProviderSpec(
+    name="openai",
+    adapter="unibatch.providers.openai.adapter:OpenAIProvider",
+    endpoints=frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/responses"}),
+    key_env=("OPENAI_API_KEY",),
+    base_url_env="OPENAI_BASE_URL",
+    default_base_url="https://api.openai.com/v1",
+    batch_limits=BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024),
+    batch_discount=0.5,
+    completion_window=24 * 3600,
+    finds_lost_batches=True,
+    has_realtime=True,
+    emulator="unibatch.emulators:OpenAIEmulator",
+    emulator_prefix="/openai/v1",
+)
+
+__all__ = ["SPEC"]

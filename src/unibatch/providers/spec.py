@@ -1,0 +1,110 @@
+"""What a provider is, as data: the one object a provider package registers.
+
+The engine, the planner, pricing, the gateway, the emulator server and the README's
+provider table all read a provider's facts from its `ProviderSpec` instead of knowing the
+provider. The adapter class is named, not imported, so listing providers (the CLI's start,
+the gateway's checks) does not import every adapter and its dependencies.
+
+Example (an OpenAI-compatible Batch API served by another company)::
+
+    from unibatch.providers.spec import BatchLimits, ProviderSpec
+
+    SPEC = ProviderSpec(
+        name="acme",
+        adapter="unibatch.providers.openai.adapter:OpenAIProvider",
+        endpoints=frozenset({"/v1/chat/completions"}),
+        key_env=("ACME_API_KEY",),
+        base_url_env="ACME_BASE_URL",
+        default_base_url="https://api.acme.example/v1",
+        batch_limits=BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024),
+        batch_discount=0.5,
+    )
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from unibatch.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from unibatch.providers.base import Provider
+
+_EMPTY: Mapping[str, int] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """One provider batch's size limits: the planner splits work to fit them."""
+
+    max_requests: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """A provider's facts. Frozen: shared by every engine and process that uses it."""
+
+    name: str
+    # `module:Class` of the adapter (a `unibatch.providers.base.Provider`).
+    adapter: str
+    endpoints: frozenset[str]
+    # Variables carrying the key, first match wins (named in errors), and the base URL.
+    key_env: tuple[str, ...]
+    base_url_env: str
+    default_base_url: str
+    # None: the provider has no Batch API (its requests can only run in real time).
+    batch_limits: BatchLimits | None
+    # Share of the list price charged for batch work (0.5 is half price).
+    batch_discount: float
+    # How long the provider may take over one batch, in seconds, before it expires it.
+    completion_window: float = 24 * 3600
+    # Limits on work queued at the provider (enqueued tokens, batches in flight, ...).
+    queue_limits: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    # The adapter can find a batch it created after a crash (it carries our tag).
+    finds_lost_batches: bool = True
+    # The provider has a synchronous endpoint a real-time runner can use.
+    has_realtime: bool = False
+    # The provider's id in the genai-prices package, when it differs from `name`.
+    prices_as: str | None = None
+    # Other variables the adapter reads (passed on to helper processes).
+    extra_env: tuple[str, ...] = ()
+    # The emulator (`module:Class`) and the path prefix its SDK base URL ends with.
+    emulator: str | None = None
+    emulator_prefix: str | None = None
+
+    def api_key(self, env: Mapping[str, str]) -> str:
+        """The key from `env`, or a `ConfigurationError` naming the variables to set."""
+        for var in self.key_env:
+            value = env.get(var)
+            if value:
+                return value
+        raise ConfigurationError(
+            f"no API key for provider {self.name!r}: set {' or '.join(self.key_env)}"
+        )
+
+    def adapter_class(self) -> type[Provider]:
+        """The adapter class, imported on first use."""
+        cls = load_object(self.adapter)
+        return cls  # type: ignore[no-any-return]
+
+    def env_names(self) -> tuple[str, ...]:
+        """Every variable this provider's adapter reads."""
+        return (*self.key_env, self.base_url_env, *self.extra_env)
+
+
+@cache
+def load_object(reference: str) -> Any:
+    """Import `module:attribute`."""
+    module_name, _, attribute = reference.partition(":")
+    if not attribute:
+        raise ConfigurationError(f"{reference!r} must be written as 'module:attribute'")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot load {reference!r}: {exc}") from exc

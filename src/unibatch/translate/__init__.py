@@ -1,2 +1,0 @@
-"""Translation between the lingua franca (OpenAI Chat Completions) and each provider's
-native request and response shapes. One module per provider."""
