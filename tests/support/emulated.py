@@ -12,6 +12,7 @@ from unibatch.providers.base import Provider
 from unibatch.providers.registry import ProviderSet, spec_of
 from unibatch.types import BatchStatus
 
+
 def provider_env(emulator: object) -> dict[str, str]:
     """Keys and base URLs for every provider the running emulator serves, in the
     variables each provider's spec names (as the official SDKs name them)."""
