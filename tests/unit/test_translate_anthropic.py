@@ -51,8 +51,12 @@ REQUEST_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         params(max_tokens=20),
     ),
     "sampling": (
-        body(temperature=0.5, top_p=0.9, stop="END"),
-        params(temperature=0.5, top_p=0.9, stop_sequences=["END"]),
+        body(temperature=0.5, stop="END"),
+        params(temperature=0.5, stop_sequences=["END"]),
+    ),
+    "both sampling parameters on a model that takes both": (
+        body(model="claude-3-5-haiku-20241022", temperature=0.5, top_p=0.9),
+        params(model="claude-3-5-haiku-20241022", temperature=0.5, top_p=0.9),
     ),
     "stop list": (body(stop=["a", "b"]), params(stop_sequences=["a", "b"])),
     "no-op unsupported values pass": (

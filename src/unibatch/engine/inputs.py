@@ -118,6 +118,8 @@ class RequestReader:
                 f"url {endpoint!r} is not supported by {provider_name} (supported: {supported})",
                 n,
             )
+        # Rules depend on the model that is actually sent (after --model and prefixes).
+        body = {**body, "model": bare_model}
         try:
             adapter.translator.validate(endpoint, body)
         except InputError as exc:
@@ -125,7 +127,6 @@ class RequestReader:
         self._seen.add(custom_id)
         self._line_of_seq[self.count] = n
         self.endpoint = self.endpoint or endpoint
-        body = {**body, "model": bare_model}
         data = orjson.dumps(body)
         # The size counts the line as the provider will see it (translated, with envelope).
         size = adapter.line_bytes(RequestLine(custom_id, body, self.count), data)

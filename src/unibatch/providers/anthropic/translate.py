@@ -16,7 +16,10 @@ Mapping decisions worth knowing:
   the message content (a JSON string) with `finish_reason: "stop"`.
 * `cache_control` on content parts and on tools passes through (prompt caching).
 * Dropped because they have no equivalent and change no answer: a message's `name`, an
-  image's `detail`, a tool's `strict`, `service_tier`.
+  image's `detail`, `service_tier`.
+* `strict` on a tool, and on a `json_schema` response format, becomes strict tool use.
+* Every translated request is checked against the rules Anthropic enforces for its model
+  (`rules.py`): a request Anthropic would refuse is refused here, before it is sent.
 * `temperature` above 1 is refused (Anthropic's range is 0-1; rescaling would change it).
 * Escape hatch: a body with `"unibatch_native": true` is sent as Messages params unchanged
   (minus the flag and with the bare model name), for features this mapping does not cover.
@@ -24,6 +27,8 @@ Mapping decisions worth knowing:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,6 +36,7 @@ from typing import Any
 import orjson
 
 from unibatch.errors import InputError
+from unibatch.providers.anthropic.rules import RULES
 from unibatch.providers.translate import NATIVE_FLAG, Translator, refuse
 from unibatch.types import Usage
 
@@ -39,6 +45,7 @@ DEFAULT_MAX_TOKENS = 4096
 RESPONSE_TOOL = "unibatch_response"
 
 Body = dict[str, Any]
+_MEDIA_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
 _DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.S)
 
 # Fields translated below.
@@ -108,7 +115,7 @@ def to_messages_params(body: Body) -> Body:
     4096
     """
     if body.get(NATIVE_FLAG) is True:
-        return {k: v for k, v in body.items() if k != NATIVE_FLAG}
+        return _checked({k: v for k, v in body.items() if k != NATIVE_FLAG})
     for key, value in body.items():
         if key in _TRANSLATED:
             continue
@@ -136,6 +143,13 @@ def to_messages_params(body: Body) -> Body:
         if not isinstance(user, str):
             raise InputError("body.user must be a string")
         params["metadata"] = {"user_id": user}
+    return _checked(params)
+
+
+def _checked(params: Body) -> Body:
+    """`params`, once it breaks none of the rules Anthropic enforces for its model."""
+    for violation in RULES.violations(params, str(params.get("model") or "")):
+        raise unsupported(violation.field, violation.why)
     return params
 
 
@@ -267,7 +281,9 @@ def _image(spec: Any, where: str) -> Body:
     # `detail` has no Anthropic equivalent and only tunes cost, so it is dropped.
     match = _DATA_URL.match(url)
     if match:
-        source = {"type": "base64", "media_type": match["media"], "data": match["data"]}
+        # Browsers and some encoders write `image/jpg`, which Anthropic does not know.
+        media = _MEDIA_ALIASES.get(match["media"].lower(), match["media"].lower())
+        source = {"type": "base64", "media_type": media, "data": match["data"]}
         return {"type": "image", "source": source}
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
@@ -279,7 +295,17 @@ def _document(spec: Any, where: str) -> Body:
     match = _DATA_URL.match(data) if isinstance(data, str) else None
     if match is None:
         raise unsupported(f"{where[5:]}.file", "only inline files (file_data data URLs) work")
-    source = {"type": "base64", "media_type": match["media"], "data": match["data"]}
+    if match["media"].lower() == "text/plain":
+        # Plain text has a source type of its own; base64 sources take only PDF.
+        try:
+            text = base64.b64decode(match["data"], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise InputError(f"{where}.file.file_data is not base64 UTF-8 text") from None
+        return {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": text},
+        }
+    source = {"type": "base64", "media_type": match["media"].lower(), "data": match["data"]}
     return {"type": "document", "source": source}
 
 
@@ -303,6 +329,12 @@ def _assistant_blocks(message: Body, where: str) -> list[Body]:
             arguments = orjson.loads(function.get("arguments") or "{}")
         except orjson.JSONDecodeError:
             raise InputError(f"{where}.tool_calls[{i}].function.arguments is not JSON") from None
+        if not isinstance(arguments, dict):
+            # Anthropic's tool_use input is an object (ToolUseBlockParam.input).
+            raise unsupported(
+                f"{where[5:]}.tool_calls[{i}].function.arguments",
+                "tool input must be a JSON object",
+            )
         blocks.append(
             {
                 "type": "tool_use",
@@ -336,7 +368,9 @@ def _tools(body: Body, params: Body) -> None:
     if tools:
         params["tools"] = [_tool(t, i) for i, t in enumerate(tools)]
     choice = _tool_choice(body.get("tool_choice"))
-    if body.get("parallel_tool_calls") is False and (choice or {}).get("type") != "none":
+    # Without tools there is nothing to run in parallel, and a tool_choice without tools
+    # is refused.
+    if tools and body.get("parallel_tool_calls") is False and (choice or {}).get("type") != "none":
         choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if choice is not None:
         params["tool_choice"] = choice
@@ -349,13 +383,15 @@ def _tool(tool: Any, index: int) -> Body:
     name = function.get("name")
     if name == RESPONSE_TOOL:
         raise InputError(f"body.tools[{index}]: the name {RESPONSE_TOOL!r} is reserved")
-    # `strict` is dropped: Anthropic validates tool input against the schema anyway.
     out: Body = {
         "name": name,
         "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
     }
     if function.get("description"):
         out["description"] = function["description"]
+    if function.get("strict") is True:
+        # Strict tool use: Claude's input then always matches the schema.
+        out["strict"] = True
     return _with_cache(out, tool)
 
 
@@ -377,9 +413,11 @@ def _response_format(body: Body, params: Body) -> None:
     kind = spec.get("type") if isinstance(spec, dict) else None
     if spec is None or kind == "text":
         return
+    strict = False
     if kind == "json_schema":
         schema = (spec.get("json_schema") or {}).get("schema") or {"type": "object"}
         description = (spec.get("json_schema") or {}).get("description")
+        strict = (spec.get("json_schema") or {}).get("strict") is True
     elif kind == "json_object":
         schema, description = {"type": "object"}, None
     else:
@@ -387,13 +425,14 @@ def _response_format(body: Body, params: Body) -> None:
     if params.get("tools") or "tool_choice" in params:
         raise unsupported("response_format", "it cannot be combined with tools or tool_choice")
     # A forced tool call is the structured-output mechanism every Claude model has.
-    params["tools"] = [
-        {
-            "name": RESPONSE_TOOL,
-            "description": description or "Reply by calling this tool with the JSON answer.",
-            "input_schema": schema,
-        }
-    ]
+    tool: Body = {
+        "name": RESPONSE_TOOL,
+        "description": description or "Reply by calling this tool with the JSON answer.",
+        "input_schema": schema,
+    }
+    if strict:
+        tool["strict"] = True
+    params["tools"] = [tool]
     params["tool_choice"] = {"type": "tool", "name": RESPONSE_TOOL}
 
 
@@ -416,13 +455,15 @@ def chat_usage(usage: Body) -> Body:
     read = int(usage.get("cache_read_input_tokens") or 0)
     written = int(usage.get("cache_creation_input_tokens") or 0)
     output = int(usage.get("output_tokens") or 0)
+    thinking = int((usage.get("output_tokens_details") or {}).get("thinking_tokens") or 0)
     prompt = fresh + read + written
     return {
         "prompt_tokens": prompt,
         "completion_tokens": output,
         "total_tokens": prompt + output,
         "prompt_tokens_details": {"cached_tokens": read},
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        # Thinking is billed as output; the API counts it apart in output_tokens_details.
+        "completion_tokens_details": {"reasoning_tokens": thinking},
     }
 
 
@@ -482,6 +523,7 @@ class AnthropicTranslator(Translator):
             input_tokens=usage["prompt_tokens"],
             output_tokens=usage["completion_tokens"],
             cached_tokens=usage["prompt_tokens_details"]["cached_tokens"],
+            reasoning_tokens=usage["completion_tokens_details"]["reasoning_tokens"],
         )
 
 

@@ -1,0 +1,149 @@
+"""Rules the providers enforce on their own request shapes, as data.
+
+Each provider package keeps a `RuleTable`: rules for every model, and rules per model
+family (keyed by model-name prefix; the longest matching prefix wins, an unknown model
+gets the defaults). Every rule names the native field it is about, the field of the
+OpenAI body it comes from (for our messages), the words the provider answers with, and
+where the provider documents it.
+
+The same table is read twice: by translation, which checks every translated request
+before anything is sent (so a refused request never leaves), and by the emulator, which
+refuses the same request with the provider's own error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Body = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A request breaking a rule: what to tell our user and what the provider says."""
+
+    field: str  # the OpenAI body's field (for our message)
+    why: str
+    provider_message: str  # the provider's words, for the emulator's error
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule. `test(request)` returns a list of problems (native paths with details)."""
+
+    test: Callable[[Body], Sequence[str]]
+    field: str
+    why: str
+    provider_message: str
+    source: str
+
+    def violations(self, request: Body) -> Iterator[Violation]:
+        for detail in self.test(request):
+            message = self.provider_message.format(detail=detail)
+            yield Violation(self.field, self.why.format(detail=detail), message, self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """Rules for the models whose names start with `prefix`."""
+
+    prefix: str
+    rules: tuple[Rule, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTable:
+    provider: str
+    defaults: tuple[Rule, ...]
+    families: tuple[Family, ...] = field(default=())
+
+    def family(self, model: str) -> Family | None:
+        name = bare_model(model)
+        found = [f for f in self.families if name.startswith(f.prefix)]
+        return max(found, key=lambda f: len(f.prefix)) if found else None
+
+    def rules_for(self, model: str) -> tuple[Rule, ...]:
+        family = self.family(model)
+        return self.defaults + (family.rules if family else ())
+
+    def violations(self, request: Body, model: str) -> list[Violation]:
+        return [v for rule in self.rules_for(model) for v in rule.violations(request)]
+
+
+def bare_model(model: str) -> str:
+    """`models/gemini-2.5-pro` or `anthropic/claude-x` -> the model's own name."""
+    return model.rsplit("/", 1)[-1]
+
+
+# -- rule builders: the shapes of rule the providers have --------------------------------
+
+
+def together(
+    fields: tuple[str, str], *, field: str, why: str, provider_message: str, source: str
+) -> Rule:
+    """Both native fields may not be sent in one request."""
+    a, b = fields
+
+    def test(request: Body) -> list[str]:
+        return [f"{a}, {b}"] if request.get(a) is not None and request.get(b) is not None else []
+
+    return Rule(test, field, why, provider_message, source)
+
+
+def requires(
+    name: str, other: str, *, field: str, why: str, provider_message: str, source: str
+) -> Rule:
+    """`name` may only be sent with a non-empty `other`."""
+
+    def test(request: Body) -> list[str]:
+        return [name] if request.get(name) is not None and not request.get(other) else []
+
+    return Rule(test, field, why, provider_message, source)
+
+
+def absent(name: str, *, field: str, why: str, provider_message: str, source: str) -> Rule:
+    """The native field is refused by these models (any value)."""
+
+    def test(request: Body) -> list[str]:
+        return [name] if request.get(name) is not None else []
+
+    return Rule(test, field, why, provider_message, source)
+
+
+def each(
+    path: Callable[[Body], Iterator[tuple[str, Any]]],
+    ok: Callable[[Any], bool],
+    *,
+    field: str,
+    why: str,
+    provider_message: str,
+    source: str,
+) -> Rule:
+    """Every value `path` finds must satisfy `ok`; `path` yields (where, value) pairs."""
+
+    def test(request: Body) -> list[str]:
+        return [where for where, value in path(request) if not ok(value)]
+
+    return Rule(test, field, why, provider_message, source)
+
+
+def matches(pattern: str) -> Callable[[Any], bool]:
+    compiled = re.compile(pattern)
+    return lambda value: isinstance(value, str) and compiled.fullmatch(value) is not None
+
+
+def list_items(name: str) -> Callable[[Body], Iterator[tuple[str, Any]]]:
+    """The items of a native list field, with their paths."""
+
+    def walk(request: Body) -> Iterator[tuple[str, Any]]:
+        values = request.get(name)
+        if isinstance(values, list):
+            for i, value in enumerate(values):
+                yield f"{name}.{i}", value
+
+    return walk

@@ -1,0 +1,164 @@
+"""The rules Anthropic enforces per model family, applied before anything is sent, and the
+translation fixes that keep ordinary OpenAI bodies inside them."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import pytest
+
+from unibatch.errors import InputError
+from unibatch.providers.anthropic.rules import RULES
+from unibatch.providers.anthropic.translate import TRANSLATOR, to_messages_params
+
+USER = {"role": "user", "content": "Hi"}
+TOOL = {"type": "function", "function": {"name": "get", "parameters": {"type": "object"}}}
+
+
+def body(model: str = "claude-haiku-4-5", **fields: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [USER], **fields}
+
+
+def refused(request: dict[str, Any], field: str) -> str:
+    with pytest.raises(InputError) as caught:
+        to_messages_params(request)
+    message = str(caught.value)
+    assert re.match(rf"anthropic cannot honour body\.{re.escape(field)}[:.\[]", message), message
+    return message
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["claude-haiku-4-5", "claude-sonnet-4-5-20250929", "claude-opus-4-1", "claude-opus-4-6"],
+)
+def test_temperature_and_top_p_together_are_refused_where_claude_refuses_them(model: str) -> None:
+    assert "not both" in refused(body(model, temperature=0.2, top_p=0.9), "top_p")
+    assert to_messages_params(body(model, temperature=0.2))["temperature"] == 0.2
+    assert to_messages_params(body(model, top_p=0.9))["top_p"] == 0.9
+
+
+@pytest.mark.parametrize(
+    "model", ["claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "claude-opus-4-0"]
+)
+def test_older_models_take_both_sampling_parameters(model: str) -> None:
+    params = to_messages_params(body(model, temperature=0.2, top_p=0.9))
+    assert (params["temperature"], params["top_p"]) == (0.2, 0.9)
+
+
+@pytest.mark.parametrize("model", ["claude-opus-4-7", "claude-sonnet-5", "claude-next-9"])
+@pytest.mark.parametrize("field", ["temperature", "top_p"])
+def test_newest_and_unknown_models_take_no_sampling_parameters(model: str, field: str) -> None:
+    assert "deprecated for this model" in refused(body(model, **{field: 0.5}), field)
+    assert "temperature" not in to_messages_params(body(model))
+
+
+def test_native_bodies_are_checked_too() -> None:
+    native = {"unibatch_native": True, "model": "claude-opus-4-7", "max_tokens": 5}
+    refused({**native, "messages": [USER], "top_k": 5}, "top_k")
+
+
+@pytest.mark.parametrize("stop", ["", "  ", ["ok", "\n"]])
+def test_blank_stop_sequences_are_refused(stop: Any) -> None:
+    refused(body(stop=stop), "stop")
+
+
+def test_parallel_tool_calls_without_tools_sends_no_tool_choice() -> None:
+    params = to_messages_params(body(parallel_tool_calls=False))
+    assert "tool_choice" not in params
+    with_tools = to_messages_params(body(tools=[TOOL], parallel_tool_calls=False))
+    assert with_tools["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+
+
+def conversation(*calls: tuple[str, str]) -> list[dict[str, Any]]:
+    tool_calls = [
+        {"id": call_id, "type": "function", "function": {"name": "get", "arguments": arguments}}
+        for call_id, arguments in calls
+    ]
+    results = [{"role": "tool", "tool_call_id": call_id, "content": "x"} for call_id, _ in calls]
+    return [USER, {"role": "assistant", "tool_calls": tool_calls}, *results]
+
+
+def test_tool_call_ids_must_match_anthropics_pattern() -> None:
+    message = refused(body(messages=conversation(("call.1:x", "{}")), tools=[TOOL]), "messages")
+    assert "messages.1.content.0.tool_use.id" in message
+
+
+def test_tool_call_ids_must_be_unique() -> None:
+    calls = conversation(("call_1", "{}"), ("call_1", "{}"))
+    assert "unique" in refused(body(messages=calls, tools=[TOOL]), "messages")
+
+
+def test_tool_call_arguments_must_be_an_object() -> None:
+    message = refused(body(messages=conversation(("call_1", "[1, 2]")), tools=[TOOL]), "messages")
+    assert "JSON object" in message
+
+
+def image(url: str) -> dict[str, Any]:
+    return body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": url}]}])
+
+
+def test_image_jpg_is_sent_as_jpeg() -> None:
+    params = to_messages_params(image("data:image/jpg;base64,AAAA"))
+    block = params["messages"][0]["content"][0]
+    assert block["source"]["media_type"] == "image/jpeg"
+
+
+def test_images_anthropic_cannot_read_are_refused() -> None:
+    assert "JPEG, PNG, GIF or WebP" in refused(image("data:image/bmp;base64,AAAA"), "messages")
+
+
+def document(media: str, data: bytes) -> dict[str, Any]:
+    url = f"data:{media};base64,{base64.b64encode(data).decode()}"
+    part = {"type": "file", "file": {"file_data": url}}
+    return body(messages=[{"role": "user", "content": [part]}])
+
+
+def test_plain_text_documents_are_sent_as_text_sources() -> None:
+    params = to_messages_params(document("text/plain", "Grüße".encode()))
+    source = params["messages"][0]["content"][0]["source"]
+    assert source == {"type": "text", "media_type": "text/plain", "data": "Grüße"}
+
+
+def test_other_documents_must_be_pdf() -> None:
+    to_messages_params(document("application/pdf", b"%PDF-1.4"))
+    assert "must be PDF or plain text" in refused(
+        document("application/msword", b"doc"), "messages"
+    )
+
+
+def test_strict_tools_and_schemas_stay_strict() -> None:
+    strict_tool = {"type": "function", "function": {**TOOL["function"], "strict": True}}
+    assert to_messages_params(body(tools=[strict_tool]))["tools"][0]["strict"] is True
+    assert "strict" not in to_messages_params(body(tools=[TOOL]))["tools"][0]
+    schema = {"name": "out", "schema": {"type": "object"}, "strict": True}
+    params = to_messages_params(
+        body(response_format={"type": "json_schema", "json_schema": schema})
+    )
+    assert params["tools"][0]["strict"] is True
+
+
+def test_thinking_tokens_are_reasoning_tokens() -> None:
+    message = {
+        "id": "msg_1",
+        "model": "claude-opus-4-7",
+        "content": [{"type": "thinking", "thinking": "..."}, {"type": "text", "text": "ok"}],
+        "stop_reason": "end_turn",
+        "usage": {
+            "input_tokens": 10,
+            "output_tokens": 50,
+            "output_tokens_details": {"thinking_tokens": 40},
+        },
+    }
+    chat, usage = TRANSLATOR.from_native(message)
+    assert usage.reasoning_tokens == 40 and usage.output_tokens == 50
+    assert chat["usage"]["completion_tokens_details"]["reasoning_tokens"] == 40
+
+
+def test_every_rule_names_its_source() -> None:
+    rules = RULES.defaults + tuple(r for f in RULES.families for r in f.rules)
+    assert rules and all(rule.source for rule in rules)
+    assert RULES.family("claude-opus-4-7") is not None
+    assert RULES.family("claude-opus-4-7").prefix == "claude-"  # type: ignore[union-attr]
+    assert RULES.family("anthropic/claude-3-haiku-20240307").prefix == "claude-3"  # type: ignore[union-attr]
