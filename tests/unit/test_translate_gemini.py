@@ -226,8 +226,9 @@ REQUESTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
-        "max_completion_tokens wins, stop list, reasoning effort",
+        "max_completion_tokens wins, stop list, reasoning effort as a 2.5 budget",
         {
+            "model": "gemini-2.5-flash",
             "messages": [USER],
             "max_tokens": 5,
             "max_completion_tokens": 50,

@@ -41,9 +41,9 @@ class Rule:
     provider_message: str
     source: str
 
-    def violations(self, request: Body) -> Iterator[Violation]:
+    def violations(self, request: Body, model: str = "") -> Iterator[Violation]:
         for detail in self.test(request):
-            message = self.provider_message.format(detail=detail)
+            message = self.provider_message.format(detail=detail, model=model)
             yield Violation(self.field, self.why.format(detail=detail), message, self.source)
 
 
@@ -72,7 +72,18 @@ class RuleTable:
         return self.defaults + (family.rules if family else ())
 
     def violations(self, request: Body, model: str) -> list[Violation]:
-        return [v for rule in self.rules_for(model) for v in rule.violations(request)]
+        name = bare_model(model)
+        return [v for rule in self.rules_for(model) for v in rule.violations(request, name)]
+
+
+def lookup(request: Body, path: str) -> Any:
+    """The value at a dotted path (`generationConfig.topK`), or None."""
+    value: Any = request
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
 
 
 def bare_model(model: str) -> str:
@@ -86,11 +97,12 @@ def bare_model(model: str) -> str:
 def together(
     fields: tuple[str, str], *, field: str, why: str, provider_message: str, source: str
 ) -> Rule:
-    """Both native fields may not be sent in one request."""
+    """Both native fields (dotted paths) may not be sent in one request."""
     a, b = fields
 
     def test(request: Body) -> list[str]:
-        return [f"{a}, {b}"] if request.get(a) is not None and request.get(b) is not None else []
+        both = lookup(request, a) is not None and lookup(request, b) is not None
+        return [f"{a}, {b}"] if both else []
 
     return Rule(test, field, why, provider_message, source)
 
@@ -98,19 +110,19 @@ def together(
 def requires(
     name: str, other: str, *, field: str, why: str, provider_message: str, source: str
 ) -> Rule:
-    """`name` may only be sent with a non-empty `other`."""
+    """`name` may only be sent with a non-empty `other` (dotted paths)."""
 
     def test(request: Body) -> list[str]:
-        return [name] if request.get(name) is not None and not request.get(other) else []
+        return [name] if lookup(request, name) is not None and not lookup(request, other) else []
 
     return Rule(test, field, why, provider_message, source)
 
 
 def absent(name: str, *, field: str, why: str, provider_message: str, source: str) -> Rule:
-    """The native field is refused by these models (any value)."""
+    """The native field (a dotted path) is refused by these models, whatever its value."""
 
     def test(request: Body) -> list[str]:
-        return [name] if request.get(name) is not None else []
+        return [name] if lookup(request, name) is not None else []
 
     return Rule(test, field, why, provider_message, source)
 
@@ -138,10 +150,10 @@ def matches(pattern: str) -> Callable[[Any], bool]:
 
 
 def list_items(name: str) -> Callable[[Body], Iterator[tuple[str, Any]]]:
-    """The items of a native list field, with their paths."""
+    """The items of a native list field (a dotted path), with their paths."""
 
     def walk(request: Body) -> Iterator[tuple[str, Any]]:
-        values = request.get(name)
+        values = lookup(request, name)
         if isinstance(values, list):
             for i, value in enumerate(values):
                 yield f"{name}.{i}", value

@@ -76,9 +76,10 @@ def _base64_sources(kind: str) -> Callable[[Body], Iterator[tuple[str, Any]]]:
     def walk(request: Body) -> Iterator[tuple[str, Any]]:
         for where, block in _blocks(request):
             source = block.get("source")
-            if block.get("type") == kind and isinstance(source, dict):
-                if source.get("type") == "base64":  # noqa: SIM102 (narrows `source`)
-                    yield f"{where}.{kind}.source.base64.media_type", source.get("media_type")
+            if block.get("type") != kind or not isinstance(source, dict):
+                continue
+            if source.get("type") == "base64":
+                yield f"{where}.{kind}.source.base64.media_type", source.get("media_type")
 
     return walk
 

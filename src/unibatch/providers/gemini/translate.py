@@ -34,6 +34,8 @@ from typing import Any
 import orjson
 
 from unibatch.errors import InputError
+from unibatch.providers.gemini.rules import RULES, THINKING_ONLY
+from unibatch.providers.rules import bare_model
 from unibatch.providers.translate import (
     CHAT,
     EMBEDDINGS,
@@ -74,8 +76,12 @@ _HANDLED = frozenset(
         NATIVE_FLAG,
     }
 )
-# Gemini 2.5 thinking budgets (tokens) for OpenAI's effort levels.
+_PENALTIES = frozenset({"presence_penalty", "frequency_penalty"})
+# Gemini 2.5 thinking budgets (tokens) for OpenAI's effort levels; later models take levels.
 _THINKING_BUDGET = {"none": 0, "minimal": 0, "low": 1024, "medium": 8192, "high": 24576}
+_BUDGET_FAMILIES = ("gemini-2", "gemini-1")
+# 2.5 Pro's smallest thinking budget (Gemini API docs, thinking).
+_SMALLEST_BUDGET = 128
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 _FINISH = {
     "STOP": "stop",
@@ -109,10 +115,11 @@ def to_request(body: Mapping[str, Any]) -> dict[str, Any]:
     >>> to_request({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5})
     {'contents': [{'role': 'user', 'parts': [{'text': 'hi'}]}], 'generationConfig': {'maxOutputTokens': 5}}
     """  # noqa: E501
+    model = str(body.get("model") or "")
     if body.get(NATIVE_FLAG) is True:
         if not isinstance(body.get("contents"), list) or not body["contents"]:
             raise _error("contents", "a native request needs a non-empty contents list")
-        return {k: v for k, v in body.items() if k not in (NATIVE_FLAG, "model")}
+        return _checked({k: v for k, v in body.items() if k not in (NATIVE_FLAG, "model")}, model)
     for key in body:
         if key not in _IGNORED and key not in _HANDLED and key not in _SIMPLE_CONFIG:
             raise _refuse(key, "not supported")
@@ -134,14 +141,23 @@ def to_request(body: Mapping[str, Any]) -> dict[str, Any]:
     config = _generation_config(body)
     if config:
         request["generationConfig"] = config
+    return _checked(request, model)
+
+
+def _checked(request: dict[str, Any], model: str) -> dict[str, Any]:
+    """`request`, once it breaks none of the rules Google enforces for `model`."""
+    for violation in RULES.violations(request, model):
+        raise _refuse(violation.field, violation.why)
     return request
 
 
 def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for ours, theirs in _SIMPLE_CONFIG.items():
-        if body.get(ours) is not None:
-            config[theirs] = body[ours]
+        value = body.get(ours)
+        # A zero penalty changes nothing, and most models refuse penalties of any value.
+        if value is not None and not (ours in _PENALTIES and value == 0):
+            config[theirs] = value
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if limit is not None:
         config["maxOutputTokens"] = limit
@@ -153,11 +169,23 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
     if effort is not None:
         if effort not in _THINKING_BUDGET:
             raise _error("reasoning_effort", f"unknown value {effort!r}")
-        config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGET[effort]}
+        config["thinkingConfig"] = _thinking(str(body.get("model") or ""), effort)
     modalities = body.get("modalities")
     if modalities is not None and list(modalities) != ["text"]:
         raise _refuse("modalities", "only text output is supported")
     return config
+
+
+def _thinking(model: str, effort: str) -> dict[str, Any]:
+    """OpenAI's effort as Gemini's thinking setting: a level on Gemini 3 (the rules refuse
+    a level the model does not take), a token budget on 2.5. Models that only think get
+    their smallest budget for `minimal`, never 0 (which turns thinking off)."""
+    if not bare_model(model).startswith(_BUDGET_FAMILIES):
+        return {"thinkingLevel": effort}
+    budget = _THINKING_BUDGET[effort]
+    if effort == "minimal" and THINKING_ONLY in RULES.rules_for(model):
+        budget = _SMALLEST_BUDGET
+    return {"thinkingBudget": budget}
 
 
 def _response_format(fmt: Any) -> dict[str, Any]:
@@ -282,7 +310,12 @@ def _function_call(call: Any, where: str, names: dict[str, str]) -> dict[str, An
         raise _error(f"{where}.function.arguments", "must be a JSON object")
     if call.get("id"):
         names[str(call["id"])] = fn["name"]
-    return {"functionCall": {"name": fn["name"], "args": args}}
+    part: dict[str, Any] = {"functionCall": {"name": fn["name"], "args": args}}
+    signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
+    if signature:
+        # Gemini 3 refuses a conversation whose function calls lost their signatures.
+        part["thoughtSignature"] = signature
+    return part
 
 
 def _function_response(
@@ -384,16 +417,19 @@ def _choice(candidate: Mapping[str, Any], position: int) -> dict[str, Any]:
             texts.append(part["text"])
         elif "functionCall" in part:
             fc = part["functionCall"]
-            calls.append(
-                {
-                    "id": fc.get("id") or f"call_{position}_{len(calls)}",
-                    "type": "function",
-                    "function": {
-                        "name": fc.get("name", ""),
-                        "arguments": orjson.dumps(fc.get("args") or {}).decode(),
-                    },
-                }
-            )
+            call: dict[str, Any] = {
+                "id": fc.get("id") or f"call_{position}_{len(calls)}",
+                "type": "function",
+                "function": {
+                    "name": fc.get("name", ""),
+                    "arguments": orjson.dumps(fc.get("args") or {}).decode(),
+                },
+            }
+            if part.get("thoughtSignature"):
+                # Where Google's own OpenAI-compatible endpoint keeps it, so the call can
+                # be sent back in a later turn, as Gemini 3 requires.
+                call["extra_content"] = {"google": {"thought_signature": part["thoughtSignature"]}}
+            calls.append(call)
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts else None,
