@@ -17,7 +17,7 @@ import pytest
 from anthropic.types.messages import MessageBatch
 
 from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
-from unibatch.emulators._anthropic_ingest import iter_requests, store_requests
+from unibatch.emulators.anthropic.ingest import iter_requests, store_requests
 
 MODEL = "claude-haiku-4-5"
 

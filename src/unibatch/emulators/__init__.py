@@ -9,9 +9,9 @@ Example::
         client = OpenAI(base_url=emu.base_url("openai"), api_key="test")
 """
 
-from ._base import EmulatorConfig, Fault, ProviderEmulator
 from .anthropic import AnthropicEmulator
 from .gemini import GeminiEmulator
+from .kit import EmulatorConfig, Fault, ProviderEmulator
 from .openai import OpenAIEmulator
 from .server import RunningEmulator, build_app, running_emulator, serve
 from .xai import XAIEmulator

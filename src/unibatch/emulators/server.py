@@ -23,9 +23,9 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from ._base import EmulatorConfig, ProviderEmulator
 from .anthropic import AnthropicEmulator
 from .gemini import GeminiEmulator
+from .kit import EmulatorConfig, ProviderEmulator
 from .openai import OpenAIEmulator
 from .xai import XAIEmulator
 

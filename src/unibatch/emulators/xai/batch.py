@@ -20,23 +20,13 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ._openai_fakes import FAKERS, hex_digest, unit
+from ..kit.fakes import hex_digest, unit
+from ..openai.fakes import FAKERS
 
 # Per-request outcome decided at ingestion (one byte each, so a million requests cost 1 MB).
 OK, EMULATED_FAILURE, BAD_MAX_TOKENS = 0, 1, 2
 CANCELLED_ERROR = "Batch cancelled"
 FAILURE_MESSAGE = "Emulated request failure (failure_rate): the model could not serve it"
-SUPPORTED_URLS = frozenset({"/v1/chat/completions", "/v1/responses"})
-# xAI rejects models it cannot batch; image and video models are not chat models.
-_NOT_BATCHABLE = ("image", "imagine", "video")
-
-
-def batchable(model: Any) -> bool:
-    return (
-        isinstance(model, str)
-        and model.startswith("grok-")
-        and not any(word in model for word in _NOT_BATCHABLE)
-    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The Anthropic Message Batches wire vocabulary (reference §2): errors, ids, timestamps,
-the batch record and its timeline, create-time validation and list pages.
+"""The Anthropic Message Batches wire vocabulary (reference §2): ids, timestamps, the batch
+record and its timeline, and list pages.
 
 A batch's state is a pure function of the clock, the schedule frozen at creation and the
 moment a cancel arrived, as in the OpenAI emulator: no background task advances it.
@@ -9,53 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import secrets
 import string
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from starlette.responses import Response
-
-from ._anthropic_results import CANCELED, EXPIRED, Counts, RowContext
-from ._base import EmulatorConfig, json_response
+from ..kit import EmulatorConfig
+from .results import CANCELED, EXPIRED, Counts, RowContext
 
 MAX_REQUESTS = 100_000
 MAX_BYTES = 256 * 1024 * 1024
-CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _ALPHABET = string.ascii_letters + string.digits
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
 
 
 def new_id(prefix: str) -> str:
     return prefix + "01" + "".join(secrets.choice(_ALPHABET) for _ in range(22))
-
-
-def anthropic_error(
-    status: int, message: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    """Anthropic's error envelope, with the `request-id` header every response carries."""
-    request_id = new_id("req_")
-    body = {
-        "type": "error",
-        "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message},
-        "request_id": request_id,
-    }
-    return json_response(body, status, {"request-id": request_id, **(headers or {})})
 
 
 def rfc3339(instant: float | None) -> str | None:

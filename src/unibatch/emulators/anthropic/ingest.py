@@ -17,49 +17,11 @@ from typing import IO, Any
 
 import orjson
 
-from ._anthropic_wire import CUSTOM_ID
+from .validate import RequestCheck
 
 _CHUNK = 64 * 1024
 _OPENING = re.compile(r'\s*\{\s*"requests"\s*:\s*\[')
 _SPACE = re.compile(r"\s*")
-
-
-class RequestCheck:
-    """The synchronous 400s of a create call (custom_id rules), one request at a time."""
-
-    def __init__(self, max_requests: int) -> None:
-        self.max_requests = max_requests
-        self.seen: set[str] = set()
-
-    def item(self, i: int, item: Any) -> str | None:
-        if i >= self.max_requests:
-            return f"requests: List should have at most {self.max_requests} items after validation"
-        if not isinstance(item, dict):
-            return f"requests.{i}: Input should be a valid dictionary"
-        custom_id = item.get("custom_id")
-        if custom_id is None:
-            return f"requests.{i}.custom_id: Field required"
-        if not isinstance(custom_id, str):
-            return f"requests.{i}.custom_id: Input should be a valid string"
-        if len(custom_id) > 64:
-            return f"requests.{i}.custom_id: String should have at most 64 characters"
-        if not CUSTOM_ID.match(custom_id):
-            return f"requests.{i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
-        if "params" not in item:
-            return f"requests.{i}.params: Field required"
-        if custom_id in self.seen:
-            return (
-                "requests: custom_id's must be unique within a batch. "
-                f"Duplicate custom_id found: {custom_id}"
-            )
-        self.seen.add(custom_id)
-        return None
-
-    @staticmethod
-    def end(count: int) -> str | None:
-        if count == 0:
-            return "requests: List should have at least 1 item after validation, not 0"
-        return None
 
 
 class _NotStreamable(ValueError):

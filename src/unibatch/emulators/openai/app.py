@@ -25,7 +25,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ._base import (
+from ..kit import (
     Clock,
     EmulatorConfig,
     Fault,
@@ -36,25 +36,24 @@ from ._base import (
     read_chunks,
     rechunk,
 )
-from ._openai_results import RowContext, Scan, Summary, iter_file_rows, scan_input, summarize
-from ._openai_wire import (
+from ..kit.timeline import Phase, Schedule, phase_at
+from .errors import OpenAIError, missing_param
+from .results import RowContext, Summary, iter_file_rows, summarize
+from .validate import Scan, check_create, scan_input
+from .wire import (
     FILE_TTL,
     MAX_FILE_BYTES,
     MAX_REQUESTS,
     UPLOAD_PURPOSES,
     BatchRecord,
     FileRecord,
-    check_create,
     cursor_page,
     list_envelope,
-    missing_param,
     new_file_id,
-    openai_error,
     parse_limit,
     plus,
     render_batch,
 )
-from ._timeline import Phase, Schedule, phase_at
 
 
 def _forget(future: asyncio.Future[Any]) -> None:
@@ -101,32 +100,32 @@ class OpenAIEmulator(ProviderEmulator):
 
     # -- wire conventions ---------------------------------------------------------------
 
-    def authenticate(self, request: Request) -> Response | None:
+    def authenticate(self, request: Request) -> None:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and key.strip():
-            return None
+            return
         msg = (
             "You didn't provide an API key. You need to provide your API key in an "
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
         )
-        return openai_error(401, msg, code="invalid_api_key")
+        raise OpenAIError(401, msg, code="invalid_api_key")
 
-    def fault_response(self, fault: Fault) -> Response:
+    def fault_error(self, fault: Fault) -> OpenAIError:
         headers = {}
         if fault.retry_after is not None and fault.status in (429, 503):
             headers["retry-after"] = f"{fault.retry_after:g}"
         if fault.status == 429:
             msg = "Rate limit reached for requests (emulated). Please try again later."
-            return openai_error(
+            return OpenAIError(
                 429, msg, type="requests", code="rate_limit_exceeded", headers=headers
             )
         if fault.status >= 500:
             msg = "The server had an error while processing your request. Sorry about that!"
-            return openai_error(fault.status, msg, type="server_error", headers=headers)
-        return openai_error(fault.status, "Emulated fault.", headers=headers)
+            return OpenAIError(fault.status, msg, type="server_error", headers=headers)
+        return OpenAIError(fault.status, "Emulated fault.", headers=headers)
 
-    def not_found_response(self, request: Request, status: int) -> Response:
-        return openai_error(status, f"Invalid URL ({request.method} {request.url.path})")
+    def not_found_error(self, request: Request, status: int) -> OpenAIError:
+        return OpenAIError(status, f"Invalid URL ({request.method} {request.url.path})")
 
     async def snapshot(self) -> dict[str, Any]:
         batches = []
@@ -153,15 +152,15 @@ class OpenAIEmulator(ProviderEmulator):
         try:
             form = await request.form(max_part_size=64 * 1024)
         except MultiPartException as exc:
-            return openai_error(400, f"Invalid multipart body: {exc.message}")
+            raise OpenAIError(400, f"Invalid multipart body: {exc.message}") from None
         try:
             upload = form.get("file")
             purpose = form.get("purpose")
             if not isinstance(upload, UploadFile) or not isinstance(purpose, str):
-                return missing_param("file" if not isinstance(upload, UploadFile) else "purpose")
+                raise missing_param("file" if not isinstance(upload, UploadFile) else "purpose")
             if purpose not in UPLOAD_PURPOSES:
                 msg = f"'{purpose}' is not one of {sorted(UPLOAD_PURPOSES)} - 'purpose'"
-                return openai_error(400, msg, param="purpose", code="invalid_value")
+                raise OpenAIError(400, msg, param="purpose", code="invalid_value")
             now = int(self.clock())
             ttl = form.get("expires_after[seconds]")
             default_ttl: int | None = FILE_TTL if purpose == "batch" else None
@@ -180,8 +179,6 @@ class OpenAIEmulator(ProviderEmulator):
 
     async def _list_files(self, request: Request) -> Response:
         limit = parse_limit(request, default=10_000, maximum=10_000)
-        if isinstance(limit, Response):
-            return limit
         order = request.query_params.get("order", "desc")
         purpose = request.query_params.get("purpose")
         items = [f for f in self.files.values() if purpose is None or f.purpose == purpose]
@@ -190,22 +187,19 @@ class OpenAIEmulator(ProviderEmulator):
         chosen, has_more = cursor_page(items, request.query_params.get("after"), limit)
         return json_response(list_envelope([f.as_json() for f in chosen], has_more))
 
-    def _file(self, request: Request) -> FileRecord | Response:
+    def _file(self, request: Request) -> FileRecord:
         file_id = request.path_params["file_id"]
         record = self.files.get(file_id)
         if record is None:
             msg = f"No such File object: {file_id}"
-            return openai_error(404, msg, param="id")
+            raise OpenAIError(404, msg, param="id")
         return record
 
     async def _get_file(self, request: Request) -> Response:
-        record = self._file(request)
-        return record if isinstance(record, Response) else json_response(record.as_json())
+        return json_response(self._file(request).as_json())
 
     async def _file_content(self, request: Request) -> Response:
         record = self._file(request)
-        if isinstance(record, Response):
-            return record
         path = record.path if record.path is not None else await self._materialize(record)
         chunks = read_chunks(path, self.config.download_chunk_bytes)
         body = paced(chunks, lambda: self.config.download_chunk_delay)
@@ -213,8 +207,6 @@ class OpenAIEmulator(ProviderEmulator):
 
     async def _delete_file(self, request: Request) -> Response:
         record = self._file(request)
-        if isinstance(record, Response):
-            return record
         del self.files[record.id]
         # A batch keeps reading its input to generate results, so keep referenced bytes.
         if record.path is not None and all(
@@ -229,23 +221,15 @@ class OpenAIEmulator(ProviderEmulator):
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return openai_error(400, "We could not parse the JSON body of your request.")
+            raise OpenAIError(400, "We could not parse the JSON body of your request.") from None
         if not isinstance(body, dict):
-            return openai_error(400, "The request body must be a JSON object.")
-        for param in ("input_file_id", "endpoint", "completion_window"):
-            if not body.get(param):
-                return missing_param(param)
-            if not isinstance(body[param], str):
-                msg = f"Invalid type for '{param}': expected a string."
-                return openai_error(400, msg, param=param, code="invalid_type")
-        invalid = check_create(body)
-        if invalid is not None:
-            return invalid
+            raise OpenAIError(400, "The request body must be a JSON object.")
+        check_create(body)
         source = self.files.get(body["input_file_id"])
         input_path = source.path if source is not None and source.purpose == "batch" else None
         max_bytes = self.config.max_file_bytes or MAX_FILE_BYTES
         if source is not None and source.bytes > max_bytes:
-            return openai_error(400, "File is too large.")
+            raise OpenAIError(400, "File is too large.")
         now = self.clock()
         batch_id = "batch_" + secrets.token_hex(16)
         schedule = Schedule.plan(self.config, now)
@@ -278,13 +262,10 @@ class OpenAIEmulator(ProviderEmulator):
         return json_response(await self._observe(batch))
 
     async def _get_batch(self, request: Request) -> Response:
-        batch = self._batch(request)
-        return batch if isinstance(batch, Response) else json_response(await self._observe(batch))
+        return json_response(await self._observe(self._batch(request)))
 
     async def _list_batches(self, request: Request) -> Response:
         limit = parse_limit(request, default=20, maximum=100)
-        if isinstance(limit, Response):
-            return limit
         newest_first = list(reversed(self.batches.values()))
         chosen, has_more = cursor_page(newest_first, request.query_params.get("after"), limit)
         data = [await self._observe(batch) for batch in chosen]
@@ -292,24 +273,22 @@ class OpenAIEmulator(ProviderEmulator):
 
     async def _cancel_batch(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         now = self.clock()
         phase, _ = await self._phase(batch, now)
         if phase.terminal:
             msg = f"Cannot cancel a batch with status '{phase.status}'."
-            return openai_error(400, msg)
+            raise OpenAIError(400, msg)
         if phase.status != "cancelling":
             batch.cancelling_at = now  # the instant the phase above was computed for
             if batch.scan is not None and batch.scan.done():
                 self._start_final_summary(batch, batch.scan.result())
         return json_response(await self._observe(batch))
 
-    def _batch(self, request: Request) -> BatchRecord | Response:
+    def _batch(self, request: Request) -> BatchRecord:
         batch_id = request.path_params["batch_id"]
         batch = self.batches.get(batch_id)
         if batch is None:
-            return openai_error(404, f"No batch found with id '{batch_id}'")
+            raise OpenAIError(404, f"No batch found with id '{batch_id}'")
         return batch
 
     # -- lifecycle ----------------------------------------------------------------------

@@ -12,51 +12,55 @@ from typing import Any
 
 import orjson
 
-from ._openai_fakes import hex_digest
-from ._xai_batch import XAIBatch, batchable, request_kind
-from ._xai_wire import MAX_REQUESTS, new_id
+from ..kit.fakes import hex_digest
+from .batch import XAIBatch, request_kind
+from .errors import XAIError
+from .validate import batchable
+from .wire import MAX_REQUESTS, new_id
 
 MAX_CALL_BYTES = 25 * 1024 * 1024  # one add-requests call (older guide)
 
 
-def add_requests(batch: XAIBatch, raw: bytes, max_requests: int | None) -> tuple[int, str] | None:
-    """Append the call's requests to `batch`; `(status, message)` when it is refused."""
+def add_requests(batch: XAIBatch, raw: bytes, max_requests: int | None) -> None:
+    """Append the call's requests to `batch`, or raise the error refusing the whole call."""
     assert batch.path is not None and batch.inline_ids is not None
     if len(raw) > MAX_CALL_BYTES:
-        return 400, "An add-requests call may carry at most 25 MB."
+        raise XAIError(400, "An add-requests call may carry at most 25 MB.")
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return 400, "Failed to parse the request body as JSON."
+        raise XAIError(400, "Failed to parse the request body as JSON.") from None
     items = payload.get("batch_requests") if isinstance(payload, dict) else None
     if not isinstance(items, list):
-        return 400, "Missing required field 'batch_requests'."
+        raise XAIError(400, "Missing required field 'batch_requests'.")
     admitted: list[tuple[str, dict[str, Any], str]] = []
     in_call: set[str] = set()
     for item in items:
         kinds = item.get("batch_request") if isinstance(item, dict) else None
         chat = kinds.get("chat_get_completion") if isinstance(kinds, dict) else None
         if not isinstance(chat, dict):
-            return 400, "Each batch_request needs a 'chat_get_completion' request."
+            raise XAIError(400, "Each batch_request needs a 'chat_get_completion' request.")
         if not batchable(chat.get("model")):
-            return 400, f"Model {chat.get('model')} is not supported for batch processing."
+            msg = f"Model {chat.get('model')} is not supported for batch processing."
+            raise XAIError(400, msg)
         rid = item.get("batch_request_id")
         digest = hex_digest(orjson.dumps(chat, option=orjson.OPT_SORT_KEYS).decode())
         if rid is None:
             rid = new_id("batch_request")
         elif not isinstance(rid, str) or not rid:
-            return 400, "batch_request_id must be a non-empty string."
+            raise XAIError(400, "batch_request_id must be a non-empty string.")
         if rid in in_call:
-            return 412, f"batch_request_id '{rid}' appears twice in one call"
+            raise XAIError(412, f"batch_request_id '{rid}' appears twice in one call")
         known = batch.inline_ids.get(rid)
         if known is not None:
             if known != digest:
-                return 412, f"batch_request_id '{rid}' content differs from originally submitted"
+                msg = f"batch_request_id '{rid}' content differs from originally submitted"
+                raise XAIError(412, msg)
             continue  # an identical re-add is idempotent
         in_call.add(rid)
         admitted.append((rid, chat, digest))
     if batch.total + len(admitted) > (max_requests or MAX_REQUESTS):
-        return 400, f"A batch may hold at most {max_requests or MAX_REQUESTS} requests."
+        raise XAIError(400, f"A batch may hold at most {max_requests or MAX_REQUESTS} requests.")
     with batch.path.open("ab") as fh:
         for rid, chat, digest in admitted:
             batch.offsets.append(fh.tell())
@@ -64,4 +68,3 @@ def add_requests(batch: XAIBatch, raw: bytes, max_requests: int | None) -> tuple
             fh.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
             batch.kinds.append(request_kind(chat, rid, batch.seed, batch.failure_rate))
             batch.inline_ids[rid] = digest
-    return None

@@ -1,4 +1,4 @@
-"""The OpenAI wire vocabulary: error envelope, file/batch records and their JSON, list pages.
+"""The OpenAI wire vocabulary: file/batch records and their JSON, list pages.
 
 Kept apart from the emulator's request handling so the shapes a client sees are in one
 place, next to the reference they copy (provider-batch-apis.md §1).
@@ -14,45 +14,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import Response
 
-from ._base import json_response
-from ._openai_fakes import EMULATED_ENDPOINTS, Usage
-from ._openai_results import RowContext, Scan, Summary
-from ._timeline import Phase, Schedule
+from ..kit.timeline import Phase, Schedule
+from .errors import OpenAIError
+from .fakes import Usage
+from .results import RowContext, Summary
+from .validate import Scan
 
 UPLOAD_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
-# The endpoints the SDK's `Literal` allows; the emulator fakes responses for a subset.
-SDK_ENDPOINTS = EMULATED_ENDPOINTS | {
-    "/v1/moderations",
-    "/v1/images/generations",
-    "/v1/images/edits",
-    "/v1/videos",
-}
 MAX_REQUESTS = 50_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 FILE_TTL = 30 * 86400
 _ALPHABET = string.ascii_letters + string.digits
-
-
-def openai_error(
-    status: int,
-    message: str,
-    *,
-    type: str = "invalid_request_error",
-    param: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """OpenAI's error envelope ``{"error": {message, type, param, code}}``."""
-    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    return json_response(body, status, headers)
-
-
-def missing_param(param: str) -> Response:
-    """400 ``missing_required_parameter`` for ``param``."""
-    msg = f"Missing required parameter: '{param}'."
-    return openai_error(400, msg, param=param, code="missing_required_parameter")
 
 
 @dataclass
@@ -113,36 +86,8 @@ def plus(base: int, delta: int | None) -> int | None:
     return None if delta is None else base + delta
 
 
-def check_create(body: dict[str, Any]) -> Response | None:
-    """The 400 a create request earns synchronously, if any (file contents wait for later)."""
-    endpoint = body["endpoint"]
-    if endpoint not in SDK_ENDPOINTS:
-        msg = f"Invalid value: '{endpoint}'. Supported values are: {sorted(SDK_ENDPOINTS)}."
-        return openai_error(400, msg, param="endpoint", code="invalid_value")
-    if endpoint not in EMULATED_ENDPOINTS:
-        msg = f"The emulator does not fake responses for endpoint '{endpoint}'."
-        return openai_error(400, msg, param="endpoint", code="invalid_value")
-    if body["completion_window"] != "24h":
-        msg = f"Invalid value: '{body['completion_window']}'. Supported values are: '24h'."
-        return openai_error(400, msg, param="completion_window", code="invalid_value")
-    metadata = body.get("metadata")
-    if metadata is not None:
-        ok = isinstance(metadata, dict) and len(metadata) <= 16
-        ok = ok and all(
-            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
-            for k, v in metadata.items()
-        )
-        if not ok:
-            msg = (
-                "Invalid 'metadata': at most 16 string pairs, keys up to 64 characters and "
-                "values up to 512 characters."
-            )
-            return openai_error(400, msg, param="metadata", code="invalid_value")
-    return None
-
-
-def parse_limit(request: Request, *, default: int, maximum: int) -> int | Response:
-    """The ``limit`` query parameter, or the 400 for an out-of-range one."""
+def parse_limit(request: Request, *, default: int, maximum: int) -> int:
+    """The ``limit`` query parameter; raises the 400 for an out-of-range one."""
     raw = request.query_params.get("limit")
     try:
         limit = default if raw is None else int(raw)
@@ -150,7 +95,7 @@ def parse_limit(request: Request, *, default: int, maximum: int) -> int | Respon
         limit = 0
     if not 1 <= limit <= maximum:
         msg = f"Invalid 'limit': expected an integer between 1 and {maximum}."
-        return openai_error(400, msg, param="limit", code="invalid_value")
+        raise OpenAIError(400, msg, param="limit", code="invalid_value")
     return limit
 
 

@@ -14,16 +14,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ._base import Clock, EmulatorConfig, json_response, paced, read_chunks
-from ._gemini_wire import (
-    MAX_FILE_BYTES,
-    FileRecord,
-    UploadSession,
-    google_error,
-    new_id,
-    page,
-    pick,
-)
+from ..kit import Clock, EmulatorConfig, json_response, paced, read_chunks
+from .errors import GeminiError
+from .wire import MAX_FILE_BYTES, FileRecord, UploadSession, new_id, page, pick
 
 VERSIONS = ("v1", "v1beta")
 Generated = Callable[[FileRecord], Iterator[bytes] | None]
@@ -54,14 +47,14 @@ class FilesAPI:
             return await self._upload_start(request)
         session = self.uploads.get(sid)
         if session is None:
-            return google_error(404, "Upload session not found or expired.")
+            raise GeminiError(404, "Upload session not found or expired.")
         command = {c.strip() for c in request.headers.get("x-goog-upload-command", "").split(",")}
         if "query" in command:
             return _upload_status(session, "active")
         offset = request.headers.get("x-goog-upload-offset", "0")
         if "upload" in command:
             if not offset.isdigit() or int(offset) != session.received:
-                return google_error(400, f"Wrong upload offset {offset}; have {session.received}.")
+                raise GeminiError(400, f"Wrong upload offset {offset}; have {session.received}.")
             limit = self._config.max_file_bytes or MAX_FILE_BYTES
             with session.path.open("ab") as fh:
                 async for chunk in request.stream():
@@ -69,7 +62,7 @@ class FilesAPI:
                     if session.received > limit:
                         del self.uploads[sid]
                         session.path.unlink(missing_ok=True)
-                        return google_error(400, f"File exceeds the {limit} byte limit.")
+                        raise GeminiError(400, f"File exceeds the {limit} byte limit.")
                     fh.write(chunk)
         if "finalize" not in command:
             return _upload_status(session, "active")
@@ -77,7 +70,7 @@ class FilesAPI:
         if session.expected is not None and session.expected != session.received:
             session.path.unlink(missing_ok=True)
             msg = f"Upload size {session.received} does not match the declared {session.expected}."
-            return google_error(400, msg)
+            raise GeminiError(400, msg)
         name = session.path.stem.replace("files-", "files/", 1)
         record = FileRecord(
             name,
@@ -94,21 +87,21 @@ class FilesAPI:
 
     async def _upload_start(self, request: Request) -> Response:
         if request.headers.get("x-goog-upload-protocol") != "resumable":
-            return google_error(400, "Only the resumable upload protocol is emulated.")
+            raise GeminiError(400, "Only the resumable upload protocol is emulated.")
         if request.headers.get("x-goog-upload-command") != "start":
-            return google_error(400, "The first upload call must be 'start'.")
+            raise GeminiError(400, "The first upload call must be 'start'.")
         raw = await request.body()
         try:
             body = orjson.loads(raw) if raw.strip() else {}
         except orjson.JSONDecodeError:
-            return google_error(400, "Invalid JSON payload received.")
+            raise GeminiError(400, "Invalid JSON payload received.") from None
         meta = body.get("file") if isinstance(body, dict) else None
         meta = meta if isinstance(meta, dict) else {}
         declared = request.headers.get("x-goog-upload-header-content-length")
         requested = str(meta.get("name") or "")
         name = requested if requested.startswith("files/") else f"files/{new_id(12)}"
         if name in self.files:
-            return google_error(409, f"File {name} already exists.")
+            raise GeminiError(409, f"File {name} already exists.")
         sid = new_id(24)
         path = self._dir / f"{name.replace('/', '-')}.upload"
         path.write_bytes(b"")
@@ -128,28 +121,26 @@ class FilesAPI:
         response.headers["x-goog-upload-chunk-granularity"] = str(8 * 1024 * 1024)
         return response
 
-    def _file(self, request: Request) -> FileRecord | Response:
+    def _file(self, request: Request) -> FileRecord:
         name = f"files/{request.path_params['fid']}"
         record = self.files.get(name)
         if record is None:
             if name in self._deleted:
                 # A repeated delete or read answers 403, not 404 (capture).
                 msg = "You do not have permission to access the File or it may not exist."
-                return google_error(403, msg)
-            return google_error(404, f"File {name} not found.")
+                raise GeminiError(403, msg)
+            raise GeminiError(404, f"File {name} not found.")
         return record
 
     async def get(self, request: Request) -> Response:
         record = self._file(request)
-        if isinstance(record, Response):
-            return record
         return json_response(record.as_json(_api_base(request)))
 
     async def list_files(self, request: Request) -> Response:
         try:
             chosen, token = page(request, list(reversed(self.files.values())), default=10)
         except ValueError as exc:
-            return google_error(400, str(exc))
+            raise GeminiError(400, str(exc)) from None
         body: dict[str, Any] = {}
         if chosen:
             body["files"] = [f.as_json(_api_base(request)) for f in chosen]
@@ -159,10 +150,8 @@ class FilesAPI:
 
     async def delete(self, request: Request) -> Response:
         record = self._file(request)
-        if isinstance(record, Response):
-            return record
         if record.batch is not None:
-            return google_error(400, "Generated files cannot be deleted directly.")
+            raise GeminiError(400, "Generated files cannot be deleted directly.")
         del self.files[record.name]
         self._deleted.add(record.name)
         # Batches copied their input at create, so the bytes can go.
@@ -172,15 +161,13 @@ class FilesAPI:
 
     async def download(self, request: Request) -> Response:
         record = self._file(request)
-        if isinstance(record, Response):
-            return record
         chunks = (
             read_chunks(record.path, self._config.download_chunk_bytes)
             if record.path is not None
             else self._generated(record)
         )
         if chunks is None:
-            return google_error(404, f"File {record.name} not found.")
+            raise GeminiError(404, f"File {record.name} not found.")
         body = paced(chunks, lambda: self._config.download_chunk_delay)
         return StreamingResponse(body, media_type="application/octet-stream")
 

@@ -25,7 +25,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ._base import (
+from ..kit import (
     Clock,
     EmulatorConfig,
     Fault,
@@ -34,19 +34,20 @@ from ._base import (
     json_response,
     rechunk,
 )
-from ._gemini_fakes import InvalidInput, check_request, fails, iter_results, scan_file
-from ._gemini_files import VERSIONS, FilesAPI
-from ._gemini_wire import (
+from ..kit.timeline import Phase, Schedule, phase_at
+from .errors import GeminiError
+from .fakes import fails, iter_results
+from .files import VERSIONS, FilesAPI
+from .validate import InvalidInput, model_ok, scan_file, write_inline
+from .wire import (
     MAX_INLINE_BYTES,
     BatchRecord,
     FileRecord,
-    google_error,
     new_id,
     page,
     pick,
     render_operation,
 )
-from ._timeline import Phase, Schedule, phase_at
 
 MAX_REQUESTS = 1_000_000  # no documented cap; the byte limits bind first
 
@@ -88,9 +89,9 @@ class GeminiEmulator(ProviderEmulator):
 
     # -- wire conventions ---------------------------------------------------------------
 
-    def authenticate(self, request: Request) -> Response | None:
+    def authenticate(self, request: Request) -> None:
         if self.files.authorised_upload(request):
-            return None
+            return
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
         if not key:
             msg = (
@@ -98,19 +99,18 @@ class GeminiEmulator(ProviderEmulator):
                 "identity). Please use API Key or other form of API consumer identity to call "
                 "this API."
             )
-            return google_error(403, msg)
+            raise GeminiError(403, msg)
         if key.startswith("invalid"):
             info = {
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                 "reason": "API_KEY_INVALID",
                 "domain": "googleapis.com",
             }
-            return google_error(
+            raise GeminiError(
                 400, "API key not valid. Please pass a valid API key.", details=[info]
             )
-        return None
 
-    def fault_response(self, fault: Fault) -> Response:
+    def fault_error(self, fault: Fault) -> GeminiError:
         # Google sends no Retry-After header: the delay travels as a RetryInfo detail.
         details = []
         if fault.retry_after is not None and fault.status in (429, 503):
@@ -126,10 +126,10 @@ class GeminiEmulator(ProviderEmulator):
             503: "The model is overloaded. Please try again later.",
         }
         message = messages.get(fault.status, "Emulated fault.")
-        return google_error(fault.status, message, details=details)
+        return GeminiError(fault.status, message, details=details)
 
-    def not_found_response(self, request: Request, status: int) -> Response:
-        return google_error(status, f"Unknown method {request.method} {request.url.path}.")
+    def not_found_error(self, request: Request, status: int) -> GeminiError:
+        return GeminiError(status, f"Unknown method {request.method} {request.url.path}.")
 
     async def snapshot(self) -> dict[str, Any]:
         batches = []
@@ -158,22 +158,22 @@ class GeminiEmulator(ProviderEmulator):
     async def _create(self, request: Request, *, embed: bool) -> Response:
         raw = await request.body()
         if len(raw) > MAX_INLINE_BYTES:
-            return google_error(400, "Request payload size exceeds the limit: 20971520 bytes.")
+            raise GeminiError(400, "Request payload size exceeds the limit: 20971520 bytes.")
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return google_error(400, "Invalid JSON payload received.")
+            raise GeminiError(400, "Invalid JSON payload received.") from None
         spec = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(spec, dict):
-            return google_error(400, "Missing required field 'batch'.")
+            raise GeminiError(400, "Missing required field 'batch'.")
         model = f"models/{request.path_params['model']}"
-        if not _model_ok(model, embed):
+        if not model_ok(model, embed):
             verb = "asyncBatchEmbedContent" if embed else "batchGenerateContent"
             msg = f"{model} is not found for API version v1beta, or is not supported for {verb}."
-            return google_error(404, msg)
+            raise GeminiError(404, msg)
         config = pick(spec, "inputConfig", "input_config")
         if not isinstance(config, dict):
-            return google_error(400, "Missing required field 'batch.input_config'.")
+            raise GeminiError(400, "Missing required field 'batch.input_config'.")
         name = f"batches/{new_id()}"
         path = self.data_dir / f"{name.replace('/', '-')}.jsonl"
         limit = self.config.max_requests_per_batch or MAX_REQUESTS
@@ -182,16 +182,16 @@ class GeminiEmulator(ProviderEmulator):
             if file_name:
                 source = self.files.files.get(str(file_name))
                 if source is None or source.path is None:
-                    return google_error(400, f"File {file_name} not found or not readable.")
+                    raise GeminiError(400, f"File {file_name} not found or not readable.")
                 total = await asyncio.to_thread(_scan_into, source.path, path, embed, limit)
                 input_config: dict[str, Any] = {"fileName": file_name}
             else:
                 entries = (pick(config, "requests") or {}).get("requests")
-                total = await asyncio.to_thread(_write_inline, entries, path, embed, limit)
+                total = await asyncio.to_thread(write_inline, entries, path, embed, limit)
                 input_config = {"requests": {"requests": []}}  # the API does not echo them
         except InvalidInput as exc:
             path.unlink(missing_ok=True)
-            return google_error(400, str(exc))
+            raise GeminiError(400, str(exc)) from None
         schedule = Schedule.plan(self.config, self.clock())
         # Gemini aims at 24 h and expires a batch at 48 h; a cancel ends it at the next poll.
         window = self.config.scaled(2 * self.config.completion_window_seconds)
@@ -221,23 +221,22 @@ class GeminiEmulator(ProviderEmulator):
             await asyncio.sleep(self.config.create_delay)
         return json_response(await self._observe(batch))
 
-    def _batch(self, request: Request) -> BatchRecord | Response:
+    def _batch(self, request: Request) -> BatchRecord:
         name = f"batches/{request.path_params['bid']}"
         batch = self.batches.get(name)
         if batch is None:
-            return google_error(404, f"Batch {name} not found.")
+            raise GeminiError(404, f"Batch {name} not found.")
         return batch
 
     async def _get_batch(self, request: Request) -> Response:
-        batch = self._batch(request)
-        return batch if isinstance(batch, Response) else json_response(await self._observe(batch))
+        return json_response(await self._observe(self._batch(request)))
 
     async def _list_batches(self, request: Request) -> Response:
         newest_first = list(reversed(self.batches.values()))
         try:
             chosen, token = page(request, newest_first)
         except ValueError as exc:
-            return google_error(400, str(exc))
+            raise GeminiError(400, str(exc)) from None
         body: dict[str, Any] = {}
         if chosen:  # proto3 JSON leaves empty lists out
             body["operations"] = [await self._observe(b) for b in chosen]
@@ -247,19 +246,15 @@ class GeminiEmulator(ProviderEmulator):
 
     async def _cancel_batch(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         phase = self._phase(batch)
         if phase.terminal:
-            return google_error(400, f"Batch {batch.name} is already in a terminal state.")
+            raise GeminiError(400, f"Batch {batch.name} is already in a terminal state.")
         if batch.cancelling_at is None:
             batch.cancelling_at = self.clock()
         return json_response({})
 
     async def _delete_batch(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         del self.batches[batch.name]
         # Deleting a batch makes its responses file unreadable (capture).
         if batch.responses_file is not None:
@@ -315,23 +310,6 @@ class GeminiEmulator(ProviderEmulator):
         return batch.responses_file
 
 
-def _model_ok(model: str, embed: bool) -> bool:
-    bare = model.removeprefix("models/")
-    return "embedding" in bare if embed else bare.startswith(("gemini", "gemma"))
-
-
 def _scan_into(source: Path, target: Path, embed: bool, limit: int) -> int:
     with target.open("wb") as out:
         return scan_file(source, out, embed=embed, max_requests=limit)
-
-
-def _write_inline(entries: Any, target: Path, embed: bool, limit: int) -> int:
-    if not isinstance(entries, list) or not entries:
-        raise InvalidInput("batch.input_config.requests.requests must not be empty.")
-    if len(entries) > limit:
-        raise InvalidInput(f"The batch holds more than {limit} requests.")
-    with target.open("wb") as out:
-        for i, entry in enumerate(entries):
-            check_request(entry, f"requests[{i}]", embed=embed, file_row=False)
-            out.write(orjson.dumps(entry) + b"\n")
-    return len(entries)

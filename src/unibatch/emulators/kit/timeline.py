@@ -1,8 +1,10 @@
-"""Where an OpenAI batch is in its life at a given instant, computed from its frozen schedule.
+"""Where a batch is in its life at a given instant, computed from its frozen schedule.
 
-No background task advances a batch: its status is a pure function of the clock, the
-schedule fixed at creation, the validation outcome and the moment a cancel arrived. That
-keeps the emulator deterministic and lets a test reason about timing from the knobs alone.
+The phases are OpenAI's (validating, in_progress, finalizing, ...); emulators of other
+providers map them onto their own states. No background task advances a batch: its status
+is a pure function of the clock, the schedule fixed at creation, the validation outcome and
+the moment a cancel arrived. That keeps the emulator deterministic and lets a test reason
+about timing from the knobs alone.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ._base import EmulatorConfig
-from ._openai_results import CANCELLED, EXPIRED
+from .config import EmulatorConfig
 
+# What the requests a batch never ran are marked with (OpenAI's row error codes).
+EXPIRED = "batch_expired"
+CANCELLED = "batch_cancelled"
 TERMINAL = frozenset({"failed", "completed", "expired", "cancelled"})
 
 

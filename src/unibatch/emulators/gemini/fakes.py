@@ -1,4 +1,4 @@
-"""Validation and deterministic results for the Gemini emulator, streamed from disk.
+"""Deterministic results for the Gemini emulator, streamed from disk.
 
 Requests are kept as JSONL (`{"key"?, "metadata"?, "request"}`), whichever way they came
 in; results are regenerated from them on every read, so memory stays flat for file input
@@ -11,55 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
-from ._openai_fakes import hex_digest, tokens, unit
-
-
-class InvalidInput(ValueError):
-    """A request the real API rejects at create with 400 INVALID_ARGUMENT (no batch made)."""
-
-
-def check_request(obj: Any, where: str, *, embed: bool, file_row: bool) -> dict[str, Any]:
-    """One input entry (a file row or an inline entry), or `InvalidInput`."""
-    if not isinstance(obj, dict):
-        raise InvalidInput(f"{where}: not a JSON object.")
-    request = obj.get("request")
-    if not isinstance(request, dict):
-        raise InvalidInput(f"{where}: missing field 'request'.")
-    if file_row and not isinstance(obj.get("key"), str):
-        raise InvalidInput(f"{where}: missing field 'key'.")
-    if "metadata" in obj and not isinstance(obj["metadata"], dict):
-        raise InvalidInput(f"{where}: 'metadata' must be a map of strings.")
-    if embed:
-        if not isinstance(request.get("content"), dict):
-            raise InvalidInput(f"{where}: missing field 'request.content'.")
-    elif not isinstance(request.get("contents"), list) or not request["contents"]:
-        raise InvalidInput(f"{where}: 'request.contents' must not be empty.")
-    return obj
-
-
-def scan_file(source: Path, target: BinaryIO, *, embed: bool, max_requests: int) -> int:
-    """Validate an uploaded JSONL file row by row, copying good rows to `target`."""
-    total = 0
-    with source.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise InvalidInput(f"Line {lineno} of the input file is not valid JSON.") from None
-            check_request(obj, f"Line {lineno}", embed=embed, file_row=True)
-            target.write(orjson.dumps(obj) + b"\n")
-            total += 1
-            if total > max_requests:
-                raise InvalidInput(f"The batch holds more than {max_requests} requests.")
-    if total == 0:
-        raise InvalidInput("The input file is empty.")
-    return total
+from ..kit.fakes import hex_digest, tokens, unit
 
 
 def fails(seed: int, rate: float, batch: str, index: int) -> bool:

@@ -3,7 +3,8 @@
 Requests are kept on disk as JSONL (`{"custom_id", "params"}` per line); results are
 regenerated from that file at every download, so memory stays flat and two downloads agree.
 Every value is a pure function of the request, the batch id, ``seed`` and ``failure_rate``.
-Validation of ``params`` is deferred, as on the real API: a bad one becomes an errored row.
+Validation of ``params`` is deferred, as on the real API: a bad one becomes an errored row
+(:func:`~.validate.params_error`).
 """
 
 from __future__ import annotations
@@ -16,35 +17,11 @@ from typing import Any
 
 import orjson
 
-from ._openai_fakes import hex_digest, text_of, tokens, unit
+from ..kit.fakes import hex_digest, text_of, tokens, unit
+from .validate import params_error
 
 CANCELED = "canceled"
 EXPIRED = "expired"
-# Top-level Messages params the emulator accepts; anything else is an `Extra inputs` error,
-# which catches adapters that leak OpenAI fields into the params.
-PARAMS = frozenset(
-    {
-        "model",
-        "messages",
-        "max_tokens",
-        "system",
-        "temperature",
-        "top_p",
-        "top_k",
-        "stop_sequences",
-        "tools",
-        "tool_choice",
-        "metadata",
-        "thinking",
-        "stream",
-        "service_tier",
-        "container",
-        "mcp_servers",
-        "context_management",
-        "output_config",
-        "output_format",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -81,35 +58,6 @@ def _has_cache_control(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_cache_control(v) for v in value)
     return False
-
-
-def params_error(params: Any) -> str | None:
-    """The `invalid_request_error` message the real API would give later, if any."""
-    if not isinstance(params, dict):
-        return "params: Input should be a valid dictionary"
-    for key in params:
-        if key not in PARAMS:
-            return f"{key}: Extra inputs are not permitted"
-    if not isinstance(params.get("model"), str) or not params["model"]:
-        return "model: Field required"
-    max_tokens = params.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
-        return "max_tokens: Field required"
-    if max_tokens < 1:
-        return "max_tokens: Input should be greater than or equal to 1"
-    if params.get("stream") is True:
-        return "stream: Streaming is not supported in the Message Batches API"
-    messages = params.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "messages: Field required"
-    for i, message in enumerate(messages):
-        role = message.get("role") if isinstance(message, dict) else None
-        if role not in ("user", "assistant"):
-            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
-    temperature = params.get("temperature")
-    if isinstance(temperature, int | float) and not 0 <= temperature <= 1:
-        return "temperature: Input should be less than or equal to 1"
-    return None
 
 
 def _fake_value(schema: Any, name: str) -> Any:

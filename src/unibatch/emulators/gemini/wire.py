@@ -1,4 +1,4 @@
-"""The Gemini wire vocabulary: error envelope, timestamps, file and batch records, Operations.
+"""The Gemini wire vocabulary: timestamps, file and batch records, Operations.
 
 Shapes copy provider-batch-apis.md §3: ids `batches/…` and `files/…`, RFC 3339 timestamps
 with nanoseconds, int64 counters as strings with zero counters left out (proto3 JSON), and
@@ -17,28 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
 
-from ._base import json_response
-from ._timeline import Phase, Schedule
+from ..kit.timeline import Phase, Schedule
 
 TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1main."
 FILE_TTL = 48 * 3600
 MAX_FILE_BYTES = 2 * 1024**3
 MAX_INLINE_BYTES = 20 * 1024 * 1024
 _ALPHABET = string.ascii_lowercase + string.digits
-_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 # Our lifecycle phases (shared timeline) as Gemini's BatchState.
 _STATES = {
     "validating": "BATCH_STATE_PENDING",
@@ -50,24 +36,6 @@ _STATES = {
     "expired": "BATCH_STATE_EXPIRED",
     "cancelled": "BATCH_STATE_CANCELLED",
 }
-
-
-def google_error(
-    status: int,
-    message: str,
-    *,
-    details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """Google's error envelope `{"error": {code, message, status, details?}}`."""
-    error: dict[str, Any] = {
-        "code": status,
-        "message": message,
-        "status": _STATUS.get(status, "UNKNOWN"),
-    }
-    if details:
-        error["details"] = details
-    return json_response({"error": error}, status, headers)
 
 
 def timestamp(seconds: float) -> str:

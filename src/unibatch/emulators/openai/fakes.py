@@ -8,13 +8,14 @@ endpoints do, so cost and truncation handling can be tested.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from ..kit.fakes import hex_digest, text_of, tokens, unit
 
 # Endpoints whose synchronous responses the emulator can fake.
 EMULATED_ENDPOINTS = frozenset(
@@ -45,36 +46,6 @@ class Usage:
             "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
             "total_tokens": self.input_tokens + self.output_tokens,
         }
-
-
-def hex_digest(*parts: object, size: int = 16) -> str:
-    """A stable hex digest of ``parts`` (ids and choices must not depend on the process)."""
-    text = "\x1f".join(str(p) for p in parts)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
-
-
-def unit(*parts: object) -> float:
-    """A uniform number in [0, 1) determined by ``parts``."""
-    return int(hex_digest(*parts, size=8), 16) / 2**64
-
-
-# -- fake responses ----------------------------------------------------------------------
-
-
-def tokens(text: str) -> int:
-    """A plausible token count: about four characters a token, as the providers' own."""
-    return max(1, math.ceil(len(text) / 4))
-
-
-def text_of(value: Any) -> str:
-    """All human text in a message content / input value, joined."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return " ".join(text_of(v) for v in value)
-    if isinstance(value, dict):
-        return " ".join(text_of(value[k]) for k in ("text", "content") if k in value)
-    return ""
 
 
 def _cached(prompt_tokens: int) -> int:

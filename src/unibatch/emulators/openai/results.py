@@ -1,7 +1,7 @@
-"""Validation and deterministic results for the OpenAI batch emulator, streamed from disk.
+"""Deterministic results for the OpenAI batch emulator, streamed from disk.
 
-Nothing here holds a whole file: validation reads the input line by line (keeping only the
-set of custom_ids), and result files are regenerated from the input at every download.
+Nothing here holds a whole file: result files are regenerated from the input at every
+download.
 Every value is a pure function of the input line, the batch id, ``seed`` and
 ``failure_rate``, so two downloads of one file are byte-identical and the byte counts
 computed once by :func:`summarize` stay true.
@@ -16,37 +16,14 @@ from typing import Any
 
 import orjson
 
-from ._openai_fakes import FAKERS, Usage, hex_digest, unit
+from ..kit.fakes import hex_digest, unit
+from ..kit.timeline import CANCELLED, EXPIRED
+from .fakes import FAKERS, Usage
 
-EXPIRED = "batch_expired"
-CANCELLED = "batch_cancelled"
 _UNRUN_MESSAGES = {
     EXPIRED: "This request could not be executed before the completion window expired.",
     CANCELLED: "This request was not executed because the batch was cancelled.",
 }
-
-
-@dataclass(frozen=True)
-class LineError:
-    """The one ``errors.data`` entry of a batch that failed validation."""
-
-    code: str
-    message: str
-    param: str | None
-    line: int | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "param": self.param, "line": self.line}
-
-
-@dataclass(frozen=True)
-class Scan:
-    """Outcome of validating an input file."""
-
-    error: LineError | None
-    total: int = 0
-    model: str | None = None
-    failures: int = 0  # requests that will answer an HTTP error (failure_rate)
 
 
 @dataclass(frozen=True)
@@ -79,85 +56,6 @@ class Summary:
 def fails(ctx: RowContext, custom_id: str) -> bool:
     """Whether this request answers an HTTP error (deterministic in seed and custom_id)."""
     return ctx.failure_rate > 0 and unit(ctx.seed, "fail", custom_id) < ctx.failure_rate
-
-
-# -- validation --------------------------------------------------------------------------
-
-
-def _invalid(code: str, message: str, param: str | None, line: int | None) -> Scan:
-    return Scan(LineError(code, message, param, line))
-
-
-def _check_line(obj: Any, lineno: int, endpoint: str, seen: set[str]) -> LineError | None:
-    if not isinstance(obj, dict):
-        return LineError("invalid_json_line", "This line is not a JSON object.", None, lineno)
-    custom_id = obj.get("custom_id")
-    if not isinstance(custom_id, str):
-        msg = "Missing required parameter: 'custom_id'."
-        return LineError("missing_required_parameter", msg, "custom_id", lineno)
-    if custom_id in seen:
-        msg = f"The custom_id '{custom_id}' is duplicated. Each custom_id must be unique."
-        return LineError("duplicate_custom_id", msg, "custom_id", lineno)
-    if obj.get("method") != "POST":
-        msg = "Only the POST method is supported for batch requests."
-        return LineError("invalid_request", msg, "method", lineno)
-    if obj.get("url") != endpoint:
-        msg = f"The URL provided for this request does not match the batch endpoint {endpoint}."
-        return LineError("invalid_url", msg, "url", lineno)
-    body = obj.get("body")
-    if not isinstance(body, dict):
-        return LineError("invalid_request", "Missing required parameter: 'body'.", "body", lineno)
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        msg = "Missing required parameter: 'model'."
-        return LineError("invalid_request", msg, "body.model", lineno)
-    if body.get("stream") is True:
-        msg = "Streaming is not supported in the Batch API."
-        return LineError("streaming_unsupported", msg, "body.stream", lineno)
-    return None
-
-
-def scan_input(
-    path: Path | None, endpoint: str, ctx: RowContext, max_requests: int, missing: str
-) -> Scan:
-    """Validate an input file the way the real API does: stop at the first bad line.
-
-    ``path`` is ``None`` when the input file does not exist (or is not a batch file);
-    ``missing`` is the message for that case.
-    """
-    if path is None:
-        return _invalid("invalid_request", missing, "file_id", None)
-    seen: set[str] = set()
-    model: str | None = None
-    failures = 0
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                msg = "This line is not parseable as valid JSON."
-                return _invalid("invalid_json_line", msg, None, lineno)
-            error = _check_line(obj, lineno, endpoint, seen)
-            if error is not None:
-                return Scan(error)
-            line_model = obj["body"]["model"]
-            if model is None:
-                model = line_model
-            elif line_model != model:
-                msg = (
-                    f"The provided model '{line_model}' does not match the model '{model}' "
-                    "used by the other requests in the file."
-                )
-                return _invalid("mismatched_model", msg, "body.model", lineno)
-            seen.add(obj["custom_id"])
-            if len(seen) > max_requests:
-                msg = f"The batch input file contains more than {max_requests} requests."
-                return _invalid("too_many_tasks", msg, None, None)
-            failures += fails(ctx, obj["custom_id"])
-    if not seen:
-        return _invalid("empty_file", "The batch input file is empty.", None, None)
-    return Scan(None, len(seen), model, failures)
 
 
 _UNREADABLE = {

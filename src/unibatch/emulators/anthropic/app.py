@@ -18,19 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ._anthropic_ingest import store_requests
-from ._anthropic_results import Counts, count, iter_rows, shuffled
-from ._anthropic_wire import (
-    MAX_BYTES,
-    MAX_REQUESTS,
-    BatchRecord,
-    anthropic_error,
-    new_id,
-    page,
-    render,
-    rfc3339,
-)
-from ._base import (
+from ..kit import (
     Clock,
     EmulatorConfig,
     Fault,
@@ -40,6 +28,10 @@ from ._base import (
     paced,
     rechunk,
 )
+from .errors import AnthropicError
+from .ingest import store_requests
+from .results import Counts, count, iter_rows, shuffled
+from .wire import MAX_BYTES, MAX_REQUESTS, BatchRecord, new_id, page, render, rfc3339
 
 _BATCH = "/v1/messages/batches/{batch_id}"
 
@@ -85,17 +77,16 @@ class AnthropicEmulator(ProviderEmulator):
 
     # -- wire conventions ---------------------------------------------------------------
 
-    def authenticate(self, request: Request) -> Response | None:
+    def authenticate(self, request: Request) -> None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if not request.headers.get("x-api-key") and not (
             scheme.lower() == "bearer" and token.strip()
         ):
-            return anthropic_error(401, "x-api-key header is required")
+            raise AnthropicError(401, "x-api-key header is required")
         if not request.headers.get("anthropic-version"):
-            return anthropic_error(400, "anthropic-version: header is required")
-        return None
+            raise AnthropicError(400, "anthropic-version: header is required")
 
-    def fault_response(self, fault: Fault) -> Response:
+    def fault_error(self, fault: Fault) -> AnthropicError:
         headers = {}
         if fault.retry_after is not None and fault.status in (429, 529, 503):
             headers["retry-after"] = f"{fault.retry_after:g}"
@@ -104,10 +95,10 @@ class AnthropicEmulator(ProviderEmulator):
             529: "Overloaded",
             500: "Internal server error",
         }
-        return anthropic_error(fault.status, messages.get(fault.status, "Emulated fault."), headers)
+        return AnthropicError(fault.status, messages.get(fault.status, "Emulated fault."), headers)
 
-    def not_found_response(self, request: Request, status: int) -> Response:
-        return anthropic_error(404 if status == 404 else status, "Not Found")
+    def not_found_error(self, request: Request, status: int) -> AnthropicError:
+        return AnthropicError(404 if status == 404 else status, "Not Found")
 
     async def snapshot(self) -> dict[str, Any]:
         now = self.clock()
@@ -144,12 +135,12 @@ class AnthropicEmulator(ProviderEmulator):
             raise
         if size > limit:
             raw.unlink(missing_ok=True)
-            return anthropic_error(413, "Request exceeds the maximum allowed number of bytes.")
+            raise AnthropicError(413, "Request exceeds the maximum allowed number of bytes.")
         path = self.data_dir / f"{batch_id}.jsonl"
         max_requests = self.config.max_requests_per_batch or MAX_REQUESTS
         outcome = await asyncio.to_thread(store_requests, raw, path, max_requests)
         if isinstance(outcome, str):
-            return anthropic_error(400, outcome)
+            raise AnthropicError(400, outcome)
         batch = BatchRecord.plan(batch_id, path, outcome, self.config, self.clock())
         self.batches[batch_id] = batch
         # Recorded before the answer is held back: a client killed in this window has
@@ -159,10 +150,7 @@ class AnthropicEmulator(ProviderEmulator):
         return _ok(await self._observe(batch, request))
 
     async def _get(self, request: Request) -> Response:
-        batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
-        return _ok(await self._observe(batch, request))
+        return _ok(await self._observe(self._batch(request), request))
 
     async def _list(self, request: Request) -> Response:
         query = request.query_params
@@ -171,7 +159,7 @@ class AnthropicEmulator(ProviderEmulator):
         except ValueError:
             limit = 0
         if not 1 <= limit <= 1000:
-            return anthropic_error(400, "limit: Input should be between 1 and 1000")
+            raise AnthropicError(400, "limit: Input should be between 1 and 1000")
         newest_first = list(reversed(self.batches.values()))
         chosen, has_more = page(newest_first, query.get("after_id"), query.get("before_id"), limit)
         data = [await self._observe(b, request) for b in chosen]
@@ -186,34 +174,28 @@ class AnthropicEmulator(ProviderEmulator):
 
     async def _cancel(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         now = self.clock()
         status = batch.status(now)
         if status == "ended":
             msg = f"Message Batch {batch.id} has already ended and cannot be canceled."
-            return anthropic_error(400, msg)
+            raise AnthropicError(400, msg)
         if status == "in_progress":
             batch.cancel_at = now
         return _ok(await self._observe(batch, request))
 
     async def _delete(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         if batch.status(self.clock()) != "ended":
             msg = "In progress batches cannot be deleted. Consider canceling the batch instead."
-            return anthropic_error(400, msg)
+            raise AnthropicError(400, msg)
         del self.batches[batch.id]
         batch.path.unlink(missing_ok=True)
         return _ok({"id": batch.id, "type": "message_batch_deleted"})
 
     async def _results(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         if batch.status(self.clock()) != "ended":
-            return anthropic_error(404, f"Message Batch {batch.id} has no available results.")
+            raise AnthropicError(404, f"Message Batch {batch.id} has no available results.")
         ending = batch.ending()
         rows = shuffled(iter_rows(batch.path, batch.ctx, ending.cut, ending.reason), batch.id)
         body = paced(rechunk(rows), lambda: self.config.download_chunk_delay)
@@ -222,11 +204,11 @@ class AnthropicEmulator(ProviderEmulator):
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _batch(self, request: Request) -> BatchRecord | Response:
+    def _batch(self, request: Request) -> BatchRecord:
         batch_id = request.path_params["batch_id"]
         batch = self.batches.get(batch_id)
         if batch is None:
-            return anthropic_error(404, f"Message Batch {batch_id} not found.")
+            raise AnthropicError(404, f"Message Batch {batch_id} not found.")
         return batch
 
     async def _observe(self, batch: BatchRecord, request: Request) -> dict[str, Any]:

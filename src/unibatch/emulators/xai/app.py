@@ -32,25 +32,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._base import Clock, EmulatorConfig, Fault, Handler, ProviderEmulator, json_response
-from ._xai_batch import Timeline, XAIBatch
-from ._xai_inline import add_requests
-from ._xai_wire import (
+from ..kit import Clock, EmulatorConfig, Fault, Handler, ProviderEmulator, json_response
+from .batch import Timeline, XAIBatch
+from .errors import XAIError
+from .inline import add_requests
+from .validate import ingest
+from .wire import (
     EXPIRE_SECONDS,
     FILE_TTL,
     MAX_FILE_BYTES,
     MAX_REQUESTS,
-    Ingested,
     XAIFile,
     copy_to,
     decode_token,
     encode_token,
-    ingest,
     key_id,
     new_id,
     parse_limit,
     render_batch,
-    xai_error,
 )
 
 _KNOBS = ("cancel_by_xai_message", "xai_cancel_after", "expire_seconds")
@@ -102,19 +101,18 @@ class XAIEmulator(ProviderEmulator):
 
     # -- wire conventions ---------------------------------------------------------------
 
-    def authenticate(self, request: Request) -> Response | None:
+    def authenticate(self, request: Request) -> None:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
             msg = "No API key provided. Send it as 'Authorization: Bearer <XAI_API_KEY>'."
-            return xai_error(401, msg)
+            raise XAIError(401, msg)
         if self.api_keys is not None and key not in self.api_keys:
             # A wrong key is a 400, not a 401, on xAI (capture).
             msg = f"Incorrect API key provided: {key[:4]}***. Obtain one at https://console.x.ai."
-            return xai_error(400, msg)
-        return None
+            raise XAIError(400, msg)
 
-    def fault_response(self, fault: Fault) -> Response:
+    def fault_error(self, fault: Fault) -> XAIError:
         headers = {}
         if fault.retry_after is not None and fault.status in (429, 503):
             headers["retry-after"] = f"{fault.retry_after:g}"
@@ -124,10 +122,10 @@ class XAIEmulator(ProviderEmulator):
             msg = "The service encountered an error (emulated)."
         else:
             msg = "Emulated fault."
-        return xai_error(fault.status, msg, headers)
+        return XAIError(fault.status, msg, headers)
 
-    def not_found_response(self, request: Request, status: int) -> Response:
-        return xai_error(status, f"No route for {request.method} {request.url.path}")
+    def not_found_error(self, request: Request, status: int) -> XAIError:
+        return XAIError(status, f"No route for {request.method} {request.url.path}")
 
     async def snapshot(self) -> dict[str, Any]:
         now = self.clock()
@@ -167,15 +165,15 @@ class XAIEmulator(ProviderEmulator):
         try:
             form = await request.form(max_part_size=64 * 1024)
         except MultiPartException as exc:
-            return xai_error(400, f"Invalid multipart body: {exc.message}")
+            raise XAIError(400, f"Invalid multipart body: {exc.message}") from None
         try:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
-                return xai_error(400, "Missing required multipart field 'file'.")
+                raise XAIError(400, "Missing required multipart field 'file'.")
             ttl = form.get("expires_after")
             seconds = int(ttl) if isinstance(ttl, str) and ttl.isdigit() else FILE_TTL
             if not 3600 <= seconds <= 2_592_000:
-                return xai_error(400, "expires_after must be between 3600 and 2592000 seconds.")
+                raise XAIError(400, "expires_after must be between 3600 and 2592000 seconds.")
             file_id = new_id("file")
             path = self.data_dir / f"{file_id}.jsonl"
             size = await asyncio.to_thread(copy_to, upload.file, path)
@@ -187,19 +185,18 @@ class XAIEmulator(ProviderEmulator):
         self.files[file_id] = record
         return json_response(record.as_json())
 
-    def _file(self, request: Request) -> XAIFile | Response:
+    def _file(self, request: Request) -> XAIFile:
         file_id = request.path_params["file_id"]
         record = self.files.get(file_id)
-        return record if record is not None else xai_error(404, f"File {file_id} not found.")
+        if record is None:
+            raise XAIError(404, f"File {file_id} not found.")
+        return record
 
     async def _get_file(self, request: Request) -> Response:
-        record = self._file(request)
-        return record if isinstance(record, Response) else json_response(record.as_json())
+        return json_response(self._file(request).as_json())
 
     async def _delete_file(self, request: Request) -> Response:
         record = self._file(request)
-        if isinstance(record, Response):
-            return record
         del self.files[record.id]
         # A batch keeps reading its input to build results, so keep referenced bytes.
         if all(b.path != record.path for b in self.batches.values()):
@@ -212,16 +209,16 @@ class XAIEmulator(ProviderEmulator):
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return xai_error(400, "Failed to parse the request body as JSON.")
+            raise XAIError(400, "Failed to parse the request body as JSON.") from None
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-            return xai_error(400, "Missing required field 'name'.")
+            raise XAIError(400, "Missing required field 'name'.")
         file_id = body.get("input_file_id")
         source = self.files.get(file_id) if isinstance(file_id, str) else None
         if file_id is not None and source is None:
-            return xai_error(404, f"File {file_id} not found.")
+            raise XAIError(404, f"File {file_id} not found.")
         max_bytes = self.config.max_file_bytes or MAX_FILE_BYTES
         if source is not None and source.bytes > max_bytes:
-            return xai_error(400, f"The batch file is larger than {max_bytes} bytes.")
+            raise XAIError(400, f"The batch file is larger than {max_bytes} bytes.")
         now = self.clock()
         batch_id = new_id("batch")
         batch = XAIBatch(
@@ -243,8 +240,6 @@ class XAIEmulator(ProviderEmulator):
             read = await asyncio.to_thread(
                 ingest, source.path, batch.seed, batch.failure_rate, limit
             )
-            if not isinstance(read, Ingested):
-                return xai_error(*read)
             batch.offsets, batch.kinds, batch.invalid = read.offsets, read.kinds, read.invalid
         self.batches[batch_id] = batch
         # The batch exists before the answer is held back: a client killed in this window
@@ -271,22 +266,22 @@ class XAIEmulator(ProviderEmulator):
             xai_cancel_message=self.cancel_by_xai_message,
         )
 
-    def _batch(self, request: Request) -> XAIBatch | Response:
+    def _batch(self, request: Request) -> XAIBatch:
         batch_id = request.path_params["batch_id"]
         batch = self.batches.get(batch_id)
-        return batch if batch is not None else xai_error(404, f"Batch {batch_id} not found.")
+        if batch is None:
+            raise XAIError(404, f"Batch {batch_id} not found.")
+        return batch
 
     async def _get_batch(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         return json_response(render_batch(batch, batch.view(self.clock())))
 
     async def _list_batches(self, request: Request) -> Response:
         limit = parse_limit(request.query_params.get("limit"), default=100)
         start = decode_token(request.query_params.get("pagination_token"))
         if limit is None or start is None:
-            return xai_error(400, "Invalid limit or pagination_token.")
+            raise XAIError(400, "Invalid limit or pagination_token.")
         now = self.clock()
         newest_first = list(reversed(self.batches.values()))
         chosen = newest_first[start : start + limit]
@@ -300,8 +295,6 @@ class XAIEmulator(ProviderEmulator):
 
     async def _cancel_batch(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         now = self.clock()
         view = batch.view(now)
         # Nothing left to stop: the batch is returned as it stands.
@@ -311,26 +304,22 @@ class XAIEmulator(ProviderEmulator):
 
     async def _add_requests(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         if batch.input_file_id is not None:
-            return xai_error(412, "Cannot add inline requests to a file-based batch")
+            raise XAIError(412, "Cannot add inline requests to a file-based batch")
         if batch.view(self.clock()).stopped:
-            return xai_error(403, "Cannot add requests to a cancelled batch")
+            raise XAIError(403, "Cannot add requests to a cancelled batch")
         # Synchronous on purpose: appends to one batch must not interleave.
-        refused = add_requests(batch, await request.body(), self.config.max_requests_per_batch)
-        return xai_error(*refused) if refused is not None else json_response({})
+        add_requests(batch, await request.body(), self.config.max_requests_per_batch)
+        return json_response({})
 
     # -- results ------------------------------------------------------------------------
 
     async def _results(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         limit = parse_limit(request.query_params.get("limit"), default=100)
         start = decode_token(request.query_params.get("pagination_token"))
         if limit is None or start is None:
-            return xai_error(400, "Invalid limit or pagination_token.")
+            raise XAIError(400, "Invalid limit or pagination_token.")
         view = batch.view(self.clock())
 
         def page() -> tuple[list[dict[str, Any]], int]:
@@ -352,12 +341,10 @@ class XAIEmulator(ProviderEmulator):
 
     async def _request_metadata(self, request: Request) -> Response:
         batch = self._batch(request)
-        if isinstance(batch, Response):
-            return batch
         limit = parse_limit(request.query_params.get("limit"), default=100)
         start = decode_token(request.query_params.get("pagination_token"))
         if limit is None or start is None:
-            return xai_error(400, "Invalid limit or pagination_token.")
+            raise XAIError(400, "Invalid limit or pagination_token.")
         view = batch.view(self.clock())
         stop = min(start + limit, batch.total)
 

@@ -1,0 +1,25 @@
+"""What every provider emulator is built from: knobs, faults, clock, errors, fake text.
+
+A provider package imports from here and from nowhere else in the emulators, except the
+OpenAI fakes that OpenAI-shaped providers (xAI) reuse.
+"""
+
+from .base import Clock, Handler, ProviderEmulator
+from .config import EmulatorConfig, Fault
+from .errors import EmulatedError
+from .faults import FaultPlan
+from .responses import json_response, paced, read_chunks, rechunk
+
+__all__ = [
+    "Clock",
+    "EmulatedError",
+    "EmulatorConfig",
+    "Fault",
+    "FaultPlan",
+    "Handler",
+    "ProviderEmulator",
+    "json_response",
+    "paced",
+    "read_chunks",
+    "rechunk",
+]
