@@ -23,11 +23,11 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from .anthropic import AnthropicEmulator
-from .gemini import GeminiEmulator
+from unibatch.providers.registry import spec_of, specs
+from unibatch.providers.spec import load_object
+
 from .kit import EmulatorConfig, ProviderEmulator
 from .openai import OpenAIEmulator
-from .xai import XAIEmulator
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,18 @@ class ProviderMount:
     name: str
     prefix: str
     factory: Callable[[EmulatorConfig], ProviderEmulator]
+    base_url_env: str
 
 
-# Adding a provider is one line here.
-PROVIDERS: tuple[ProviderMount, ...] = (
-    ProviderMount("openai", "/openai/v1", OpenAIEmulator),
-    ProviderMount("anthropic", "/anthropic", AnthropicEmulator),
-    ProviderMount("gemini", "/gemini", GeminiEmulator),
-    ProviderMount("xai", "/xai/v1", XAIEmulator),
-)
-_PREFIXES = {mount.name: mount.prefix for mount in PROVIDERS}
+def mounts() -> list[ProviderMount]:
+    """An emulator for every registered provider whose spec names one, in registry order."""
+    return [
+        ProviderMount(
+            spec.name, spec.emulator_prefix, load_object(spec.emulator), spec.base_url_env
+        )
+        for spec in specs()
+        if spec.emulator and spec.emulator_prefix
+    ]
 
 
 def build_app(
@@ -57,9 +59,10 @@ def build_app(
     All emulators share ``config``, so one ``POST …/_emulator/config`` steers them all.
     """
     config = config if config is not None else EmulatorConfig()
-    emulators = {mount.name: mount.factory(config) for mount in PROVIDERS}
+    mounted = mounts()
+    emulators = {mount.name: mount.factory(config) for mount in mounted}
     routes: list[BaseRoute] = [
-        Mount(mount.prefix, app=emulators[mount.name].app) for mount in PROVIDERS
+        Mount(mount.prefix, app=emulators[mount.name].app) for mount in mounted
     ]
     return Starlette(routes=routes), emulators
 
@@ -99,8 +102,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, config: EmulatorConfig | None 
 
     def announce(bound: int) -> None:
         base = f"http://{_public_host(host)}:{bound}"
-        for mount in PROVIDERS:
-            print(f"{mount.name.upper()}_BASE_URL={base}{mount.prefix}", flush=True)
+        for mount in mounts():
+            print(f"{mount.base_url_env}={base}{mount.prefix}", flush=True)
 
     server = _Server(app, host, port, announce)
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that
@@ -129,7 +132,10 @@ class RunningEmulator:
 
     def base_url(self, provider: str) -> str:
         """The SDK base URL of ``provider``, e.g. ``http://127.0.0.1:PORT/openai/v1``."""
-        return self.url + _PREFIXES[provider]
+        prefix = spec_of(provider).emulator_prefix
+        if prefix is None:
+            raise KeyError(f"provider {provider!r} has no emulator")
+        return self.url + prefix
 
     @property
     def openai(self) -> OpenAIEmulator:

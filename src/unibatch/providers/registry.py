@@ -104,9 +104,9 @@ def known_providers() -> list[str]:
 
 
 def specs() -> list[ProviderSpec]:
-    """Every registered provider, by name."""
+    """Every registered provider: the built-ins in `BUILTIN` order, then the others."""
     load()
-    return [_specs[name] for name in sorted(_specs)]
+    return list(_specs.values())
 
 
 def split_model(model: str) -> tuple[str, str]:
