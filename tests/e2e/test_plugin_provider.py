@@ -25,7 +25,7 @@ from unibatch.emulators import EmulatorConfig
 from unibatch.emulators.server import running_emulator
 from unibatch.pricing import list_price
 
-PLUGIN = '''
+PLUGIN = """
 from dataclasses import replace
 
 from unibatch.providers.openai import SPEC as OPENAI
@@ -41,7 +41,7 @@ SPEC = replace(
     emulator=None,
     emulator_prefix=None,
 )
-'''
+"""
 
 
 def install_plugin(site: Path) -> None:

@@ -228,7 +228,7 @@ def test_v1beta_operation_shape(emu: RunningEmulator) -> None:
     assert (
         int(stats.get("successfulRequestCount", 0)) + int(stats.get("failedRequestCount", 0)) == 6
     )
-    # The output is in both places the reference found it.
+    # The output is in both places Google's SDK and REST docs read it from.
     answers = op["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
     assert op["response"]["inlinedResponses"]["inlinedResponses"] == answers
     assert len([a for a in answers if "error" in a]) == int(stats.get("failedRequestCount", 0))

@@ -1,4 +1,4 @@
-"""The Anthropic Message Batches wire vocabulary (reference §2): ids, timestamps, the batch
+"""The Anthropic Message Batches wire vocabulary (docs.anthropic.com/en/api/creating-message-batches): ids, timestamps, the batch
 record and its timeline, and list pages.
 
 A batch's state is a pure function of the clock, the schedule frozen at creation and the

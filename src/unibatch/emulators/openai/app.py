@@ -67,7 +67,7 @@ class OpenAIEmulator(ProviderEmulator):
 
     Batch status moves with the clock (validating → in_progress → finalizing → completed)
     following the knobs of :class:`EmulatorConfig`; validation failures, expiry, cancel,
-    per-request failures and HTTP faults behave as the reference describes. Every call is
+    per-request failures and HTTP faults behave as OpenAI documents them. Every call is
     counted in ``requests_seen`` under ``"METHOD /route/{template}"``.
 
     Example::

@@ -1,7 +1,7 @@
 """The OpenAI wire vocabulary: file/batch records and their JSON, list pages.
 
 Kept apart from the emulator's request handling so the shapes a client sees are in one
-place, next to the reference they copy (provider-batch-apis.md §1).
+place, next to the API reference they copy (platform.openai.com/docs/api-reference/batch).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A faithful emulator of xAI's Files + Batch REST API (reference §4), as a Starlette app.
+"""A faithful emulator of xAI's Files + Batch REST API (docs.x.ai/docs/guides/batch-api), as a Starlette app.
 
 Mount :attr:`XAIEmulator.app` at ``/xai/v1`` and point a client at it::
 

@@ -1,5 +1,5 @@
 """One xAI batch in the emulator: its input on disk, its frozen schedule, and the outcome of
-every request at any instant, as a pure function of the clock (reference §4.3-§4.5).
+every request at any instant, as a pure function of the clock.
 
 xAI has no status enum, only counters, so the whole life of a batch is the answer to one
 question: at time `now`, which requests have run, which were cancelled, which are pending?
@@ -140,8 +140,8 @@ class XAIBatch:
         }
 
     def index_at(self, position: int) -> int:
-        """The request listed at `position` of the results: not input order (reference
-        §4.5) but a fixed stride through it, so clients assuming either order get caught."""
+        """The request listed at `position` of the results: not input order (xAI does not
+        promise any) but a fixed stride through it, so clients assuming either order get caught."""
         n = self.total
         if n <= 2:
             return n - 1 - position

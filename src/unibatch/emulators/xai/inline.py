@@ -1,4 +1,4 @@
-"""Inline mode of the xAI emulator: `POST /v1/batches/{id}/requests` (reference §4.1-§4.2).
+"""Inline mode of the xAI emulator: `POST /v1/batches/{id}/requests` (xAI REST reference).
 
 Added requests are appended to a JSONL file of the batch's own, in the same line shape as
 an uploaded file, so results, counters and paging treat both modes alike. A call is

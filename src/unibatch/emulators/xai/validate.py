@@ -1,5 +1,5 @@
 """What xAI rejects: models it cannot batch, line urls it does not serve, and a batch file
-that is checked once, at create (reference §4).
+that is checked once, at create (xAI batch guide, docs.x.ai/docs/guides/batch-api).
 
 Some problems refuse the create (an unknown model, a duplicate id); a malformed line lets
 it succeed and xAI then cancels the batch with a message, as the capture saw.

@@ -1,4 +1,4 @@
-"""The xAI wire vocabulary: ids, page tokens, files and the batch object (reference §4, §9).
+"""The xAI wire vocabulary: ids, page tokens, files and the batch object (xAI REST reference).
 
 Kept apart from request handling so the shapes a client sees sit in one place.
 """
@@ -26,7 +26,7 @@ EXPIRE_SECONDS = 30 * 86400.0  # a batch's expire_time is creation + 30 days (ca
 
 
 def new_id(prefix: str) -> str:
-    """`batch_<uuid>`, `file_<uuid>` (reference §9)."""
+    """`batch_<uuid>`, `file_<uuid>`, as xAI writes its ids."""
     return f"{prefix}_{uuid.uuid4()}"
 
 
