@@ -1,5 +1,6 @@
-"""The Anthropic Message Batches wire vocabulary (docs.anthropic.com/en/api/creating-message-batches): ids, timestamps, the batch
-record and its timeline, and list pages.
+"""The Anthropic Message Batches wire vocabulary: ids, timestamps, the batch record and its
+timeline, and list pages, as Anthropic documents them
+(docs.anthropic.com/en/api/creating-message-batches).
 
 A batch's state is a pure function of the clock, the schedule frozen at creation and the
 moment a cancel arrived, as in the OpenAI emulator: no background task advances it.

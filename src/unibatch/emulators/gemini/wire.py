@@ -1,6 +1,7 @@
 """The Gemini wire vocabulary: timestamps, file and batch records, Operations.
 
-Shapes follow Google's batch-mode docs and REST reference (ai.google.dev/api/batch-mode): ids `batches/…` and `files/…`, RFC 3339 timestamps
+Shapes follow Google's batch-mode docs and REST reference (ai.google.dev/api/batch-mode):
+ids `batches/…` and `files/…`, RFC 3339 timestamps
 with nanoseconds, int64 counters as strings with zero counters left out (proto3 JSON), and
 every batch wrapped in a long-running Operation.
 """

@@ -1,4 +1,5 @@
-"""A faithful emulator of xAI's Files + Batch REST API (docs.x.ai/docs/guides/batch-api), as a Starlette app.
+"""A faithful emulator of xAI's Files + Batch REST API, as a Starlette app (xAI documents
+the API at docs.x.ai/docs/guides/batch-api).
 
 Mount :attr:`XAIEmulator.app` at ``/xai/v1`` and point a client at it::
 
