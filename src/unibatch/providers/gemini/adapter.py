@@ -22,7 +22,7 @@ import orjson
 
 from unibatch.errors import PermanentProviderError, TransientProviderError
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
-from unibatch.providers.gemini.translate import TRANSLATOR
+from unibatch.providers.gemini.translate import TRANSLATOR, answered
 from unibatch.providers.http import SPOOL_BYTES, HttpProvider, send
 from unibatch.providers.spec import ProviderSpec
 from unibatch.providers.translate import EMBEDDINGS
@@ -49,6 +49,10 @@ _GRPC_HTTP = {
     9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
 }  # fmt: skip
 _RETRYABLE_HTTP = frozenset({408, 429, 499, 500, 502, 503, 504})
+# Finish reasons a new attempt may turn into an answer.
+_WORTH_RETRYING = frozenset(
+    {"OTHER", "MALFORMED_FUNCTION_CALL", "MALFORMED_RESPONSE", "FINISH_REASON_UNSPECIFIED"}
+)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
@@ -281,6 +285,23 @@ def parse_entry(entry: dict[str, Any], key: Any, model: str, raw: bytes) -> Resu
     response = entry.get("response")
     if isinstance(response, dict) and "error" not in entry:
         body, usage = TRANSLATOR.from_native(response, model=model)
+        unfinished = _unfinished(response)
+        if unfinished is not None:
+            # Billed, but not an answer: the row errs (keeping its usage) so it is not
+            # mistaken for a completion, and a retry can ask again.
+            return ResultRow(
+                custom_id=custom_id,
+                seq=seq,
+                status=RequestStatus.ERRORED,
+                error=ErrorInfo(
+                    code=unfinished.lower(),
+                    message=f"Gemini stopped without an answer (finishReason {unfinished})",
+                    retryable=unfinished in _WORTH_RETRYING,
+                ),
+                usage=usage,
+                request_id=response.get("responseId"),
+                raw=raw,
+            )
         return ResultRow(
             custom_id=custom_id,
             seq=seq,
@@ -308,6 +329,16 @@ def parse_entry(entry: dict[str, Any], key: Any, model: str, raw: bytes) -> Resu
         ),
         raw=raw,
     )
+
+
+def _unfinished(response: dict[str, Any]) -> str | None:
+    """The finish reason when no candidate ended with an answer or a refusal. Gemini's
+    FinishReason enum (google-genai `types.FinishReason`) has many values that are neither
+    (MALFORMED_FUNCTION_CALL, TOO_MANY_TOOL_CALLS, OTHER, ...), and grows: a reason we do
+    not know is not taken for an answer."""
+    reasons = [c.get("finishReason") for c in response.get("candidates") or []]
+    broken = [str(r) for r in reasons if r is not None and not answered(str(r))]
+    return broken[0] if reasons and len(broken) == len(reasons) else None
 
 
 def _identify(key: Any) -> tuple[str | None, int | None]:

@@ -93,8 +93,17 @@ _FINISH = {
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
     "LANGUAGE": "content_filter",
-    "MALFORMED_FUNCTION_CALL": "stop",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    "MODEL_ARMOR": "content_filter",
 }
+
+
+def answered(finish_reason: str) -> bool:
+    """Whether a candidate that ended for this reason holds an answer (or a refusal)."""
+    return finish_reason in _FINISH
+
+
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[^,]*)?;base64,(?P<data>.*)$", re.S)
 
 
