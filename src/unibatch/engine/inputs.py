@@ -18,6 +18,7 @@ from unibatch.engine.plan import Planner
 from unibatch.errors import InputError, UnknownProviderError
 from unibatch.providers.base import RequestLine
 from unibatch.providers.registry import ProviderSet, split_model
+from unibatch.providers.translate import EMBEDDINGS
 from unibatch.store import codec
 
 DEFAULT_ENDPOINT = "/v1/chat/completions"
@@ -130,7 +131,8 @@ class RequestReader:
         data = orjson.dumps(body)
         # The size counts the line as the provider will see it (translated, with envelope).
         size = adapter.line_bytes(RequestLine(custom_id, body, self.count), data)
-        job_id = self.planner.assign(spec, bare_model, endpoint, size, self._where(n))
+        inputs = embedding_inputs(body) if endpoint == EMBEDDINGS else 1
+        job_id = self.planner.assign(spec, bare_model, endpoint, size, self._where(n), inputs)
         return {
             "batch_id": self.batch_id,
             "seq": self.count,
@@ -162,3 +164,12 @@ class RequestReader:
             yield chunk
         if self.count == 0:
             raise InputError("no requests", path=self.path)
+
+
+def embedding_inputs(body: dict[str, Any]) -> int:
+    """How many texts an embeddings request embeds: `input` is one string, one token list,
+    or a list of either."""
+    value = body.get("input")
+    if isinstance(value, list) and value and not all(isinstance(v, int) for v in value):
+        return len(value)
+    return 1

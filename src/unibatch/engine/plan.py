@@ -13,6 +13,7 @@ from typing import Any
 from unibatch.engine.ids import new_id
 from unibatch.errors import LimitError
 from unibatch.providers.spec import BatchLimits, ProviderSpec
+from unibatch.providers.translate import EMBEDDINGS
 
 _UNLIMITED = BatchLimits(max_requests=2**62, max_bytes=2**62)
 
@@ -25,6 +26,7 @@ class PlannedJob:
     endpoint: str
     request_count: int = 0
     byte_count: int = 0
+    input_count: int = 0
 
 
 @dataclass(slots=True)
@@ -35,9 +37,16 @@ class Planner:
     _open: dict[tuple[str, str, str], PlannedJob] = field(default_factory=dict)
 
     def assign(
-        self, provider: ProviderSpec, model: str, endpoint: str, size: int, where: str
+        self,
+        provider: ProviderSpec,
+        model: str,
+        endpoint: str,
+        size: int,
+        where: str,
+        inputs: int = 1,
     ) -> str:
-        """The id of the job this request goes to."""
+        """The id of the job this request goes to. `inputs` counts the embedding inputs
+        of an embeddings request, which some providers limit per batch."""
         # A provider without a Batch API takes jobs of any size (they run in real time).
         limits = provider.batch_limits or _UNLIMITED
         if size > limits.max_bytes:
@@ -45,18 +54,26 @@ class Planner:
                 f"{where}: request is {size} bytes, more than {provider.name}'s "
                 f"{limits.max_bytes} byte limit for a whole batch file; shorten it"
             )
+        max_inputs = limits.max_embedding_inputs if endpoint == EMBEDDINGS else None
+        if max_inputs is not None and inputs > max_inputs:
+            raise LimitError(
+                f"{where}: request has {inputs} inputs, more than the {max_inputs} "
+                f"{provider.name} embeds in one batch; split it"
+            )
         key = (provider.name, model, endpoint)
         job = self._open.get(key)
         if (
             job is None
             or job.request_count + 1 > limits.max_requests
             or job.byte_count + size > limits.max_bytes
+            or (max_inputs is not None and job.input_count + inputs > max_inputs)
         ):
             job = PlannedJob(new_id("ubj"), provider.name, model, endpoint)
             self._open[key] = job
             self.jobs.append(job)
         job.request_count += 1
         job.byte_count += size
+        job.input_count += inputs
         return job.id
 
     def rows(self) -> list[dict[str, Any]]:

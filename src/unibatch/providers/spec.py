@@ -44,6 +44,8 @@ class BatchLimits:
 
     max_requests: int
     max_bytes: int
+    # Embedding inputs across every request of one embeddings batch (None: no limit).
+    max_embedding_inputs: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,11 @@ SPEC = ProviderSpec(
     key_env=("OPENAI_API_KEY",),
     base_url_env="OPENAI_BASE_URL",
     default_base_url="https://api.openai.com/v1",
-    batch_limits=BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024),
+    # "/v1/embeddings batches are also restricted to a maximum of 50,000 embedding inputs
+    # across all requests in the batch" (openai-python, `batch_create_params.py`).
+    batch_limits=BatchLimits(
+        max_requests=50_000, max_bytes=200 * 1024 * 1024, max_embedding_inputs=50_000
+    ),
     batch_discount=0.5,
     completion_window=24 * 3600,
     finds_lost_batches=True,
