@@ -104,10 +104,10 @@ def test_gemini_3_refuses_a_current_tool_turn_without_signatures() -> None:
 @pytest.mark.parametrize(
     ("model", "effort", "config"),
     [
-        ("gemini-3-pro-preview", "low", {"thinkingLevel": "low"}),
-        ("gemini-3-pro-preview", "high", {"thinkingLevel": "high"}),
-        ("gemini-3-flash-preview", "minimal", {"thinkingLevel": "minimal"}),
-        ("gemini-3-flash-preview", "medium", {"thinkingLevel": "medium"}),
+        ("gemini-3-pro-preview", "low", {"thinkingLevel": "LOW"}),
+        ("gemini-3-pro-preview", "high", {"thinkingLevel": "HIGH"}),
+        ("gemini-3-flash-preview", "minimal", {"thinkingLevel": "MINIMAL"}),
+        ("gemini-3-flash-preview", "medium", {"thinkingLevel": "MEDIUM"}),
         ("gemini-2.5-flash", "none", {"thinkingBudget": 0}),
         ("gemini-2.5-flash", "high", {"thinkingBudget": 24576}),
         # 2.5 Pro only thinks: `minimal` is its smallest budget, never 0.

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from unibatch.providers.anthropic.rules import RULES
+
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # Top-level Messages params the emulator accepts; anything else is an `Extra inputs` error,
 # which catches adapters that leak OpenAI fields into the params.
@@ -102,4 +104,7 @@ def params_error(params: Any) -> str | None:
     temperature = params.get("temperature")
     if isinstance(temperature, int | float) and not 0 <= temperature <= 1:
         return "temperature: Input should be less than or equal to 1"
+    # The per-model rules unibatch's translation reads too.
+    for violation in RULES.violations(params, params["model"]):
+        return violation.provider_message
     return None

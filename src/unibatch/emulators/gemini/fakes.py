@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from unibatch.providers.gemini.rules import RULES
+
 from ..kit.fakes import hex_digest, tokens, unit
 
 
@@ -93,6 +95,16 @@ _ERRORS = (
 )
 
 
+def rule_error(request: Any, model: str) -> dict[str, Any] | None:
+    """The error Gemini gives a request that breaks one of its rules for `model` (the
+    rules unibatch's translation reads too), as a google.rpc.Status."""
+    if not isinstance(request, dict):
+        return None
+    for violation in RULES.violations(request, model):
+        return {"code": 400, "message": violation.provider_message, "status": "INVALID_ARGUMENT"}
+    return None
+
+
 def iter_results(
     path: Path,
     *,
@@ -113,7 +125,10 @@ def iter_results(
                 return
             obj = orjson.loads(raw)
             entry: dict[str, Any] = {"key": obj.get("key")} if file_rows else {}
-            if fails(seed, rate, batch, index):
+            refused = None if embed else rule_error(obj.get("request"), model)
+            if refused is not None:
+                entry["error"] = refused
+            elif fails(seed, rate, batch, index):
                 entry["error"] = _ERRORS[int(unit(seed, "kind", batch, index) * 2)]
             else:
                 rid = hex_digest(batch, index)

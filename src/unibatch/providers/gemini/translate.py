@@ -190,7 +190,8 @@ def _thinking(model: str, effort: str) -> dict[str, Any]:
     a level the model does not take), a token budget on 2.5. Models that only think get
     their smallest budget for `minimal`, never 0 (which turns thinking off)."""
     if not bare_model(model).startswith(_BUDGET_FAMILIES):
-        return {"thinkingLevel": effort}
+        # The ThinkingLevel enum, as google-genai spells it (`types.ThinkingLevel`).
+        return {"thinkingLevel": effort.upper()}
     budget = _THINKING_BUDGET[effort]
     if effort == "minimal" and THINKING_ONLY in RULES.rules_for(model):
         budget = _SMALLEST_BUDGET

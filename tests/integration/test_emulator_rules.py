@@ -1,0 +1,231 @@
+"""The emulators refuse what the providers refuse, with the providers' own errors.
+
+Every rule in the Anthropic and Gemini rule tables (the tables translation reads too) has
+a case here: a native request that breaks it, sent straight to the emulator. Both APIs
+judge `params` per request, so the batch is accepted and the request's result carries
+the error, as on the real services. The Anthropic batch goes through the official SDK;
+the Gemini requests are written in Gemini's wire format (so the coverage check below can
+read them) and their results are read back through google-genai.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+from google import genai
+from google.genai import types
+
+from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
+from unibatch.providers.anthropic.rules import RULES as ANTHROPIC_RULES
+from unibatch.providers.gemini.rules import RULES as GEMINI_RULES
+from unibatch.providers.rules import Rule, RuleTable
+
+HI = {"role": "user", "content": "Hi"}
+
+
+def claude(model: str = "claude-haiku-4-5", **params: Any) -> dict[str, Any]:
+    return {"model": model, "max_tokens": 32, "messages": [HI], **params}
+
+
+def tool_use(*ids: str) -> list[dict[str, Any]]:
+    calls = [{"type": "tool_use", "id": i, "name": "get", "input": {}} for i in ids]
+    results = [{"type": "tool_result", "tool_use_id": i, "content": "x"} for i in ids]
+    return [HI, {"role": "assistant", "content": calls}, {"role": "user", "content": results}]
+
+
+def media(kind: str, media_type: str) -> list[dict[str, Any]]:
+    source = {"type": "base64", "media_type": media_type, "data": "AAAA"}
+    return [{"role": "user", "content": [{"type": kind, "source": source}]}]
+
+
+TOOLS = [{"name": "get", "input_schema": {"type": "object"}}]
+# custom_id -> (native params, words of Anthropic's error)
+ANTHROPIC_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "temperature-deprecated": (
+        claude("claude-opus-4-7", temperature=0.5),
+        "`temperature` is deprecated for this model.",
+    ),
+    "top-p-deprecated": (claude("claude-sonnet-5", top_p=0.5), "`top_p` is deprecated"),
+    "top-k-deprecated": (claude("claude-next-1", top_k=5), "`top_k` is deprecated"),
+    "both-sampling": (
+        claude(temperature=0.5, top_p=0.9),
+        "`temperature` and `top_p` cannot both be specified for this model",
+    ),
+    "blank-stop": (
+        claude(stop_sequences=["ok", " "]),
+        "each stop sequence must contain non-whitespace",
+    ),
+    "tool-choice-alone": (
+        claude(tool_choice={"type": "auto"}),
+        "tool_choice may only be specified while providing tools",
+    ),
+    "tool-use-id": (
+        claude(messages=tool_use("call.1"), tools=TOOLS),
+        "messages.1.content.0.tool_use.id: String should match pattern",
+    ),
+    "tool-use-twice": (
+        claude(messages=tool_use("call_1", "call_1"), tools=TOOLS),
+        "messages.1.content.1: `tool_use` ids must be unique",
+    ),
+    "image-type": (
+        claude(messages=media("image", "image/bmp")),
+        "messages.0.content.0.image.source.base64.media_type: Input should be 'image/jpeg'",
+    ),
+    "document-type": (
+        claude(messages=media("document", "application/msword")),
+        "Input should be 'application/pdf'",
+    ),
+}
+
+
+def signed_turn(signature: str | None) -> list[dict[str, Any]]:
+    call: dict[str, Any] = {"functionCall": {"name": "get", "args": {}}}
+    if signature:
+        call["thoughtSignature"] = signature
+    answer = {"functionResponse": {"name": "get", "response": {"output": "x"}}}
+    return [
+        {"role": "user", "parts": [{"text": "Hi"}]},
+        {"role": "model", "parts": [call]},
+        {"role": "user", "parts": [answer]},
+    ]
+
+
+def gemini_request(contents: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
+    return {"contents": contents or [{"role": "user", "parts": [{"text": "Hi"}]}], **fields}
+
+
+GEMINI_TOOLS = [{"functionDeclarations": [{"name": "get"}]}]
+# model -> [(native request, words of Google's error)]
+GEMINI_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
+    "gemini-3-pro-preview": [
+        (
+            gemini_request(signed_turn(None), tools=GEMINI_TOOLS),
+            "Function call is missing a thought_signature",
+        ),
+        (
+            gemini_request(generationConfig={"thinkingConfig": {"thinkingLevel": "MEDIUM"}}),
+            "Invalid value for thinking_level: MEDIUM",
+        ),
+        (
+            gemini_request(generationConfig={"thinkingConfig": {"thinkingBudget": 0}}),
+            "Budget 0 is invalid. This model only works in thinking mode.",
+        ),
+        (
+            gemini_request(generationConfig={"presencePenalty": 0.5}),
+            "Penalty is not enabled for models/gemini-3-pro-preview",
+        ),
+        (gemini_request(signed_turn("c2ln"), tools=GEMINI_TOOLS), ""),
+    ],
+    "gemini-3-flash-preview": [
+        (
+            gemini_request(generationConfig={"thinkingConfig": {"thinkingLevel": "XHIGH"}}),
+            "Invalid value for thinking_level: XHIGH",
+        ),
+    ],
+    "gemini-2.5-pro": [
+        (
+            gemini_request(generationConfig={"thinkingConfig": {"thinkingBudget": 0}}),
+            "Budget 0 is invalid",
+        ),
+    ],
+    "gemini-2.5-flash": [
+        (
+            gemini_request(
+                tools=GEMINI_TOOLS, generationConfig={"responseMimeType": "application/json"}
+            ),
+            "Function calling with a response mime type: 'application/json' is unsupported",
+        ),
+        (
+            gemini_request(generationConfig={"frequencyPenalty": 0.5}),
+            "Penalty is not enabled for models/gemini-2.5-flash",
+        ),
+        (gemini_request(signed_turn(None), tools=GEMINI_TOOLS), ""),
+    ],
+    "gemini-2.0-flash": [
+        (gemini_request(generationConfig={"presencePenalty": 0.5}), ""),
+        (
+            gemini_request(
+                tools=GEMINI_TOOLS, generationConfig={"responseMimeType": "application/json"}
+            ),
+            "Function calling with a response mime type",
+        ),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[RunningEmulator]:
+    with running_emulator(EmulatorConfig(time_scale=0.02)) as running:
+        yield running
+
+
+def every_rule(table: RuleTable) -> list[Rule]:
+    rules = list(table.defaults)
+    for family in table.families:
+        rules += [r for r in family.rules if all(r is not seen for seen in rules)]
+    return rules
+
+
+def test_every_rule_has_an_emulator_case() -> None:
+    anthropic_cases = [(params["model"], params) for params, _ in ANTHROPIC_CASES.values()]
+    gemini_cases = [(m, req) for m, cases in GEMINI_CASES.items() for req, _ in cases]
+    for table, cases in ((ANTHROPIC_RULES, anthropic_cases), (GEMINI_RULES, gemini_cases)):
+        for rule in every_rule(table):
+            assert any(
+                rule in table.rules_for(model) and list(rule.violations(request, model))
+                for model, request in cases
+            ), f"{table.provider}: no emulator case breaks the rule from {rule.source}"
+
+
+def test_anthropic_emulator_errs_each_request_as_anthropic_does(emu: RunningEmulator) -> None:
+    client = anthropic.Anthropic(base_url=emu.base_url("anthropic"), api_key="test", max_retries=0)
+    ok = {"custom_id": "fine", "params": claude(temperature=0.5)}
+    requests = [{"custom_id": cid, "params": p} for cid, (p, _) in ANTHROPIC_CASES.items()]
+    batch = client.messages.batches.create(requests=[ok, *requests])  # type: ignore[list-item]
+    deadline = time.monotonic() + 30
+    while client.messages.batches.retrieve(batch.id).processing_status != "ended":
+        assert time.monotonic() < deadline, "the batch never ended"
+        time.sleep(0.02)
+    results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+    assert results["fine"].type == "succeeded"
+    for custom_id, (_, words) in ANTHROPIC_CASES.items():
+        result = results[custom_id]
+        assert result.type == "errored", custom_id
+        assert result.error.error.type == "invalid_request_error"
+        assert words in result.error.error.message, (custom_id, result.error.error.message)
+
+
+@pytest.mark.parametrize("model", sorted(GEMINI_CASES))
+def test_gemini_emulator_errs_each_request_as_google_does(emu: RunningEmulator, model: str) -> None:
+    cases = GEMINI_CASES[model]
+    inline = [
+        {"request": request, "metadata": {"key": str(i)}} for i, (request, _) in enumerate(cases)
+    ]
+    body = {"batch": {"inputConfig": {"requests": {"requests": inline}}}}
+    created = httpx.post(
+        f"{emu.base_url('gemini')}/v1beta/models/{model}:batchGenerateContent",
+        json=body,
+        headers={"x-goog-api-key": "test"},
+        timeout=10,
+    )
+    created.raise_for_status()
+    client = genai.Client(
+        api_key="test", http_options=types.HttpOptions(base_url=emu.base_url("gemini"))
+    )
+    deadline = time.monotonic() + 30
+    while not (job := client.batches.get(name=created.json()["name"])).done:
+        assert time.monotonic() < deadline, "the batch never ended"
+        time.sleep(0.02)
+    assert job.dest is not None and job.dest.inlined_responses is not None
+    for (_, words), answer in zip(cases, job.dest.inlined_responses, strict=True):
+        if not words:
+            assert answer.error is None and answer.response is not None
+            continue
+        assert answer.error is not None, words
+        assert answer.error.code == 400
+        assert words in str(answer.error.message)
