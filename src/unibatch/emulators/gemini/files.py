@@ -161,6 +161,10 @@ class FilesAPI:
 
     async def download(self, request: Request) -> Response:
         record = self._file(request)
+        if record.batch is None:
+            # The Files API serves generated files only (google-genai documents
+            # `files.download` as "Files created by `upload` can't be downloaded").
+            raise GeminiError(400, "Only generated files can be downloaded.")
         chunks = (
             read_chunks(record.path, self._config.download_chunk_bytes)
             if record.path is not None

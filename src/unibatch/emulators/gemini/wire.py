@@ -104,6 +104,10 @@ class FileRecord:
         }
         if self.display_name:
             out["displayName"] = self.display_name
+        if self.batch:
+            # Only generated files can be downloaded; google-genai's `files.download`
+            # checks for this field before it tries.
+            out["downloadUri"] = f"{base_url}/{self.name}:download?alt=media"
         return out
 
 
