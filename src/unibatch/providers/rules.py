@@ -40,6 +40,9 @@ class Rule:
     why: str
     provider_message: str
     source: str
+    # True when the rule comes from errors seen from the live API (quoted in public issue
+    # threads) rather than from the provider's documentation or SDK types.
+    observed: bool = False
 
     def violations(self, request: Body, model: str = "") -> Iterator[Violation]:
         for detail in self.test(request):
@@ -95,7 +98,13 @@ def bare_model(model: str) -> str:
 
 
 def together(
-    fields: tuple[str, str], *, field: str, why: str, provider_message: str, source: str
+    fields: tuple[str, str],
+    *,
+    field: str,
+    why: str,
+    provider_message: str,
+    source: str,
+    observed: bool = False,
 ) -> Rule:
     """Both native fields (dotted paths) may not be sent in one request."""
     a, b = fields
@@ -104,27 +113,36 @@ def together(
         both = lookup(request, a) is not None and lookup(request, b) is not None
         return [f"{a}, {b}"] if both else []
 
-    return Rule(test, field, why, provider_message, source)
+    return Rule(test, field, why, provider_message, source, observed)
 
 
 def requires(
-    name: str, other: str, *, field: str, why: str, provider_message: str, source: str
+    name: str,
+    other: str,
+    *,
+    field: str,
+    why: str,
+    provider_message: str,
+    source: str,
+    observed: bool = False,
 ) -> Rule:
     """`name` may only be sent with a non-empty `other` (dotted paths)."""
 
     def test(request: Body) -> list[str]:
         return [name] if lookup(request, name) is not None and not lookup(request, other) else []
 
-    return Rule(test, field, why, provider_message, source)
+    return Rule(test, field, why, provider_message, source, observed)
 
 
-def absent(name: str, *, field: str, why: str, provider_message: str, source: str) -> Rule:
+def absent(
+    name: str, *, field: str, why: str, provider_message: str, source: str, observed: bool = False
+) -> Rule:
     """The native field (a dotted path) is refused by these models, whatever its value."""
 
     def test(request: Body) -> list[str]:
         return [name] if lookup(request, name) is not None else []
 
-    return Rule(test, field, why, provider_message, source)
+    return Rule(test, field, why, provider_message, source, observed)
 
 
 def each(
@@ -135,13 +153,14 @@ def each(
     why: str,
     provider_message: str,
     source: str,
+    observed: bool = False,
 ) -> Rule:
     """Every value `path` finds must satisfy `ok`; `path` yields (where, value) pairs."""
 
     def test(request: Body) -> list[str]:
         return [where for where, value in path(request) if not ok(value)]
 
-    return Rule(test, field, why, provider_message, source)
+    return Rule(test, field, why, provider_message, source, observed)
 
 
 def matches(pattern: str) -> Callable[[Any], bool]:
@@ -159,3 +178,24 @@ def list_items(name: str) -> Callable[[Body], Iterator[tuple[str, Any]]]:
                 yield f"{name}.{i}", value
 
     return walk
+
+
+def describe(table: RuleTable) -> list[str]:
+    """Markdown lines naming every rule of `table`, the models it applies to and its
+    source (the README's provider rules are generated from this)."""
+    families: dict[int, list[str]] = {}
+    for family in table.families:
+        for rule in family.rules:
+            families.setdefault(id(rule), []).append(family.note)
+    lines: list[str] = []
+    seen: set[int] = set()
+    for rule in (*table.defaults, *(r for f in table.families for r in f.rules)):
+        if id(rule) in seen:
+            continue
+        seen.add(id(rule))
+        models = "every model" if rule in table.defaults else "; ".join(families[id(rule)])
+        kind = "observed" if rule.observed else "documented"
+        # The details (a path in the request) are the one thing a table row cannot show.
+        why = re.sub(r" \([^)]*\{detail\}[^)]*\)", "", rule.why)
+        lines.append(f"- `{rule.field}` ({models}): {why}. Source ({kind}): {rule.source}.")
+    return lines

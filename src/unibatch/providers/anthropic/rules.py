@@ -88,7 +88,7 @@ def _deprecated(name: str) -> Rule:
     return absent(
         name,
         field=name,
-        why="{detail} is deprecated for this model, which takes no sampling parameters",
+        why=f"{name} is deprecated for this model, which takes no sampling parameters",
         provider_message=f"`{name}` is deprecated for this model.",
         source=_DEPRECATIONS,
     )
@@ -112,6 +112,7 @@ DEFAULTS: tuple[Rule, ...] = (
         why="each stop sequence must contain a non-whitespace character",
         provider_message="stop_sequences: each stop sequence must contain non-whitespace",
         source="Anthropic API 400 quoted in BerriAI/litellm#3286",
+        observed=True,
     ),
     requires(
         "tool_choice",
@@ -119,7 +120,8 @@ DEFAULTS: tuple[Rule, ...] = (
         field="tool_choice",
         why="a tool choice needs tools",
         provider_message="tool_choice may only be specified while providing tools",
-        source=_API_REFERENCE,
+        source=f"{_API_REFERENCE}; the API's 400 text as quoted in public issue threads",
+        observed=True,
     ),
     each(
         _tool_use_ids,
@@ -134,7 +136,8 @@ DEFAULTS: tuple[Rule, ...] = (
         field="messages",
         why="tool call ids must be unique in a request ({detail} as sent repeats one)",
         provider_message="{detail}: `tool_use` ids must be unique",
-        source=_API_REFERENCE,
+        source=f"{_API_REFERENCE}; the API's 400 text as quoted in public issue threads",
+        observed=True,
     ),
     each(
         _base64_sources("image"),
@@ -164,7 +167,7 @@ RULES = RuleTable(
     defaults=DEFAULTS,
     families=(
         # Unknown Claude models: the newest rules (see the module docstring).
-        Family("claude-", _NO_SAMPLING, "Opus 4.7+, Sonnet 5 and later: no sampling"),
+        Family("claude-", _NO_SAMPLING, "Opus 4.7 and later, Sonnet 5, and unknown models"),
         Family("claude-3", _FREE_SAMPLING, "Claude 3.x"),
         Family("claude-sonnet-4-0", _FREE_SAMPLING, "Sonnet 4"),
         Family("claude-sonnet-4-2025", _FREE_SAMPLING, "Sonnet 4 (dated id)"),

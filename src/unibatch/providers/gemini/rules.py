@@ -88,7 +88,7 @@ def _thinking_level(allowed: tuple[str, ...]) -> Rule:
     return Rule(
         test,
         field="reasoning_effort",
-        why=f"this model's thinking level is one of {', '.join(allowed)}, not {{detail}}",
+        why=f"this model's thinking level is one of {', '.join(allowed)} (not {{detail}})",
         provider_message="Invalid value for thinking_level: {detail}",
         source=_THINKING,
     )
@@ -117,6 +117,7 @@ TOOLS_WITH_JSON = Rule(
         "Function calling with a response mime type: 'application/json' is unsupported"
     ),
     source=_TOOLS_JSON,
+    observed=True,
 )
 THINKING_ONLY = Rule(
     _no_thinking,
@@ -132,6 +133,7 @@ NO_PENALTIES = tuple(
         why="penalties are not enabled for this model",
         provider_message="Penalty is not enabled for models/{model}",
         source=_PENALTIES,
+        observed=True,
     )
     for native, ours in (
         ("presencePenalty", "presence_penalty"),
@@ -146,7 +148,7 @@ RULES = RuleTable(
     provider="gemini",
     defaults=(),
     families=(
-        Family("gemini-", _GEMINI_3_PRO, "unknown models: the newest rules"),
+        Family("gemini-", _GEMINI_3_PRO, "unknown models (the newest rules)"),
         Family("gemini-3", _GEMINI_3_PRO, "Gemini 3 (Pro and unknown variants)"),
         Family("gemini-3-flash", _GEMINI_3_FLASH, "Gemini 3 Flash"),
         Family("gemini-3-pro", _GEMINI_3_PRO, "Gemini 3 Pro"),
