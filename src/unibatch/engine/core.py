@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
 from unibatch.config import Settings
 from unibatch.engine.batches import run_batch_step
@@ -19,7 +19,7 @@ from unibatch.errors import InputError, NotFoundError
 from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet
 from unibatch.store import Store, open_store
-from unibatch.store.gateway_ops import record_usage
+from unibatch.store.ops import ResultHook
 from unibatch.types import Batch, BatchStatus, Result
 
 log = logging.getLogger("unibatch.engine")
@@ -35,6 +35,8 @@ class Engine:
         settings: Settings | None = None,
         providers: ProviderSet | None = None,
         pricer: Pricer | None = None,
+        *,
+        result_hooks: Iterable[ResultHook] = (),
     ) -> None:
         settings = settings or Settings()
         self.ctx = Context(
@@ -43,10 +45,8 @@ class Engine:
             providers=providers or ProviderSet(timeout=settings.http_timeout),
             pricer=pricer or Pricer(discounts=settings.batch_discounts),
         )
-        # Usage events of gateway batches must be recorded by whichever process ingests
-        # the results (`unibatch worker` too), so every engine carries the hook.
-        if record_usage not in store.result_hooks:
-            store.add_result_hook(record_usage)
+        for hook in result_hooks:
+            self.add_result_hook(hook)
 
     @classmethod
     async def open(
@@ -55,16 +55,41 @@ class Engine:
         *,
         settings: Settings | None = None,
         providers: ProviderSet | None = None,
+        result_hooks: Iterable[ResultHook] = (),
     ) -> Engine:
         settings = settings or Settings()
         if database_url:
             settings = settings.model_copy(update={"database_url": database_url})
         store = await open_store(settings.database_url)
-        return cls(store, settings, providers)
+        return cls(store, settings, providers, result_hooks=result_hooks)
+
+    def add_result_hook(self, hook: ResultHook) -> None:
+        """Run `hook(conn, batch_id, records)` in every transaction that stores results
+        (see `Store.add_result_hook`). Front ends add what they account for, such as the
+        gateway's usage events; adding a hook twice changes nothing."""
+        if hook not in self.ctx.store.result_hooks:
+            self.ctx.store.add_result_hook(hook)
 
     @property
     def store(self) -> Store:
         return self.ctx.store
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def providers(self) -> ProviderSet:
+        return self.ctx.providers
+
+    @property
+    def pricer(self) -> Pricer:
+        return self.ctx.pricer
+
+    @property
+    def owner(self) -> str:
+        """This engine's name in leases (host, pid and a random part)."""
+        return self.ctx.owner
 
     async def aclose(self) -> None:
         await self.ctx.aclose()

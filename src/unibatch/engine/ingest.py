@@ -13,11 +13,11 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
+from unibatch.codec import RESULT_COLUMNS, ResultRecord
 from unibatch.decode.records import Unresolved, extend, records
 from unibatch.engine.context import Context
 from unibatch.pricing import Rates
 from unibatch.providers.base import Provider, ProviderJob
-from unibatch.store.ops import RESULT_COLUMNS, ResultRecord
 from unibatch.types import BatchStatus
 
 log = logging.getLogger("unibatch.engine")

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from unibatch import codec
 from unibatch.engine.context import Context
 from unibatch.engine.ingest import ingest, provider_job
 from unibatch.engine.schedule import poll_delay, retry_delay
@@ -20,7 +21,6 @@ from unibatch.errors import (
     TransientProviderError,
 )
 from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine
-from unibatch.store import codec
 from unibatch.types import BatchStatus
 
 log = logging.getLogger("unibatch.engine")

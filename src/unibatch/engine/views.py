@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from unibatch import codec
 from unibatch.errors import NotFoundError
-from unibatch.store import Store, codec
+from unibatch.store import Store
 from unibatch.types import (
     Batch,
     BatchStatus,

@@ -15,18 +15,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from unibatch.decode.records import SUCCESS_COLUMNS, SUCCESS_CONSTANTS
+from unibatch.codec import (
+    RESULT_COLUMNS,
+    SUCCESS_COLUMNS,
+    SUCCESS_CONSTANTS,
+    ResultRecord,
+)
 from unibatch.store.tables import batches, jobs, requests, results
 from unibatch.types import TERMINAL_BATCH_STATUSES
 
 Row = dict[str, Any]
-# One result row as `insert_results` takes it: values in RESULT_COLUMNS order, or in
-# SUCCESS_COLUMNS order for a plain success (see unibatch.decode.records). Ingest builds
-# these directly; tuples bind about a quarter faster than named parameters.
-ResultRecord = tuple[Any, ...]
 ResultHook = Callable[[AsyncConnection, str, list[ResultRecord]], Awaitable[None]]
 _TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
-RESULT_COLUMNS: tuple[str, ...] = tuple(c.name for c in results.columns)
 _SHORT = len(SUCCESS_COLUMNS)
 
 
@@ -71,15 +71,6 @@ async def _copy_results(conn: AsyncConnection, short: bool, records: list[Result
 
 
 _BATCH_ID = RESULT_COLUMNS.index("batch_id")
-
-
-def record_dicts(records: Iterable[ResultRecord]) -> list[Row]:
-    return [
-        dict(zip(SUCCESS_COLUMNS, record, strict=True)) | SUCCESS_CONSTANTS
-        if len(record) == _SHORT
-        else dict(zip(RESULT_COLUMNS, record, strict=True))
-        for record in records
-    ]
 
 
 def insert_ignore(dialect: str, table: sa.Table) -> Any:
