@@ -20,7 +20,8 @@ from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet
 from unibatch.store import Store, open_store
 from unibatch.store.ops import ResultHook
-from unibatch.types import Batch, BatchStatus, Result
+from unibatch.store.records import HandlerState
+from unibatch.types import Batch, Result
 
 log = logging.getLogger("unibatch.engine")
 ProgressCallback = Callable[[Batch], Awaitable[None] | None]
@@ -146,7 +147,7 @@ class Engine:
 
     async def list_batches(self, *, status: str | None = None, limit: int = 100) -> list[Batch]:
         rows = await self.store.list_batches(status=status, limit=limit)
-        return [await batch_view(self.store, row["id"]) for row in rows]
+        return [await batch_view(self.store, row.id) for row in rows]
 
     async def cancel(self, batch_id: str) -> Batch:
         """Request cancellation; workers (or `wait`) cancel the provider jobs."""
@@ -173,12 +174,12 @@ class Engine:
         for job in await ctx.store.claim_jobs(
             ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
         ):
-            await self._guard(run_job_step(ctx, job), "job", job["id"])
+            await self._guard(run_job_step(ctx, job), "job", job.id)
             done += 1
         for batch in await ctx.store.claim_batches(
             ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
         ):
-            await self._guard(run_batch_step(ctx, batch), "batch", batch["id"])
+            await self._guard(run_batch_step(ctx, batch), "batch", batch.id)
             done += 1
         return done
 
@@ -216,8 +217,8 @@ class Engine:
             # The full view aggregates every result; build it only when someone looks.
             # Waiting ends once the handler has been tried: a handler that keeps failing is
             # retried by workers, and must not keep `wait` (or `submit --wait`) hanging.
-            finished = BatchStatus(row["status"]).terminal and (
-                row["handler_state"] != "pending" or row["handler_attempts"] > 0
+            finished = row.status.terminal and (
+                row.handler_state is not HandlerState.PENDING or row.handler_attempts > 0
             )
             if on_progress is not None or finished:
                 batch = await self.get_batch(batch_id)
@@ -228,7 +229,7 @@ class Engine:
                 if finished:
                     return batch
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"batch {batch_id} still {row['status']} after {timeout}s")
+                raise TimeoutError(f"batch {batch_id} still {row.status} after {timeout}s")
             if not worked:
                 await self._sleep_until_due(batch_id, interval)
 

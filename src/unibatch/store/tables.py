@@ -60,6 +60,8 @@ jobs = sa.Table(
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("endpoint", sa.String(64), nullable=False),
+    # How the requests reach the provider; picks the runner (`unibatch.engine.runners`).
+    sa.Column("mode", sa.String(16), nullable=False, server_default="batch"),
     # Engine phase: pending -> submitting -> running -> ingesting -> done.
     sa.Column("phase", sa.String(12), nullable=False),
     # The provider's status mapped to ours, and the native one for display.
