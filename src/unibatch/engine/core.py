@@ -28,7 +28,14 @@ ProgressCallback = Callable[[Batch], Awaitable[None] | None]
 
 
 class Engine:
-    """Submits, tracks and finishes batches. Safe to run in any number of processes."""
+    """Submits, tracks and finishes batches. Safe to run in any number of processes.
+
+    `result_hooks` run in every transaction that stores results; front ends pass what
+    they account for (the gateway's usage events):
+
+    >>> from unibatch.gateway.accounting import result_hooks
+    >>> engine = await Engine.open(result_hooks=result_hooks())   # doctest: +SKIP
+    """
 
     def __init__(
         self,
