@@ -119,7 +119,7 @@ async def drive_to_ingesting(engine: Engine, batch_id: str) -> int:
     last_report = ""
     while True:
         jobs = await engine.store.jobs_of(batch_id)
-        phases = Counter(job["phase"] for job in jobs)
+        phases = Counter(job.phase.value for job in jobs)
         report = ", ".join(f"{phase}={n}" for phase, n in sorted(phases.items()))
         if report != last_report:
             log(f"jobs: {report}")
@@ -127,7 +127,7 @@ async def drive_to_ingesting(engine: Engine, batch_id: str) -> int:
         if phases["ingesting"] == len(jobs):
             return len(jobs)
         if phases["done"]:
-            failed = [(j["id"], j["status"], j["last_error"]) for j in jobs if j["phase"] == "done"]
+            failed = [(j.id, j.status, j.last_error) for j in jobs if j.phase == "done"]
             raise RuntimeError(f"jobs ended before ingest: {failed}")
         claimed = await ctx.store.claim_jobs(
             ctx.owner,
@@ -138,8 +138,8 @@ async def drive_to_ingesting(engine: Engine, batch_id: str) -> int:
         )
         stepped = 0
         for job in claimed:
-            if job["phase"] == "ingesting":
-                await ctx.store.update_job(job["id"], ctx.owner, release=True)
+            if job.phase == "ingesting":
+                await ctx.store.release_job(job.id, ctx.owner)
                 continue
             await run_job_step(ctx, job)
             stepped += 1
@@ -205,7 +205,7 @@ async def run_until_terminal(engine: Engine, batch_id: str, limit: int) -> Batch
         worked = await engine.run_once(batch_id=batch_id, limit=limit)
         row = await engine.store.get_batch(batch_id)
         assert row is not None
-        status = BatchStatus(row["status"])
+        status = row.status
         if status.terminal:
             return status
         if not worked:
@@ -219,19 +219,19 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
         timings.wrap(engine.store, name)
     try:
         jobs = await engine.store.jobs_of(args.batch_id)
-        not_ready = [j["id"] for j in jobs if j["phase"] != "ingesting"]
+        not_ready = [j.id for j in jobs if j.phase != "ingesting"]
         if not_ready:
             raise RuntimeError(f"jobs not in the ingesting phase: {not_ready}")
         # One-time costs a long-running worker pays once, not per batch: the adapter (and
         # httpx) is imported and built on first use, genai-prices on the first price lookup,
         # the decoder process starts with the first large ingest.
         for job in jobs:
-            engine.ctx.providers.get(job["provider"])
-            engine.ctx.pricer.price(job["provider"], job["model"])
-        threshold = engine.ctx.settings.ingest_process_from
+            engine.providers.get(job.provider)
+            engine.pricer.price(job.provider, job.model)
+        threshold = engine.settings.ingest_process_from
         decoder = engine.ctx.decoder()
-        if threshold and any(job["request_count"] >= threshold for job in jobs):
-            await decoder.start(warm=sorted({job["provider"] for job in jobs}))
+        if threshold and any(job.request_count >= threshold for job in jobs):
+            await decoder.start(warm=sorted({job.provider for job in jobs}))
         rss_start = rss_mb()
         peak_start = peak_rss_mb()
         log(f"ingesting {len(jobs)} jobs (RSS {rss_start:.0f} MB before the timed run)")
@@ -273,7 +273,7 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
             "expired": counts.expired,
             "cancelled": counts.cancelled,
         },
-        "ingest_chunk": engine.ctx.settings.ingest_chunk,
+        "ingest_chunk": engine.settings.ingest_chunk,
         "run_once_limit": args.limit,
         "store_seconds": {k: round(v, 4) for k, v in timings.seconds.items()},
         "store_calls": dict(timings.calls),
@@ -285,7 +285,7 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_sampled_mb": round(sampler.peak, 1),
         "rss_timeline_mb": sampler.samples,
         "files": [
-            {k: j[k] for k in ("output_file_id", "error_file_id")} | {"job_id": j["id"]}
+            {"output_file_id": j.output_file_id, "error_file_id": j.error_file_id, "job_id": j.id}
             for j in jobs
         ],
         "profiled": bool(args.profile),

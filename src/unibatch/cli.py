@@ -32,8 +32,8 @@ from unibatch.errors import (
     UnibatchError,
     UnknownProviderError,
 )
+from unibatch.gateway.store import GatewayStore
 from unibatch.store import Store
-from unibatch.store.gateway_ops import GatewayStore
 from unibatch.types import Batch, BatchStatus
 
 EXIT_ERROR, EXIT_INPUT, EXIT_BATCH_FAILED, EXIT_NOT_FOUND = 1, 2, 3, 4
@@ -307,7 +307,7 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         async with _client(database) as client:
             engine = await client.engine()
-            console.print(f"worker {engine.ctx.owner} on {engine.ctx.settings.database_url}")
+            console.print(f"worker {engine.owner} on {engine.settings.database_url}")
             await engine.run_worker(stop)
 
     _run(main())

@@ -19,6 +19,7 @@ from unibatch.config import Settings
 from unibatch.engine import Engine
 from unibatch.engine.core import ProgressCallback
 from unibatch.engine.inputs import Source
+from unibatch.gateway.accounting import result_hooks
 from unibatch.providers.registry import ProviderSet
 from unibatch.types import Batch, Result
 
@@ -48,6 +49,9 @@ class AsyncClient:
                 self._database_url,
                 settings=settings,
                 providers=ProviderSet(self._env, timeout=settings.http_timeout),
+                # Any process that ingests may ingest a gateway batch (`unibatch worker`
+                # runs on a client): its usage is recorded with its results.
+                result_hooks=result_hooks(),
             )
         return self._engine
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from tests.gateway.conftest import MASTER, auth, create_from_file, new_key, upload
 from tests.support.emulated import chat_lines
 from unibatch.engine import Engine
-from unibatch.store.tables import gateway_keys
+from unibatch.gateway.tables import gateway_keys
 
 
 async def test_missing_wrong_and_revoked_keys_get_401(client: httpx.AsyncClient) -> None:

@@ -10,10 +10,11 @@ import sqlalchemy as sa
 
 from tests.gateway.conftest import MASTER, auth, new_key
 from tests.support.emulated import chat_lines
+from unibatch.codec import RESULT_COLUMNS
 from unibatch.engine import Engine
-from unibatch.store.gateway_ops import record_usage
-from unibatch.store.ops import RESULT_COLUMNS
-from unibatch.store.tables import gateway_usage, jobs, results
+from unibatch.gateway.accounting import record_usage
+from unibatch.gateway.tables import gateway_usage
+from unibatch.store.tables import jobs, results
 
 
 def _json_batch(n: int, prefix: str = "r") -> dict[str, object]:

@@ -7,7 +7,8 @@ import asyncio
 import httpx
 
 from tests.gateway.conftest import MASTER, auth
-from tests.support.emulated import chat_lines, open_engine
+from tests.support.emulated import chat_lines, open_engine, provider_env
+from unibatch.client import AsyncClient
 from unibatch.config import Settings
 from unibatch.emulators.server import RunningEmulator
 from unibatch.gateway import GatewaySettings, create_app
@@ -19,8 +20,11 @@ async def test_two_servers_without_workers_and_one_worker_share_a_database(
     gw_settings: GatewaySettings,
     fast_settings: Settings,
 ) -> None:
-    engines = [await open_engine(database_url, emulator, fast_settings) for _ in range(3)]
-    front_a, front_b, worker = engines
+    engines = [await open_engine(database_url, emulator, fast_settings) for _ in range(2)]
+    front_a, front_b = engines
+    # Built as `unibatch worker` builds its engine: through a client, gateway hooks included.
+    worker_client = AsyncClient(database_url, settings=fast_settings, env=provider_env(emulator))
+    worker = await worker_client.engine()
     clients = [
         httpx.AsyncClient(
             transport=httpx.ASGITransport(
@@ -53,3 +57,4 @@ async def test_two_servers_without_workers_and_one_worker_share_a_database(
             await client.aclose()
         for eng in engines:
             await eng.aclose()
+        await worker_client.aclose()

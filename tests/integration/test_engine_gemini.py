@@ -160,10 +160,10 @@ async def test_recovery_adopts_the_batch_created_before_a_crash(
             yield RequestLine(line["custom_id"], line["body"], seq=i)
 
     # A create whose answer the engine never heard: the job still says `submitting`.
-    spec = JobSpec(job["id"], "gemini-2.5-flash", CHAT, job["id"], 5, 0)
-    await engine.ctx.providers.get("gemini").submit(spec, requests())
+    spec = JobSpec(job.id, "gemini-2.5-flash", CHAT, job.id, 5, 0)
+    await engine.providers.get("gemini").submit(spec, requests())
     async with engine.store.engine.begin() as conn:
-        await conn.execute(jobs.update().where(jobs.c.id == job["id"]).values(phase="submitting"))
+        await conn.execute(jobs.update().where(jobs.c.id == job.id).values(phase="submitting"))
     batch = await engine.wait(batch_id, interval=0.05, timeout=30)
     assert batch.status is BatchStatus.COMPLETED
     assert batch.request_counts.succeeded == 5

@@ -145,18 +145,18 @@ async def test_failing_handler_is_retried_not_lost(
     row = await engine.store.get_batch(batch_id)
     assert row is not None
     # `wait` returns after the first (failed) attempt; the retry is the workers' job.
-    assert (row["handler_state"], row["handler_attempts"]) == ("pending", 1)
-    assert "handler failure on purpose" in row["handler_error"]
+    assert (row.handler_state, row.handler_attempts) == ("pending", 1)
+    assert "handler failure on purpose" in row.handler_error
     assert not log.exists()
     for _ in range(100):
         await engine.run_once()
         row = await engine.store.get_batch(batch_id)
         assert row is not None
-        if row["handler_state"] == "done":
+        if row.handler_state == "done":
             break
         await asyncio.sleep(0.05)
     assert log.read_text().splitlines() == [f"{batch_id} completed 4"]
-    assert (row["handler_state"], row["handler_attempts"]) == ("done", 2)
+    assert (row.handler_state, row.handler_attempts) == ("done", 2)
 
 
 async def test_max_age_cancels_and_finalizes(

@@ -57,7 +57,7 @@ async def test_batch_completes_with_results_in_input_order(
     assert line["response"]["status_code"] == 200 and line["error"] is None
     state = emulator_state(emulator, "xai")
     assert [b["name"] for b in state["batches"]] == [
-        j["id"] for j in await engine.store.jobs_of(batch_id)
+        j.id for j in await engine.store.jobs_of(batch_id)
     ]
 
 

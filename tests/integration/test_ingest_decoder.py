@@ -100,15 +100,15 @@ async def test_transient_download_error_is_retried(
     engine = await open_engine(database_url, emulator, _decoded(fast_settings))
     try:
         batch_id = await engine.create_batch(chat_lines(N))
-        while (await engine.store.jobs_of(batch_id))[0]["phase"] != "ingesting":
+        while (await engine.store.jobs_of(batch_id))[0].phase != "ingesting":
             await engine.run_once(batch_id=batch_id)
             await asyncio.sleep(0.05)
         openai.inject_faults(1, status=503)  # the download of the output file
         await engine.run_once(batch_id=batch_id)
         job = (await engine.store.jobs_of(batch_id))[0]
-        assert job["phase"] == "ingesting"
-        assert job["transient_errors"] == 1
-        assert "HTTP 503" in job["last_error"]
+        assert job.phase == "ingesting"
+        assert job.transient_errors == 1
+        assert "HTTP 503" in job.last_error
         batch = await engine.wait(batch_id, interval=0.05, timeout=60)
         assert batch.request_counts.succeeded == N
     finally:
@@ -123,7 +123,7 @@ async def test_helper_killed_mid_ingest_loses_nothing(
     engine = await open_engine(database_url, emulator, settings)
     try:
         batch_id = await engine.create_batch(chat_lines(400))
-        while (await engine.store.jobs_of(batch_id))[0]["phase"] != "ingesting":
+        while (await engine.store.jobs_of(batch_id))[0].phase != "ingesting":
             await engine.run_once(batch_id=batch_id)
             await asyncio.sleep(0.05)
         openai.config.download_chunk_delay = 0.2
@@ -136,8 +136,8 @@ async def test_helper_killed_mid_ingest_loses_nothing(
         os.kill(pid, signal.SIGKILL)
         await step
         job = (await engine.store.jobs_of(batch_id))[0]
-        assert job["phase"] == "ingesting"
-        assert "decoder process stopped" in job["last_error"]
+        assert job.phase == "ingesting"
+        assert "decoder process stopped" in job.last_error
 
         openai.config.download_chunk_delay = 0.0
         batch = await engine.wait(batch_id, interval=0.05, timeout=60)

@@ -1,4 +1,5 @@
-"""The migration chain produces exactly the schema in tables.py, on both databases."""
+"""The migration chain produces exactly the schema in the table modules (the store's and
+the gateway's, one metadata), on both databases."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from unibatch.gateway import tables as gateway_tables
 from unibatch.store.db import create_engine, upgrade
 from unibatch.store.tables import metadata
+
+assert gateway_tables.metadata is metadata
 
 
 async def test_migrations_match_tables(database_url: str) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from unibatch.decode.records import SUCCESS_COLUMNS, SUCCESS_CONSTANTS, extend, records
+from unibatch import codec
+from unibatch.codec import RESULT_COLUMNS, SUCCESS_COLUMNS, SUCCESS_CONSTANTS, record_dicts
+from unibatch.decode.records import extend, records
 from unibatch.pricing import Rates
 from unibatch.providers.base import ResultRow
-from unibatch.store import codec
-from unibatch.store.ops import RESULT_COLUMNS, record_dicts
+from unibatch.store.tables import results
 from unibatch.types import ErrorInfo, RequestStatus, Usage
 
 RATES = Rates(input=2e-6, cached_input=1e-6, output=8e-6)
@@ -67,6 +68,10 @@ def test_every_column_in_table_order() -> None:
     )
     assert second["body"] is None
     assert codec.unpack(second["raw"]) == {"native": 1}
+
+
+def test_full_form_is_the_results_table_in_column_order() -> None:
+    assert tuple(column.name for column in results.columns) == RESULT_COLUMNS
 
 
 def test_short_form_plus_constants_is_the_whole_row() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import unibatch
+from unibatch import codec
 from unibatch.config import Settings
 from unibatch.engine.schedule import poll_delay, retry_delay
 from unibatch.pricing import Price, Pricer, list_price
-from unibatch.store import codec
 from unibatch.types import Usage
 
 

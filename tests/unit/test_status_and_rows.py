@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 import pytest
 
 from unibatch.engine.views import _live_status
 from unibatch.providers.openai.adapter import map_status, parse_row
 from unibatch.store.ops import batch_outcome
+from unibatch.store.records import JobRecord
 from unibatch.types import BatchStatus, RequestStatus
 
 
@@ -110,21 +113,20 @@ def test_batch_outcome(jobs: set[str], cancelled: bool, outcome: str) -> None:
     assert batch_outcome(jobs, cancelled=cancelled) == outcome
 
 
-def job(phase: str, status: str) -> dict[str, str]:
-    return {"phase": phase, "status": status}
+def job(phase: str, status: str) -> JobRecord:
+    row = dict.fromkeys(f.name for f in dataclasses.fields(JobRecord))
+    return JobRecord.from_row(row | {"mode": "batch", "phase": phase, "status": status})
 
 
 def test_live_status_is_least_advanced_job() -> None:
-    batch = {"cancel_requested": False}
-    assert _live_status(batch, [job("pending", "pending")]) is BatchStatus.PENDING
+    cancelled = False
+    assert _live_status(cancelled, [job("pending", "pending")]) is BatchStatus.PENDING
     assert (
-        _live_status(batch, [job("running", "in_progress"), job("running", "validating")])
+        _live_status(cancelled, [job("running", "in_progress"), job("running", "validating")])
         is BatchStatus.VALIDATING
     )
     assert (
-        _live_status(batch, [job("done", "completed"), job("running", "finalizing")])
+        _live_status(cancelled, [job("done", "completed"), job("running", "finalizing")])
         is BatchStatus.FINALIZING
     )
-    assert _live_status({"cancel_requested": True}, [job("running", "in_progress")]) is (
-        BatchStatus.CANCELLING
-    )
+    assert _live_status(True, [job("running", "in_progress")]) is (BatchStatus.CANCELLING)

@@ -1,51 +1,21 @@
-"""Normalised result rows -> store records: one tuple per row.
-
-A record is either the full row, in the results table's column order
-(`unibatch.store.ops.RESULT_COLUMNS`), or, for a plain success (no error, no native row
-kept), the shorter `SUCCESS_COLUMNS` tuple: the store writes the constant columns as SQL
-literals, and binding five fewer parameters per row is a measurable part of the write.
-Unit tests check both orders against the store's.
-"""
+"""Normalised result rows -> store records: one tuple per row, in one of the two forms
+`unibatch.codec` defines (the full row, or the short form of a plain success)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import orjson
 
+from unibatch import codec
+from unibatch.codec import ResultRecord
 from unibatch.pricing import Rates
 from unibatch.providers.base import ResultRow
-from unibatch.store import codec
 from unibatch.types import RequestStatus
 
 SUCCEEDED = RequestStatus.SUCCEEDED
 
-Record = tuple[Any, ...]
-SUCCESS_COLUMNS = (
-    "batch_id",
-    "custom_id",
-    "job_id",
-    "status_code",
-    "row_id",
-    "request_id",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cost_input",
-    "cost_output",
-    "body",
-    "created_at",
-)
-# What a short record leaves out: the same for every plain success.
-SUCCESS_CONSTANTS = {
-    "status": "succeeded",
-    "error_code": None,
-    "error_message": None,
-    "retryable": False,
-    "raw": None,
-}
+Record = ResultRecord
 # Rows of a chunk that came back with only a `seq`: (index in the chunk, seq).
 Unresolved = list[tuple[int, int]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
 from unibatch.config import Settings
 from unibatch.engine.batches import run_batch_step
@@ -19,15 +19,23 @@ from unibatch.errors import InputError, NotFoundError
 from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet
 from unibatch.store import Store, open_store
-from unibatch.store.gateway_ops import record_usage
-from unibatch.types import Batch, BatchStatus, Result
+from unibatch.store.ops import ResultHook
+from unibatch.store.records import HandlerState
+from unibatch.types import Batch, Result
 
 log = logging.getLogger("unibatch.engine")
 ProgressCallback = Callable[[Batch], Awaitable[None] | None]
 
 
 class Engine:
-    """Submits, tracks and finishes batches. Safe to run in any number of processes."""
+    """Submits, tracks and finishes batches. Safe to run in any number of processes.
+
+    `result_hooks` run in every transaction that stores results; front ends pass what
+    they account for (the gateway's usage events):
+
+    >>> from unibatch.gateway.accounting import result_hooks
+    >>> engine = await Engine.open(result_hooks=result_hooks())   # doctest: +SKIP
+    """
 
     def __init__(
         self,
@@ -35,6 +43,8 @@ class Engine:
         settings: Settings | None = None,
         providers: ProviderSet | None = None,
         pricer: Pricer | None = None,
+        *,
+        result_hooks: Iterable[ResultHook] = (),
     ) -> None:
         settings = settings or Settings()
         self.ctx = Context(
@@ -43,10 +53,8 @@ class Engine:
             providers=providers or ProviderSet(timeout=settings.http_timeout),
             pricer=pricer or Pricer(discounts=settings.batch_discounts),
         )
-        # Usage events of gateway batches must be recorded by whichever process ingests
-        # the results (`unibatch worker` too), so every engine carries the hook.
-        if record_usage not in store.result_hooks:
-            store.add_result_hook(record_usage)
+        for hook in result_hooks:
+            self.add_result_hook(hook)
 
     @classmethod
     async def open(
@@ -55,16 +63,41 @@ class Engine:
         *,
         settings: Settings | None = None,
         providers: ProviderSet | None = None,
+        result_hooks: Iterable[ResultHook] = (),
     ) -> Engine:
         settings = settings or Settings()
         if database_url:
             settings = settings.model_copy(update={"database_url": database_url})
         store = await open_store(settings.database_url)
-        return cls(store, settings, providers)
+        return cls(store, settings, providers, result_hooks=result_hooks)
+
+    def add_result_hook(self, hook: ResultHook) -> None:
+        """Run `hook(conn, batch_id, records)` in every transaction that stores results
+        (see `Store.add_result_hook`). Front ends add what they account for, such as the
+        gateway's usage events; adding a hook twice changes nothing."""
+        if hook not in self.ctx.store.result_hooks:
+            self.ctx.store.add_result_hook(hook)
 
     @property
     def store(self) -> Store:
         return self.ctx.store
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def providers(self) -> ProviderSet:
+        return self.ctx.providers
+
+    @property
+    def pricer(self) -> Pricer:
+        return self.ctx.pricer
+
+    @property
+    def owner(self) -> str:
+        """This engine's name in leases (host, pid and a random part)."""
+        return self.ctx.owner
 
     async def aclose(self) -> None:
         await self.ctx.aclose()
@@ -121,7 +154,7 @@ class Engine:
 
     async def list_batches(self, *, status: str | None = None, limit: int = 100) -> list[Batch]:
         rows = await self.store.list_batches(status=status, limit=limit)
-        return [await batch_view(self.store, row["id"]) for row in rows]
+        return [await batch_view(self.store, row.id) for row in rows]
 
     async def cancel(self, batch_id: str) -> Batch:
         """Request cancellation; workers (or `wait`) cancel the provider jobs."""
@@ -148,12 +181,12 @@ class Engine:
         for job in await ctx.store.claim_jobs(
             ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
         ):
-            await self._guard(run_job_step(ctx, job), "job", job["id"])
+            await self._guard(run_job_step(ctx, job), "job", job.id)
             done += 1
         for batch in await ctx.store.claim_batches(
             ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
         ):
-            await self._guard(run_batch_step(ctx, batch), "batch", batch["id"])
+            await self._guard(run_batch_step(ctx, batch), "batch", batch.id)
             done += 1
         return done
 
@@ -191,8 +224,8 @@ class Engine:
             # The full view aggregates every result; build it only when someone looks.
             # Waiting ends once the handler has been tried: a handler that keeps failing is
             # retried by workers, and must not keep `wait` (or `submit --wait`) hanging.
-            finished = BatchStatus(row["status"]).terminal and (
-                row["handler_state"] != "pending" or row["handler_attempts"] > 0
+            finished = row.status.terminal and (
+                row.handler_state is not HandlerState.PENDING or row.handler_attempts > 0
             )
             if on_progress is not None or finished:
                 batch = await self.get_batch(batch_id)
@@ -203,7 +236,7 @@ class Engine:
                 if finished:
                     return batch
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"batch {batch_id} still {row['status']} after {timeout}s")
+                raise TimeoutError(f"batch {batch_id} still {row.status} after {timeout}s")
             if not worked:
                 await self._sleep_until_due(batch_id, interval)
 

@@ -11,49 +11,44 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any
 
+from unibatch.codec import RESULT_COLUMNS, ResultRecord
 from unibatch.decode.records import Unresolved, extend, records
 from unibatch.engine.context import Context
 from unibatch.pricing import Rates
 from unibatch.providers.base import Provider, ProviderJob
-from unibatch.store.ops import RESULT_COLUMNS, ResultRecord
-from unibatch.types import BatchStatus
+from unibatch.store.records import JobRecord
 
 log = logging.getLogger("unibatch.engine")
-Row = dict[str, Any]
 Chunks = AsyncGenerator[tuple[list[ResultRecord], Unresolved], None]
 
 _CUSTOM_ID = RESULT_COLUMNS.index("custom_id")
 
 
-def provider_job(job: Row) -> ProviderJob:
+def provider_job(job: JobRecord) -> ProviderJob:
+    assert job.provider_batch_id is not None  # submitted
     return ProviderJob(
-        id=job["provider_batch_id"],
-        status=BatchStatus(job["status"]),
-        native_status=job["native_status"] or "",
-        output_file_id=job["output_file_id"],
-        error_file_id=job["error_file_id"],
+        id=job.provider_batch_id,
+        status=job.status,
+        native_status=job.native_status or "",
+        output_file_id=job.output_file_id,
+        error_file_id=job.error_file_id,
     )
 
 
-async def _decode_here(ctx: Context, provider: Provider, job: Row, rates: Rates) -> Chunks:
+async def _decode_here(ctx: Context, provider: Provider, job: JobRecord, rates: Rates) -> Chunks:
     async for rows in provider.results(provider_job(job)):
-        yield records(job["batch_id"], job["id"], rates, rows, ctx.clock())
+        yield records(job.batch_id, job.id, rates, rows, ctx.clock())
 
 
-def _chunks(ctx: Context, provider: Provider, job: Row, rates: Rates) -> Chunks:
+def _chunks(ctx: Context, provider: Provider, job: JobRecord, rates: Rates) -> Chunks:
     threshold = ctx.settings.ingest_process_from
-    if (
-        threshold
-        and job["request_count"] >= threshold
-        and ctx.providers.rebuildable(job["provider"])
-    ):
+    if threshold and job.request_count >= threshold and ctx.providers.rebuildable(job.provider):
         return ctx.decoder().records(
-            job["provider"],
+            job.provider,
             provider_job(job),
-            batch_id=job["batch_id"],
-            job_id=job["id"],
+            batch_id=job.batch_id,
+            job_id=job.id,
             rates=rates,
             chunk=ctx.settings.ingest_chunk,
         )
@@ -76,15 +71,15 @@ async def _resolve(
     return chunk
 
 
-async def ingest(ctx: Context, provider: Provider, job: Row) -> None:
+async def ingest(ctx: Context, provider: Provider, job: JobRecord) -> None:
     """Stream every result row into the store, chunk by chunk. Re-running it after a crash
     re-reads the files from the start; rows already stored are skipped by the insert.
 
     One chunk is written while the next is decoded: the database driver works in its own
     thread (aiosqlite) or socket (asyncpg)."""
     chunk_size = ctx.settings.ingest_chunk
-    rates = ctx.pricer.rates(job["provider"], job["model"], provider.spec.batch_discount)
-    batch_id, job_id = job["batch_id"], job["id"]
+    rates = ctx.pricer.rates(job.provider, job.model, provider.spec.batch_discount)
+    batch_id, job_id = job.batch_id, job.id
     writing: asyncio.Task[bool] | None = None
 
     async def flush(chunk: list[ResultRecord], unresolved: Unresolved) -> bool:
@@ -96,7 +91,7 @@ async def ingest(ctx: Context, provider: Provider, job: Row) -> None:
     try:
         chunk: list[ResultRecord] = []
         unresolved: Unresolved = []
-        if job["provider_batch_id"]:
+        if job.provider_batch_id:
             async with aclosing(_chunks(ctx, provider, job, rates)) as decoded:
                 async for got, pending in decoded:
                     extend(chunk, unresolved, got, pending)
@@ -114,11 +109,4 @@ async def ingest(ctx: Context, provider: Provider, job: Row) -> None:
     finally:
         if writing is not None and not writing.done():
             writing.cancel()
-    await ctx.store.update_job(
-        job_id,
-        ctx.owner,
-        release=True,
-        phase="done",
-        finished_at=ctx.clock(),
-        next_run_at=None,
-    )
+    await ctx.store.finish_job(job_id, ctx.owner, now=ctx.clock())

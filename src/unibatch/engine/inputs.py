@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 
+from unibatch import codec
 from unibatch.engine.plan import Planner
 from unibatch.errors import InputError, UnknownProviderError
 from unibatch.providers.base import RequestLine
 from unibatch.providers.registry import ProviderSet, split_model
 from unibatch.providers.translate import EMBEDDINGS
-from unibatch.store import codec
 
 DEFAULT_ENDPOINT = "/v1/chat/completions"
 Source = str | Path | Iterable[Mapping[str, Any]]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from unibatch import codec
 from unibatch.errors import NotFoundError
-from unibatch.store import Store, codec
+from unibatch.store import Store
+from unibatch.store.records import JobPhase, JobRecord
 from unibatch.types import (
     Batch,
     BatchStatus,
@@ -20,17 +22,26 @@ from unibatch.types import (
 Row = dict[str, Any]
 # While a batch runs, its status is the least advanced of its jobs'.
 _ORDER = ["pending", "validating", "in_progress", "finalizing"]
+_COUNTS = ("succeeded", "errored", "expired", "cancelled")
+_SUMS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_input",
+    "cost_output",
+)
 
 
-def _live_status(batch: Row, jobs: list[Row]) -> BatchStatus:
-    if batch["cancel_requested"]:
+def _live_status(cancel_requested: bool, jobs: list[JobRecord]) -> BatchStatus:
+    if cancel_requested:
         return BatchStatus.CANCELLING
-    running = [j["status"] for j in jobs if j["phase"] != "done"]
+    running = [j.status for j in jobs if j.phase is not JobPhase.DONE]
     if not running:
         return BatchStatus.FINALIZING if jobs else BatchStatus.PENDING
     if any(s == "cancelling" for s in running):
         return BatchStatus.CANCELLING
-    if all(j["phase"] == "pending" for j in jobs):
+    if all(j.phase is JobPhase.PENDING for j in jobs):
         return BatchStatus.PENDING
     ranks = [_ORDER.index(s) if s in _ORDER else len(_ORDER) - 1 for s in running]
     status = _ORDER[max(1, min(ranks))]
@@ -42,27 +53,25 @@ async def batch_view(store: Store, batch_id: str) -> Batch:
     if batch is None:
         raise NotFoundError(f"no batch {batch_id!r}")
     jobs = await store.jobs_of(batch_id)
-    status = BatchStatus(batch["status"])
-    if status.terminal:
-        sums = batch
-        counts = {k: int(batch[k]) for k in ("succeeded", "errored", "expired", "cancelled")}
-    else:
-        status = _live_status(batch, jobs)
-        sums = {
-            k: 0 for k in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
-        } | {"cost_input": 0.0, "cost_output": 0.0}
-        counts = dict.fromkeys(("succeeded", "errored", "expired", "cancelled"), 0)
+    status = batch.status
+    sums: Row = {key: getattr(batch, key) for key in _SUMS}
+    counts = {key: int(getattr(batch, key)) for key in _COUNTS}
+    if not status.terminal:
+        # The totals are written at finalize; until then they add up the results so far.
+        status = _live_status(batch.cancel_requested, jobs)
+        sums = dict.fromkeys(_SUMS, 0) | {"cost_input": 0.0, "cost_output": 0.0}
+        counts = dict.fromkeys(_COUNTS, 0)
         for row in await store.progress(batch_id):
             counts[row["status"]] = counts.get(row["status"], 0) + int(row["n"])
             for key in sums:
                 sums[key] += row[key]
-    total = int(batch["request_total"])
-    submitted = [j["submitted_at"] for j in jobs if j["submitted_at"]]
-    errors = [e for j in jobs for e in (j["errors"] or [])]
+    total = batch.request_total
+    submitted = [j.submitted_at for j in jobs if j.submitted_at]
+    errors = [e for j in jobs for e in j.errors]
     return Batch(
-        id=batch["id"],
+        id=batch.id,
         status=status,
-        created_at=batch["created_at"],
+        created_at=batch.created_at,
         request_counts=RequestCounts(
             total=total, pending=max(total - sum(counts.values()), 0), **counts
         ),
@@ -73,12 +82,12 @@ async def batch_view(store: Store, batch_id: str) -> Batch:
             reasoning_tokens=int(sums["reasoning_tokens"]),
         ),
         cost=Cost(input=float(sums["cost_input"]), output=float(sums["cost_output"])),
-        endpoint=batch["endpoint"],
-        metadata=dict(batch["metadata"] or {}),
-        providers=tuple(sorted({j["provider"] for j in jobs})),
+        endpoint=batch.endpoint,
+        metadata=dict(batch.metadata),
+        providers=tuple(sorted({j.provider for j in jobs})),
         submitted_at=min(submitted) if submitted else None,
-        finished_at=batch["finished_at"],
-        cancel_requested=bool(batch["cancel_requested"]),
+        finished_at=batch.finished_at,
+        cancel_requested=batch.cancel_requested,
         errors=tuple(errors),
     )
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from unibatch.config import Settings
 from unibatch.engine import Engine
 from unibatch.gateway import errors
+from unibatch.gateway.accounting import result_hooks
 from unibatch.gateway.context import Gateway
 from unibatch.gateway.routes_admin import router as admin_router
 from unibatch.gateway.routes_batches import router as batches_router
@@ -46,7 +47,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = given
         if engine is None:
-            engine = await Engine.open(settings=settings or Settings(), providers=providers)
+            engine = await Engine.open(
+                settings=settings or Settings(), providers=providers, result_hooks=result_hooks()
+            )
         app.state.gateway = Gateway.build(engine, gw_settings)
         stop = asyncio.Event()
         task = asyncio.create_task(engine.run_worker(stop)) if worker else None

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from unibatch.engine import Engine
+from unibatch.gateway.accounting import result_hooks
 from unibatch.gateway.settings import GatewaySettings
-from unibatch.store.gateway_ops import GatewayStore
+from unibatch.gateway.store import GatewayStore
 
 
 @dataclass(slots=True)
@@ -20,6 +21,9 @@ class Gateway:
     @classmethod
     def build(cls, engine: Engine, settings: GatewaySettings) -> Gateway:
         settings.files_dir.mkdir(parents=True, exist_ok=True)
+        # An engine handed in by the caller may lack the hooks; the gateway's own has them.
+        for hook in result_hooks():
+            engine.add_result_hook(hook)
         return cls(engine, GatewayStore(engine.store.engine), settings)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from unibatch.engine.ids import new_id
 from unibatch.gateway.models import KeyCreated, KeyObject
-from unibatch.store.gateway_ops import GatewayStore
+from unibatch.gateway.store import GatewayStore
 
 KEY_PREFIX = "ubk-"
 

@@ -37,8 +37,8 @@ from unibatch.gateway.models import (
     error_responses,
 )
 from unibatch.gateway.routes_files import file_path
+from unibatch.gateway.store import BudgetExceeded
 from unibatch.providers.registry import known_providers
-from unibatch.store.gateway_ops import BudgetExceeded
 
 router = APIRouter(
     prefix="/v1/batches", tags=["batches"], responses=error_responses(400, 401, 404, 413)
@@ -70,7 +70,7 @@ async def _create(
         estimate = await anyio.to_thread.run_sync(
             lambda: estimate_cost(
                 estimate_lines,
-                pricer=gw.engine.ctx.pricer,
+                pricer=gw.engine.pricer,
                 default_model=spec.model,
                 default_max_tokens=gw.settings.default_max_tokens,
             )

@@ -12,7 +12,7 @@ __all__ = ["Store", "open_store"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that `unibatch.store.codec` can be imported without SQLAlchemy.
+    # Lazy, so that the tables and records load without Alembic and the database drivers.
     if name == "Store":
         from unibatch.store.ops import Store
 

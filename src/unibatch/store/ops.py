@@ -15,18 +15,20 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from unibatch.decode.records import SUCCESS_COLUMNS, SUCCESS_CONSTANTS
+from unibatch.codec import (
+    RESULT_COLUMNS,
+    SUCCESS_COLUMNS,
+    SUCCESS_CONSTANTS,
+    ResultRecord,
+)
+from unibatch.store.records import BatchRecord, JobRecord
 from unibatch.store.tables import batches, jobs, requests, results
+from unibatch.store.transitions import Transitions
 from unibatch.types import TERMINAL_BATCH_STATUSES
 
 Row = dict[str, Any]
-# One result row as `insert_results` takes it: values in RESULT_COLUMNS order, or in
-# SUCCESS_COLUMNS order for a plain success (see unibatch.decode.records). Ingest builds
-# these directly; tuples bind about a quarter faster than named parameters.
-ResultRecord = tuple[Any, ...]
 ResultHook = Callable[[AsyncConnection, str, list[ResultRecord]], Awaitable[None]]
 _TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
-RESULT_COLUMNS: tuple[str, ...] = tuple(c.name for c in results.columns)
 _SHORT = len(SUCCESS_COLUMNS)
 
 
@@ -73,15 +75,6 @@ async def _copy_results(conn: AsyncConnection, short: bool, records: list[Result
 _BATCH_ID = RESULT_COLUMNS.index("batch_id")
 
 
-def record_dicts(records: Iterable[ResultRecord]) -> list[Row]:
-    return [
-        dict(zip(SUCCESS_COLUMNS, record, strict=True)) | SUCCESS_CONSTANTS
-        if len(record) == _SHORT
-        else dict(zip(RESULT_COLUMNS, record, strict=True))
-        for record in records
-    ]
-
-
 def insert_ignore(dialect: str, table: sa.Table) -> Any:
     """An INSERT that skips rows whose key is already stored (idempotent writes)."""
     if dialect == "postgresql":
@@ -93,7 +86,7 @@ def _lease_free(table: sa.Table, now: float) -> sa.ColumnElement[bool]:
     return sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now)
 
 
-class Store:
+class Store(Transitions):
     """All persistent state of unibatch, over one SQLAlchemy async engine."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -172,23 +165,25 @@ class Store:
         }
         return next(row for row in chunk if row["custom_id"] in stored)
 
-    async def get_batch(self, batch_id: str) -> Row | None:
-        return await self._one(sa.select(batches).where(batches.c.id == batch_id))
+    async def get_batch(self, batch_id: str) -> BatchRecord | None:
+        row = await self._one(sa.select(batches).where(batches.c.id == batch_id))
+        return None if row is None else BatchRecord.from_row(row)
 
     async def list_batches(
         self, *, status: str | None = None, limit: int = 100, before: float | None = None
-    ) -> list[Row]:
+    ) -> list[BatchRecord]:
         stmt = sa.select(batches).order_by(batches.c.created_at.desc(), batches.c.id.desc())
         if status:
             stmt = stmt.where(batches.c.status == status)
         if before is not None:
             stmt = stmt.where(batches.c.created_at < before)
-        return await self._all(stmt.limit(limit))
+        return [BatchRecord.from_row(row) for row in await self._all(stmt.limit(limit))]
 
-    async def jobs_of(self, batch_id: str) -> list[Row]:
-        return await self._all(
+    async def jobs_of(self, batch_id: str) -> list[JobRecord]:
+        rows = await self._all(
             sa.select(jobs).where(jobs.c.batch_id == batch_id).order_by(jobs.c.id)
         )
+        return [JobRecord.from_row(row) for row in rows]
 
     async def progress(self, batch_id: str) -> list[Row]:
         """Per-status counts and sums over the results landed so far."""
@@ -278,15 +273,16 @@ class Store:
 
     async def claim_jobs(
         self, owner: str, now: float, *, lease: float, limit: int = 10, batch_id: str | None = None
-    ) -> list[Row]:
+    ) -> list[JobRecord]:
         where = sa.and_(jobs.c.phase != "done", jobs.c.next_run_at <= now)
         if batch_id is not None:
             where = sa.and_(where, jobs.c.batch_id == batch_id)
-        return await self._claim(jobs, where, jobs.c.next_run_at, owner, now, lease, limit)
+        rows = await self._claim(jobs, where, jobs.c.next_run_at, owner, now, lease, limit)
+        return [JobRecord.from_row(row) for row in rows]
 
     async def claim_batches(
         self, owner: str, now: float, *, lease: float, limit: int = 10, batch_id: str | None = None
-    ) -> list[Row]:
+    ) -> list[BatchRecord]:
         unfinished_job = (
             sa.select(jobs.c.id)
             .where(jobs.c.batch_id == batches.c.id, jobs.c.phase != "done")
@@ -298,7 +294,8 @@ class Store:
         )
         if batch_id is not None:
             where = sa.and_(where, batches.c.id == batch_id)
-        return await self._claim(batches, where, batches.c.created_at, owner, now, lease, limit)
+        rows = await self._claim(batches, where, batches.c.created_at, owner, now, lease, limit)
+        return [BatchRecord.from_row(row) for row in rows]
 
     async def next_due(self, batch_id: str | None = None) -> float | None:
         """When the earliest job or handler retry is due (for an idle worker's sleep)."""
@@ -313,31 +310,6 @@ class Store:
             values = [(await conn.execute(q)).scalar() for q in (job_q, batch_q)]
         present = [v for v in values if v is not None]
         return min(present) if present else None
-
-    async def _update_leased(
-        self, table: sa.Table, item_id: str, owner: str, release: bool, values: Row
-    ) -> bool:
-        if release:
-            values.update(lease_owner=None, lease_until=None)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                table.update()
-                .where(table.c.id == item_id, table.c.lease_owner == owner)
-                .values(values)
-            )
-            return bool(result.rowcount)
-
-    async def update_job(
-        self, job_id: str, owner: str, *, release: bool = False, **values: Any
-    ) -> bool:
-        """Write a leased job. False when the lease was lost (another worker took over)."""
-        return await self._update_leased(jobs, job_id, owner, release, values)
-
-    async def update_batch(
-        self, batch_id: str, owner: str, *, release: bool = False, **values: Any
-    ) -> bool:
-        """Write a leased batch. False when the lease was lost."""
-        return await self._update_leased(batches, batch_id, owner, release, values)
 
     # -- requests and results --------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The schema, as SQLAlchemy Core tables. Alembic migrations must produce exactly this.
+"""The engine's schema, as SQLAlchemy Core tables. The gateway adds its own tables to the
+same `metadata` (`unibatch.gateway.tables`); Alembic migrations must produce exactly both.
 
 Timestamps are Unix seconds (floats): portable across SQLite and PostgreSQL and cheap to
 compare in lease and schedule queries.
@@ -59,6 +60,8 @@ jobs = sa.Table(
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("endpoint", sa.String(64), nullable=False),
+    # How the requests reach the provider; picks the runner (`unibatch.engine.runners`).
+    sa.Column("mode", sa.String(16), nullable=False, server_default="batch"),
     # Engine phase: pending -> submitting -> running -> ingesting -> done.
     sa.Column("phase", sa.String(12), nullable=False),
     # The provider's status mapped to ours, and the native one for display.
@@ -87,7 +90,7 @@ jobs = sa.Table(
     sa.Index("ix_jobs_phase_next_run_at", "phase", "next_run_at"),
 )
 
-# One row per submitted request; the body is stored packed (see codec.py).
+# One row per submitted request; the body is stored packed (`unibatch.codec`).
 requests = sa.Table(
     "requests",
     metadata,
@@ -126,70 +129,4 @@ results = sa.Table(
     # The provider's native row, packed; null when `body` and the columns rebuild it.
     sa.Column("raw", sa.LargeBinary),
     sa.Column("created_at", sa.Float, nullable=False),
-)
-
-# -- gateway (unibatch serve) ---------------------------------------------------------
-
-# Virtual API keys. Only the SHA-256 of a key is stored: keys are 256-bit random tokens,
-# so a fast hash is enough (no dictionary to guess from), and it lets us look a key up
-# by an indexed equality instead of trying a slow KDF against every row.
-gateway_keys = sa.Table(
-    "gateway_keys",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("name", sa.String(255), nullable=False),
-    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("key_hint", sa.String(16), nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("revoked_at", sa.Float),
-    sa.Column("max_budget", sa.Float),
-)
-
-# Uploaded files; the bytes live on disk under UNIBATCH_FILES_DIR, named by id.
-# `key_id` is null for files the master key created.
-gateway_files = sa.Table(
-    "gateway_files",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("key_id", sa.String(64)),
-    sa.Column("filename", sa.String(255), nullable=False),
-    sa.Column("purpose", sa.String(32), nullable=False),
-    sa.Column("bytes", sa.BigInteger, nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Index("ix_gateway_files_key_created", "key_id", "created_at"),
-)
-
-# Which key owns a batch created through the gateway, and the cost reserved for it.
-# Written before the batch itself, so a worker can never ingest results of a gateway batch
-# whose owner is unknown (usage events need it). No foreign key for that reason.
-gateway_batches = sa.Table(
-    "gateway_batches",
-    metadata,
-    sa.Column("batch_id", sa.String(64), primary_key=True),
-    sa.Column("key_id", sa.String(64)),
-    sa.Column("input_file_id", sa.String(64)),
-    sa.Column("completion_window", sa.String(16), nullable=False),
-    sa.Column("estimated_cost", sa.Float, nullable=False, default=0.0),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Index("ix_gateway_batches_key_created", "key_id", "created_at"),
-)
-
-# One usage event per request result of a gateway batch, written by a result hook in the
-# transaction that stores the result. The primary key makes a re-ingest a no-op.
-gateway_usage = sa.Table(
-    "gateway_usage",
-    metadata,
-    sa.Column("batch_id", sa.String(64), primary_key=True),
-    sa.Column("custom_id", sa.String(512), primary_key=True),
-    sa.Column("key_id", sa.String(64)),
-    sa.Column("provider", sa.String(32), nullable=False),
-    sa.Column("model", sa.String(128), nullable=False),
-    sa.Column("status", sa.String(12), nullable=False),
-    sa.Column("input_tokens", sa.Integer, nullable=False, default=0),
-    sa.Column("output_tokens", sa.Integer, nullable=False, default=0),
-    sa.Column("cached_tokens", sa.Integer, nullable=False, default=0),
-    sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
-    sa.Column("cost", sa.Float, nullable=False, default=0.0),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Index("ix_gateway_usage_key_model", "key_id", "provider", "model"),
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+# The gateway's tables share the store's metadata; the chain covers the whole database.
+from unibatch.gateway import tables as _gateway_tables  # noqa: F401
 from unibatch.store.tables import metadata
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,133 @@
+"""The Batch API runner: submit a job as one provider batch, poll it, ingest its results."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+
+from unibatch import codec
+from unibatch.engine.context import Context
+from unibatch.engine.ingest import ingest, provider_job
+from unibatch.engine.schedule import poll_delay
+from unibatch.errors import InputError, PermanentProviderError, TransientProviderError
+from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine
+from unibatch.store.records import JobPhase, JobRecord, ProviderState
+from unibatch.types import BatchStatus
+
+log = logging.getLogger("unibatch.engine")
+# Consecutive permanent errors while polling before the job is given up as failed.
+MAX_POLL_FAILURES = 5
+
+
+class BatchRunner:
+    """Runs a job through the provider's Batch API."""
+
+    async def step(self, ctx: Context, job: JobRecord) -> None:
+        provider = ctx.providers.get(job.provider)
+        if job.phase in (JobPhase.PENDING, JobPhase.SUBMITTING):
+            await _submit(ctx, provider, job)
+        elif job.phase is JobPhase.RUNNING:
+            await _poll(ctx, provider, job)
+        elif job.phase is JobPhase.INGESTING:
+            await ingest(ctx, provider, job)
+
+
+def provider_state(pj: ProviderJob) -> ProviderState:
+    return ProviderState(
+        provider_batch_id=pj.id,
+        status=pj.status,
+        native_status=pj.native_status,
+        input_file_id=pj.input_file_id,
+        output_file_id=pj.output_file_id,
+        error_file_id=pj.error_file_id,
+        provider_completed=pj.completed,
+        provider_failed=pj.failed,
+        errors=pj.errors,
+    )
+
+
+async def _batch_cancelled(ctx: Context, job: JobRecord) -> bool:
+    batch = await ctx.store.get_batch(job.batch_id)
+    return bool(batch and batch.cancel_requested)
+
+
+async def _submit(ctx: Context, provider: Provider, job: JobRecord) -> None:
+    now = ctx.clock()
+    if await _batch_cancelled(ctx, job) and job.phase is JobPhase.PENDING:
+        await ctx.store.cancel_job(job.id, ctx.owner, now=now)
+        return
+    recovering = job.phase is JobPhase.SUBMITTING
+    # Recorded before the upload: if we die after the provider's create, the next
+    # attempt sees `submitting` and looks for the tagged batch instead of making another.
+    if not await ctx.store.job_submitting(job.id, ctx.owner, attempts=job.submit_attempts + 1):
+        return
+    found = None
+    if recovering:
+        found = await provider.find(job.id, since=job.created_at - 300)
+        if found is not None:
+            log.info("job %s: adopted provider batch %s after a restart", job.id, found.id)
+    if found is None:
+        spec = JobSpec(
+            job_id=job.id,
+            model=job.model,
+            endpoint=job.endpoint,
+            tag=job.id,
+            request_count=job.request_count,
+            byte_count=job.byte_count,
+        )
+        try:
+            found = await provider.submit(spec, _lines(ctx, job.id))
+        except (PermanentProviderError, InputError) as exc:
+            await ctx.store.fail_job(job.id, ctx.owner, str(exc), now=now)
+            return
+    await ctx.store.job_running(
+        job.id,
+        ctx.owner,
+        provider_state(found),
+        submitted_at=ctx.clock(),
+        next_run_at=ctx.clock() + poll_delay(ctx.settings.poll_schedule, 0),
+    )
+
+
+async def _lines(ctx: Context, job_id: str) -> AsyncIterator[RequestLine]:
+    async for chunk in ctx.store.job_requests(job_id, ctx.settings.ingest_chunk):
+        for row in chunk:
+            yield RequestLine(
+                custom_id=row["custom_id"], body=codec.unpack(row["body"]), seq=row["seq"]
+            )
+
+
+async def _poll(ctx: Context, provider: Provider, job: JobRecord) -> None:
+    batch = await ctx.store.get_batch(job.batch_id)
+    assert batch is not None
+    now = ctx.clock()
+    too_old = job.submitted_at is not None and now - job.submitted_at > batch.max_age
+    pj = provider_job(job)
+    try:
+        if (batch.cancel_requested or too_old) and not job.cancel_sent:
+            log.info("job %s: cancelling (%s)", job.id, "requested" if not too_old else "max age")
+            pj = await provider.cancel(pj)
+            await ctx.store.job_cancel_sent(job.id, ctx.owner)
+        else:
+            pj = await provider.get(pj)
+    except PermanentProviderError as exc:
+        failures = job.transient_errors + 1
+        if failures < MAX_POLL_FAILURES:
+            raise TransientProviderError(str(exc), status_code=exc.status_code) from exc
+        await ctx.store.job_given_up(job.id, ctx.owner, str(exc), next_run_at=ctx.clock())
+        return
+    state = provider_state(pj)
+    if pj.status.terminal:
+        if pj.status is BatchStatus.CANCELLED and not batch.cancel_requested:
+            # We cancelled it ourselves because it ran past the maximum age.
+            state = dataclasses.replace(state, status=BatchStatus.EXPIRED)
+        await ctx.store.job_ingesting(job.id, ctx.owner, state, next_run_at=ctx.clock())
+        return
+    await ctx.store.job_polled(
+        job.id,
+        ctx.owner,
+        state,
+        poll_count=job.poll_count + 1,
+        next_run_at=ctx.clock() + poll_delay(ctx.settings.poll_schedule, job.poll_count + 1),
+    )

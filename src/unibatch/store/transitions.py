@@ -1,0 +1,208 @@
+"""Named state changes of leased jobs and batches: one method per step outcome.
+
+Every write here is conditional on the caller still holding the row's lease and
+returns False when it does not (another worker took the row over; the caller stops).
+Methods that end a step release the lease; the others keep it for the rest of the step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from unibatch.store.records import HandlerState, JobPhase, ProviderState
+from unibatch.store.tables import batches, jobs
+from unibatch.types import BatchStatus
+
+
+class Transitions:
+    """Mixed into `Store`: the state changes the engine's steps make."""
+
+    engine: AsyncEngine
+
+    async def _update_leased(
+        self, table: sa.Table, item_id: str, owner: str, release: bool, values: dict[str, Any]
+    ) -> bool:
+        if release:
+            values.update(lease_owner=None, lease_until=None)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                table.update()
+                .where(table.c.id == item_id, table.c.lease_owner == owner)
+                .values(values)
+            )
+            return bool(result.rowcount)
+
+    async def _job(self, job_id: str, owner: str, *, release: bool, **values: Any) -> bool:
+        return await self._update_leased(jobs, job_id, owner, release, values)
+
+    async def _batch(self, batch_id: str, owner: str, *, release: bool, **values: Any) -> bool:
+        return await self._update_leased(batches, batch_id, owner, release, values)
+
+    # -- jobs ------------------------------------------------------------------------
+
+    async def release_job(self, job_id: str, owner: str) -> bool:
+        """Give a job back unchanged (it is due again at once)."""
+        return await self._job(job_id, owner, release=True)
+
+    async def job_submitting(self, job_id: str, owner: str, *, attempts: int) -> bool:
+        """About to send the job: recorded before the upload, so that after a crash the
+        next attempt looks for the provider batch instead of creating another."""
+        return await self._job(
+            job_id, owner, release=False, phase=JobPhase.SUBMITTING, submit_attempts=attempts
+        )
+
+    async def job_running(
+        self,
+        job_id: str,
+        owner: str,
+        state: ProviderState,
+        *,
+        submitted_at: float,
+        next_run_at: float,
+    ) -> bool:
+        """The provider accepted the job (or it was found there after a restart)."""
+        return await self._job(
+            job_id,
+            owner,
+            release=True,
+            phase=JobPhase.RUNNING,
+            submitted_at=submitted_at,
+            transient_errors=0,
+            poll_count=0,
+            next_run_at=next_run_at,
+            **state.values(),
+        )
+
+    async def job_polled(
+        self, job_id: str, owner: str, state: ProviderState, *, poll_count: int, next_run_at: float
+    ) -> bool:
+        """The provider's batch is still running; look again at `next_run_at`."""
+        return await self._job(
+            job_id,
+            owner,
+            release=True,
+            poll_count=poll_count,
+            transient_errors=0,
+            next_run_at=next_run_at,
+            **state.values(),
+        )
+
+    async def job_cancel_sent(self, job_id: str, owner: str) -> bool:
+        """The cancel reached the provider; it is not sent again."""
+        return await self._job(job_id, owner, release=False, cancel_sent=True)
+
+    async def job_ingesting(
+        self, job_id: str, owner: str, state: ProviderState, *, next_run_at: float
+    ) -> bool:
+        """The provider's batch ended: its results are to be read."""
+        return await self._job(
+            job_id,
+            owner,
+            release=True,
+            phase=JobPhase.INGESTING,
+            transient_errors=0,
+            next_run_at=next_run_at,
+            **state.values(),
+        )
+
+    async def job_given_up(
+        self, job_id: str, owner: str, error: str, *, next_run_at: float
+    ) -> bool:
+        """The provider kept refusing to report on the job: it failed, but whatever
+        results it has are still read (the job goes through ingest)."""
+        return await self._job(
+            job_id,
+            owner,
+            release=True,
+            phase=JobPhase.INGESTING,
+            status=BatchStatus.FAILED,
+            errors=[error],
+            last_error=error,
+            next_run_at=next_run_at,
+        )
+
+    async def fail_job(self, job_id: str, owner: str, error: str, *, now: float) -> bool:
+        """The provider refused the job for good: it is done, with nothing to ingest."""
+        return await self._job(
+            job_id,
+            owner,
+            release=True,
+            phase=JobPhase.DONE,
+            status=BatchStatus.FAILED,
+            errors=[error],
+            last_error=error,
+            finished_at=now,
+            next_run_at=None,
+        )
+
+    async def cancel_job(self, job_id: str, owner: str, *, now: float) -> bool:
+        """The batch was cancelled before the job was sent."""
+        return await self._job(
+            job_id,
+            owner,
+            release=True,
+            phase=JobPhase.DONE,
+            status=BatchStatus.CANCELLED,
+            finished_at=now,
+            next_run_at=None,
+        )
+
+    async def finish_job(self, job_id: str, owner: str, *, now: float) -> bool:
+        """Every result of the job is stored."""
+        return await self._job(
+            job_id, owner, release=True, phase=JobPhase.DONE, finished_at=now, next_run_at=None
+        )
+
+    async def retry_job_later(
+        self,
+        job_id: str,
+        owner: str,
+        error: str,
+        *,
+        at: float,
+        transient_errors: int | None = None,
+    ) -> bool:
+        """The step failed in a way time may fix: run it again at `at`. A transient
+        error also records how many came in a row (they widen the backoff)."""
+        values: dict[str, Any] = {"last_error": error, "next_run_at": at}
+        if transient_errors is not None:
+            values["transient_errors"] = transient_errors
+        return await self._job(job_id, owner, release=True, **values)
+
+    # -- batches ---------------------------------------------------------------------
+
+    async def release_batch(self, batch_id: str, owner: str) -> bool:
+        return await self._batch(batch_id, owner, release=True)
+
+    async def handler_due(self, batch_id: str, owner: str, *, at: float) -> bool:
+        """A finalized batch has a completion handler to call."""
+        return await self._batch(
+            batch_id, owner, release=False, handler_state=HandlerState.PENDING, next_run_at=at
+        )
+
+    async def handler_failed(
+        self, batch_id: str, owner: str, error: str, *, attempts: int, retry_at: float
+    ) -> bool:
+        """The handler raised; it is called again at `retry_at`."""
+        return await self._batch(
+            batch_id,
+            owner,
+            release=True,
+            handler_attempts=attempts,
+            handler_error=error,
+            next_run_at=retry_at,
+        )
+
+    async def handler_done(self, batch_id: str, owner: str, *, attempts: int) -> bool:
+        return await self._batch(
+            batch_id,
+            owner,
+            release=True,
+            handler_state=HandlerState.DONE,
+            handler_attempts=attempts,
+            handler_error=None,
+            next_run_at=None,
+        )
