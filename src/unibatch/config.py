@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     # the last entry repeats. Given in the environment as "30,60,120,300,600".
     poll_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_POLL_SCHEDULE
     # A job older than this (seconds since submit) is cancelled and finalized as it stands.
-    max_age: float = 26 * 3600.0
+    # None: each provider's own completion window plus a margin (OpenAI and Anthropic
+    # 24 h, Gemini 48 h, xAI 30 days; see each provider's spec).
+    max_age: float | None = None
     # How long a worker owns a claimed step before another worker may take it over.
     lease_seconds: float = 120.0
     # Idle sleep of a worker that found nothing due.

@@ -109,7 +109,7 @@ class BatchRecord:
     metadata: dict[str, str]
     errors: list[str]
     cancel_requested: bool
-    max_age: float
+    max_age: float | None
     on_complete: str | None
     handler_state: HandlerState
     handler_attempts: int

@@ -24,7 +24,8 @@ batches = sa.Table(
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("errors", sa.JSON, nullable=False),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
-    sa.Column("max_age", sa.Float, nullable=False),
+    # Seconds after submit before a job is cancelled; NULL: the provider's own window.
+    sa.Column("max_age", sa.Float, nullable=True),
     # Completion handler ("module:function") and its delivery state: none|pending|done.
     sa.Column("on_complete", sa.String(255)),
     sa.Column("handler_state", sa.String(8), nullable=False, default="none"),

@@ -12,12 +12,22 @@ from unibatch.engine.ingest import ingest, provider_job
 from unibatch.engine.schedule import poll_delay
 from unibatch.errors import InputError, PermanentProviderError, TransientProviderError
 from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine
-from unibatch.store.records import JobPhase, JobRecord, ProviderState
+from unibatch.store.records import BatchRecord, JobPhase, JobRecord, ProviderState
 from unibatch.types import BatchStatus
 
 log = logging.getLogger("unibatch.engine")
 # Consecutive permanent errors while polling before the job is given up as failed.
 MAX_POLL_FAILURES = 5
+# Past the provider's own window, time for it to expire the batch and for us to see it.
+MAX_AGE_MARGIN = 2 * 3600.0
+
+
+def max_age(batch: BatchRecord, provider: Provider) -> float:
+    """Seconds after submit before a job is cancelled: the batch's own limit, else the
+    provider's completion window plus a margin."""
+    if batch.max_age is not None:
+        return batch.max_age
+    return provider.spec.completion_window + MAX_AGE_MARGIN
 
 
 class BatchRunner:
@@ -102,7 +112,7 @@ async def _poll(ctx: Context, provider: Provider, job: JobRecord) -> None:
     batch = await ctx.store.get_batch(job.batch_id)
     assert batch is not None
     now = ctx.clock()
-    too_old = job.submitted_at is not None and now - job.submitted_at > batch.max_age
+    too_old = job.submitted_at is not None and now - job.submitted_at > max_age(batch, provider)
     pj = provider_job(job)
     try:
         if (batch.cancel_requested or too_old) and not job.cancel_sent:

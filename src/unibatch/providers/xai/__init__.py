@@ -21,7 +21,9 @@ SPEC = ProviderSpec(
     # invoices follow, and over-estimating a cost is the safer error. Users override it
     # with UNIBATCH_BATCH_DISCOUNTS=xai=0.5 (or 1.0 for models without a batch discount).
     batch_discount=0.8,
-    completion_window=24 * 3600,
+    # Best effort "typically within 24 hours"; a batch expires 30 days after creation,
+    # when its unfinished requests are cancelled (xAI batch guide).
+    completion_window=30 * 24 * 3600,
     finds_lost_batches=True,
     prices_as="x-ai",
     has_realtime=True,
