@@ -10,6 +10,7 @@ UnibatchError
 └── ProviderError             a provider answered with an error (vendor errors translated here)
     ├── TransientProviderError    429, 5xx, timeout, reset: retried later, never fatal
     └── PermanentProviderError    4xx that retrying will not fix
+        └── ForeignBatchError     an adopted batch was another job's: submit again
 """
 
 from __future__ import annotations
@@ -75,3 +76,8 @@ class TransientProviderError(ProviderError):
 
 class PermanentProviderError(ProviderError):
     pass
+
+
+class ForeignBatchError(PermanentProviderError):
+    """A provider batch adopted after a crash turned out to belong to another job (its
+    results carry another job's ids): the job is submitted again."""

@@ -56,10 +56,10 @@ async def test_batch_completes_and_maps_ids_back(engine: Engine, emulator: Runni
     assert batch.cost.total > 0
     got = [r async for r in engine.results(batch_id)]
     assert [r.custom_id for r in got] == [f"r-{i:05d}" for i in range(5)] + odd
-    # Valid ids travel unchanged; the others (and a user id that looks like ours) by seq.
-    assert sent_custom_ids(emulator) == [f"r-{i:05d}" for i in range(5)] + [
-        f"ubseq-{i}" for i in range(5, 10)
-    ]
+    # Every request travels as `<job id>-<seq>`, whatever the user's id: the ids prove
+    # whose batch it is after a crash, and map back by position.
+    (job,) = await engine.store.jobs_of(batch_id)
+    assert sent_custom_ids(emulator) == [f"{job.id}-{i}" for i in range(10)]
     first = got[0]
     assert first.status is RequestStatus.SUCCEEDED
     assert first.provider == "anthropic" and first.model == "claude-haiku-4-5"
@@ -197,14 +197,11 @@ async def test_max_age_cancels_and_reports_expired(
     assert seen["status"] == "ended" and seen["cancel_initiated_at"] is not None
 
 
-async def test_lost_create_response_resubmits_and_names_the_orphan(
-    database_url: str,
-    emulator: RunningEmulator,
-    fast_settings: Settings,
-    caplog: pytest.LogCaptureFixture,
+async def test_lost_create_response_adopts_the_batch(
+    database_url: str, emulator: RunningEmulator, fast_settings: Settings
 ) -> None:
-    # Anthropic batches carry no tag, so a batch whose create answer was lost cannot be
-    # adopted: the engine resubmits, and the warning names the possible duplicate.
+    # The create reaches Anthropic but its answer is lost: the next attempt finds the batch
+    # by its request count, and its results (carrying the job's id) prove it is ours.
     emu = anthropic_emulator(emulator)
     provider = AnthropicProvider(ANTHROPIC, "k", emulator.base_url("anthropic"), timeout=0.3)
     engine = await open_engine(database_url, emulator, fast_settings, {"anthropic": provider})
@@ -215,15 +212,16 @@ async def test_lost_create_response_resubmits_and_names_the_orphan(
         (orphan,) = emu.batches
         emu.config.create_delay = 0.0
         batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+        (job,) = await engine.store.jobs_of(batch_id)
     finally:
         await engine.aclose()
     assert batch.status is BatchStatus.COMPLETED
     assert batch.request_counts.succeeded == 5
-    assert len(emu.batches) == 2
-    assert any(orphan in r.getMessage() and "duplicate" in r.getMessage() for r in caplog.records)
+    assert list(emu.batches) == [orphan]  # adopted, not sent twice
+    assert job.provider_batch_id == orphan
 
 
-async def test_find_never_adopts_a_batch_and_names_recent_ones(
+async def test_find_adopts_the_oldest_batch_of_the_job_size_in_the_window(
     emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     provider = AnthropicProvider(ANTHROPIC, "k", emulator.base_url("anthropic"))
@@ -234,12 +232,14 @@ async def test_find_never_adopts_a_batch_and_names_recent_ones(
         since = time.time()
         recent = [(await provider.submit(spec, _one_line())).id for _ in range(2)]
         assert old.status is BatchStatus.IN_PROGRESS and old.total == 1
-        assert await provider.find("ubj_x", since=since) is None
+        found = await provider.find("ubj_x", since=since, request_count=1)
+        assert found is not None and found.id == recent[0] and found.tag == "ubj_x"
+        assert await provider.find("ubj_x", since=since, request_count=2) is None
+        assert await provider.find("ubj_x", since=since) is None  # size unknown: no guess
     finally:
         await provider.aclose()
-    (warning,) = [r.getMessage() for r in caplog.records if "duplicate" in r.getMessage()]
-    assert all(f"{batch_id} (1 requests)" in warning for batch_id in recent)
-    assert old.id not in warning
+    (warning,) = [r.getMessage() for r in caplog.records if "adopting" in r.getMessage()]
+    assert recent[1] in warning and old.id not in warning
 
 
 async def _one_line() -> AsyncIterator[RequestLine]:

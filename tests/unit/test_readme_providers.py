@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from unibatch.errors import InputError
-from unibatch.providers.registry import known_providers, spec_of
+from unibatch.providers.registry import known_providers, spec_of, specs
+from unibatch.providers.rules import readme_section
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # A value for each field the table may list, chosen so that any provider refusing the
@@ -65,3 +66,13 @@ def test_row_matches_adapter(name: str) -> None:
     if not ticked(refused):
         for field, value in SAMPLES.items():
             translator.validate("/v1/chat/completions", {**BODY, field: value})
+
+
+def test_rules_section_is_generated_from_the_rule_tables() -> None:
+    text = README.read_text()
+    block = text.split("<!-- rules:start -->\n")[1].split("<!-- rules:end -->")[0]
+    expected = readme_section(specs())
+    assert block == expected, (
+        "README rules are stale: replace the block between the rules markers with "
+        "unibatch.providers.rules.readme_section(unibatch.providers.registry.specs())"
+    )

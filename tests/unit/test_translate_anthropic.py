@@ -456,15 +456,24 @@ def test_response_tool_becomes_json_content() -> None:
         ("ubseq-1", "ubseq-7"),
     ],
 )
-def test_wire_ids(custom_id: str, sent: str) -> None:
-    assert wire_id(RequestLine(custom_id, {}, seq=7)) == sent
+def test_wire_ids_outside_a_job(custom_id: str, sent: str) -> None:
+    assert wire_id(RequestLine(custom_id, {}, seq=7), tag="not-a-job") == sent
+
+
+@pytest.mark.parametrize("custom_id", ["ok_id-1", "has space", "x" * 65, "ünï", "ubseq-1"])
+def test_engine_lines_carry_their_job_id(custom_id: str) -> None:
+    """Whatever the user's id, the wire id names the job, so a batch adopted after a crash
+    can be proven to be the job's own."""
+    job = "ubj_0190abcdef12" + "0123456789abcdef"
+    assert wire_id(RequestLine(custom_id, {}, seq=7), tag=job) == f"{job}-7"
 
 
 async def test_line_bytes_count_the_translated_request() -> None:
     provider = AnthropicProvider(ANTHROPIC, "k")
     try:
         line = RequestLine("has space", body(response_format={"type": "json_object"}), seq=3)
-        entry = {"custom_id": "ubseq-3", "params": to_messages_params(line.body)}
+        entry = {"custom_id": wire_id(line), "params": to_messages_params(line.body)}
+        assert len(wire_id(line)) == len("ubj_0190abcdef120123456789abcdef-3")
         assert provider.line_bytes(line) == len(orjson.dumps(entry)) + 1
     finally:
         await provider.aclose()

@@ -16,7 +16,12 @@ from typing import Any
 import orjson
 
 from unibatch.decode.records import Record, Unresolved
-from unibatch.errors import ConfigurationError, PermanentProviderError, TransientProviderError
+from unibatch.errors import (
+    ConfigurationError,
+    ForeignBatchError,
+    PermanentProviderError,
+    TransientProviderError,
+)
 
 ROWS, DONE, ERROR = b"R", b"D", b"E"
 HEADER = struct.Struct(">cI")
@@ -43,6 +48,8 @@ def encode_error(exc: BaseException) -> bytes:
     doc: dict[str, Any] = {"message": str(exc) or type(exc).__name__}
     if isinstance(exc, TransientProviderError):
         doc |= {"kind": "transient", "status": exc.status_code, "retry_after": exc.retry_after}
+    elif isinstance(exc, ForeignBatchError):
+        doc["kind"] = "foreign"
     elif isinstance(exc, PermanentProviderError):
         doc |= {"kind": "permanent", "status": exc.status_code}
     elif isinstance(exc, ConfigurationError):
@@ -60,6 +67,8 @@ def decode_error(payload: bytes) -> Exception:
         return TransientProviderError(
             message, status_code=doc["status"], retry_after=doc["retry_after"]
         )
+    if doc["kind"] == "foreign":
+        return ForeignBatchError(message)
     if doc["kind"] == "permanent":
         return PermanentProviderError(message, status_code=doc["status"])
     if doc["kind"] == "configuration":

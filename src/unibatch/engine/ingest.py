@@ -33,6 +33,7 @@ def provider_job(job: JobRecord) -> ProviderJob:
         native_status=job.native_status or "",
         output_file_id=job.output_file_id,
         error_file_id=job.error_file_id,
+        tag=job.id,
     )
 
 

@@ -114,8 +114,12 @@ class Provider(abc.ABC):
         """Upload the requests and create the batch, tagged with `spec.tag`."""
 
     @abc.abstractmethod
-    async def find(self, tag: str, *, since: float) -> ProviderJob | None:
-        """The batch created with `tag` after `since` (Unix seconds), if any (crash recovery)."""
+    async def find(
+        self, tag: str, *, since: float, request_count: int | None = None
+    ) -> ProviderJob | None:
+        """The batch created with `tag` after `since` (Unix seconds), if any (crash recovery).
+        `request_count` is the job's size, for providers whose batches carry no tag (a
+        candidate is matched on it and proven by its results: see `ForeignBatchError`)."""
 
     @abc.abstractmethod
     async def get(self, job: ProviderJob) -> ProviderJob:

@@ -199,3 +199,14 @@ def describe(table: RuleTable) -> list[str]:
         why = re.sub(r" \([^)]*\{detail\}[^)]*\)", "", rule.why)
         lines.append(f"- `{rule.field}` ({models}): {why}. Source ({kind}): {rule.source}.")
     return lines
+
+
+def readme_section(specs: Sequence[Any]) -> str:
+    """The README's list of rules, for every provider spec that names a rule table."""
+    from unibatch.providers.spec import load_object
+
+    out: list[str] = []
+    for spec in specs:
+        if spec.rules:
+            out += [f"**{spec.name}**", "", *describe(load_object(spec.rules)), ""]
+    return "\n".join(out).rstrip() + "\n"

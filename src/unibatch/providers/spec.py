@@ -72,6 +72,8 @@ class ProviderSpec:
     finds_lost_batches: bool = True
     # The provider has a synchronous endpoint a real-time runner can use.
     has_realtime: bool = False
+    # `module:RULES`: the provider's rules per model family (a `rules.RuleTable`), if any.
+    rules: str | None = None
     # The provider's id in the genai-prices package, when it differs from `name`.
     prices_as: str | None = None
     # Other variables the adapter reads (passed on to helper processes).

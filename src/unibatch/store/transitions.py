@@ -138,6 +138,31 @@ class Transitions:
             next_run_at=None,
         )
 
+    async def resubmit_job(self, job_id: str, owner: str, error: str, *, now: float) -> bool:
+        """The provider batch recorded for the job was not its own (adopted after a crash):
+        forget it and send the job again."""
+        return await self._job(
+            job_id,
+            owner,
+            release=True,
+            phase=JobPhase.PENDING,
+            status=BatchStatus.PENDING,
+            provider_batch_id=None,
+            native_status=None,
+            input_file_id=None,
+            output_file_id=None,
+            error_file_id=None,
+            provider_completed=0,
+            provider_failed=0,
+            errors=[],
+            submitted_at=None,
+            cancel_sent=False,
+            poll_count=0,
+            transient_errors=0,
+            last_error=error,
+            next_run_at=now,
+        )
+
     async def cancel_job(self, job_id: str, owner: str, *, now: float) -> bool:
         """The batch was cancelled before the job was sent."""
         return await self._job(

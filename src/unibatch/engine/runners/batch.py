@@ -10,7 +10,12 @@ from unibatch import codec
 from unibatch.engine.context import Context
 from unibatch.engine.ingest import ingest, provider_job
 from unibatch.engine.schedule import poll_delay
-from unibatch.errors import InputError, PermanentProviderError, TransientProviderError
+from unibatch.errors import (
+    ForeignBatchError,
+    InputError,
+    PermanentProviderError,
+    TransientProviderError,
+)
 from unibatch.providers.base import JobSpec, Provider, ProviderJob, RequestLine
 from unibatch.store.records import BatchRecord, JobPhase, JobRecord, ProviderState
 from unibatch.types import BatchStatus
@@ -40,7 +45,12 @@ class BatchRunner:
         elif job.phase is JobPhase.RUNNING:
             await _poll(ctx, provider, job)
         elif job.phase is JobPhase.INGESTING:
-            await ingest(ctx, provider, job)
+            try:
+                await ingest(ctx, provider, job)
+            except ForeignBatchError as exc:
+                # Adopted after a crash, but another job's: this job was never sent.
+                log.warning("job %s: %s; submitting it again", job.id, exc)
+                await ctx.store.resubmit_job(job.id, ctx.owner, str(exc), now=ctx.clock())
 
 
 def provider_state(pj: ProviderJob) -> ProviderState:
@@ -74,7 +84,9 @@ async def _submit(ctx: Context, provider: Provider, job: JobRecord) -> None:
         return
     found = None
     if recovering:
-        found = await provider.find(job.id, since=job.created_at - 300)
+        found = await provider.find(
+            job.id, since=job.created_at - 300, request_count=job.request_count
+        )
         if found is not None:
             log.info("job %s: adopted provider batch %s after a restart", job.id, found.id)
     if found is None:

@@ -1,15 +1,17 @@
 """Anthropic Message Batches adapter: inline create, poll, stream results.
 
-Ids: Anthropic requires `custom_id` to match :data:`CUSTOM_ID`. An id that already does (and
-does not start with `ubseq-`) is sent unchanged; any other is sent as `ubseq-<seq>` and its
-result comes back with `custom_id=None, seq=<seq>`, which the engine maps to the user's id.
+Ids: Anthropic requires `custom_id` to match :data:`CUSTOM_ID`, and ours are ours to
+choose: every request is sent as `<job id>-<seq>` and its result comes back with
+`custom_id=None, seq=<seq>`, which the engine maps to the user's id. (Lines that do not
+come from the engine keep their id when it fits, else `ubseq-<seq>`.)
 
-Crash recovery (:meth:`AnthropicProvider.find`) is deliberately weak but safe: a Message
-Batch has no metadata to carry our tag, and nothing identifying its contents is readable
-before it ends, so no batch can be proven ours. `find` never adopts one; it logs the
-batches created in the window so an operator can cancel a duplicate, and the engine
-resubmits. The limit: a crash (or a lost response) between Anthropic accepting the create
-and the engine recording it leaves one orphan batch that is billed and never ingested.
+Crash recovery: a Message Batch carries no metadata, but its requests carry our ids.
+After a crash between Anthropic accepting a create and the engine recording it,
+:meth:`AnthropicProvider.find` adopts a batch created since the job was made with the
+job's request count; when its results arrive they must carry the job's id, and a batch
+whose rows name another job raises `ForeignBatchError`, so the engine submits the job
+again. Nothing is sent twice when the orphan was ours; when it was another job's, the
+job is sent once more, as it would have been without recovery.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import IO, Any
 import httpx
 import orjson
 
-from unibatch.errors import PermanentProviderError, TransientProviderError
+from unibatch.errors import ForeignBatchError, PermanentProviderError, TransientProviderError
 from unibatch.providers.anthropic.translate import TRANSLATOR
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.http import SPOOL_BYTES, HttpProvider
@@ -36,6 +38,9 @@ log = logging.getLogger("unibatch.providers.anthropic")
 API_VERSION = "2023-06-01"
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 SEQ_PREFIX = "ubseq-"
+# `<job id>-<seq>`: job ids are `ubj_` and hex digits (unibatch.engine.ids).
+JOB_ROW = re.compile(r"^(ubj_[0-9a-f]{1,48})-(\d+)$")
+_TAG_SHAPE = "ubj_" + "0" * 28
 _UPLOAD_CHUNK = 1024 * 1024
 # Answers to a create that prove no batch was made (a timeout or a 5xx proves nothing).
 _REFUSED = frozenset({400, 401, 403, 404, 413, 422, 429})
@@ -63,8 +68,11 @@ _UNRUN = {
 }
 
 
-def wire_id(line: RequestLine) -> str:
-    """The custom_id sent to Anthropic for `line` (see the module docstring)."""
+def wire_id(line: RequestLine, tag: str = _TAG_SHAPE) -> str:
+    """The custom_id sent to Anthropic for `line` of the job tagged `tag` (see the module
+    docstring; the default stands in for a job id when only the size matters)."""
+    if line.seq >= 0 and JOB_ROW.match(f"{tag}-{line.seq}"):
+        return f"{tag}-{line.seq}"
     if CUSTOM_ID.match(line.custom_id) and not line.custom_id.startswith(SEQ_PREFIX):
         return line.custom_id
     return f"{SEQ_PREFIX}{line.seq}"
@@ -108,7 +116,8 @@ class AnthropicProvider(HttpProvider):
                 if count:
                     body.write(b",")
                 params = self.translator.to_native(spec.endpoint, line.body)
-                body.write(orjson.dumps({"custom_id": wire_id(line), "params": params}))
+                entry = {"custom_id": wire_id(line, spec.tag), "params": params}
+                body.write(orjson.dumps(entry))
                 count += 1
             body.write(b"]}")
             size = body.tell()
@@ -130,11 +139,14 @@ class AnthropicProvider(HttpProvider):
 
     # -- find, get, cancel -------------------------------------------------------------
 
-    async def find(self, tag: str, *, since: float) -> ProviderJob | None:
-        """Never adopts a batch (none can be proven ours); logs the possible orphans."""
-        if tag in self._refused:
+    async def find(
+        self, tag: str, *, since: float, request_count: int | None = None
+    ) -> ProviderJob | None:
+        """The oldest batch created since `since` with the job's request count: Anthropic
+        keeps no tag, so the candidate is proven by its results (module docstring)."""
+        if tag in self._refused or request_count is None:
             return None
-        candidates: list[str] = []
+        candidates: list[dict[str, Any]] = []
         after: str | None = None
         while True:
             params: dict[str, Any] = {"limit": 100}
@@ -143,19 +155,26 @@ class AnthropicProvider(HttpProvider):
             page = await self._call("GET", "v1/messages/batches", params=params)
             data = page.get("data") or []
             recent = [b for b in data if _timestamp(b.get("created_at")) >= since]
-            candidates += [f"{b['id']} ({_total(b)} requests)" for b in recent]
+            candidates += [b for b in recent if _total(b) == request_count]
             # Newest first: stop once the page reaches batches created before the window.
             if not page.get("has_more") or len(recent) < len(data) or not data:
                 break
             after = page.get("last_id") or data[-1]["id"]
-        if candidates:
+        if not candidates:
+            return None
+        chosen = min(candidates, key=lambda b: _timestamp(b.get("created_at")))
+        if len(candidates) > 1:
             log.warning(
-                "job %s: resubmitting; Anthropic batches cannot be matched to a job, so one of "
-                "these created since the first attempt may be a duplicate to cancel: %s",
+                "job %s: adopting %s; other batches of %d requests were created meanwhile "
+                "(%s); the results will show whether it is this job's",
                 tag,
-                ", ".join(candidates),
+                chosen["id"],
+                request_count,
+                ", ".join(b["id"] for b in candidates if b is not chosen),
             )
-        return None
+        found = self._job(chosen)
+        found.tag = tag
+        return found
 
     async def get(self, job: ProviderJob) -> ProviderJob:
         return self._job(await self._call("GET", f"v1/messages/batches/{job.id}"))
@@ -186,7 +205,7 @@ class AnthropicProvider(HttpProvider):
             return
         created = int(_timestamp(batch.get("ended_at") or batch.get("created_at")))
         async for lines in self.stream_lines(url):
-            yield [parse_row(line, created=created) for line in lines]
+            yield [parse_row(line, created=created, tag=job.tag) for line in lines]
 
     @staticmethod
     def _job(batch: dict[str, Any]) -> ProviderJob:
@@ -242,13 +261,21 @@ def map_status(batch: dict[str, Any]) -> BatchStatus:
     return BatchStatus.COMPLETED
 
 
-def parse_row(line: bytes, *, created: int = 0) -> ResultRow:
-    """One results line as a `ResultRow`; `ubseq-<n>` ids come back as `seq=n`."""
+def parse_row(line: bytes, *, created: int = 0, tag: str | None = None) -> ResultRow:
+    """One results line as a `ResultRow`; `<job>-<n>` and `ubseq-<n>` ids come back as
+    `seq=n`. A row naming another job than `tag` raises `ForeignBatchError`."""
     row = orjson.loads(line)
     wire = str(row.get("custom_id"))
     custom_id: str | None = wire
     seq: int | None = None
-    if wire.startswith(SEQ_PREFIX) and wire[len(SEQ_PREFIX) :].isdigit():
+    ours = JOB_ROW.match(wire)
+    if ours:
+        if tag is not None and ours[1] != tag:
+            raise ForeignBatchError(
+                f"anthropic: the results of this batch belong to job {ours[1]}, not {tag}"
+            )
+        custom_id, seq = None, int(ours[2])
+    elif wire.startswith(SEQ_PREFIX) and wire[len(SEQ_PREFIX) :].isdigit():
         custom_id, seq = None, int(wire[len(SEQ_PREFIX) :])
     result = row.get("result") or {}
     kind = result.get("type")

@@ -9,6 +9,7 @@ from unibatch.providers.spec import BatchLimits, ProviderSpec
 
 SPEC = ProviderSpec(
     name="gemini",
+    rules="unibatch.providers.gemini.rules:RULES",
     adapter="unibatch.providers.gemini.adapter:GeminiProvider",
     endpoints=frozenset({"/v1/chat/completions", "/v1/embeddings"}),
     key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),

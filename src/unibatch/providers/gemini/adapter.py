@@ -175,7 +175,9 @@ class GeminiProvider(HttpProvider):
 
     # -- status -----------------------------------------------------------------------
 
-    async def find(self, tag: str, *, since: float) -> ProviderJob | None:
+    async def find(
+        self, tag: str, *, since: float, request_count: int | None = None
+    ) -> ProviderJob | None:
         # The list order is undocumented, so every page is read: recovery is rare and a
         # missed batch would be sent twice.
         token: str | None = None

@@ -46,7 +46,9 @@ class OpenAIProvider(HttpProvider):
         )
         return self._job(batch)
 
-    async def find(self, tag: str, *, since: float) -> ProviderJob | None:
+    async def find(
+        self, tag: str, *, since: float, request_count: int | None = None
+    ) -> ProviderJob | None:
         after: str | None = None
         while True:
             params: dict[str, Any] = {"limit": 100}

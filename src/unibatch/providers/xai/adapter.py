@@ -43,7 +43,9 @@ class XAIProvider(HttpProvider):
         )
         return job_of(batch)
 
-    async def find(self, tag: str, *, since: float) -> ProviderJob | None:
+    async def find(
+        self, tag: str, *, since: float, request_count: int | None = None
+    ) -> ProviderJob | None:
         # Creation times are whole days over REST, so only a page wholly from earlier days
         # (listed newest first) proves there is nothing more to see.
         since_day = dt.datetime.fromtimestamp(since, dt.UTC).date()

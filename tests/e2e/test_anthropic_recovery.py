@@ -1,0 +1,136 @@
+"""Anthropic crash recovery: a Message Batch carries no tag, so a batch created just before
+a crash is found by its request count and proven by the job ids in its results."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from tests.support.emulated import chat_lines, emulator_state, open_engine
+from tests.support.processes import run, start, wait_for
+from unibatch.config import Settings
+from unibatch.emulators import EmulatorConfig
+from unibatch.emulators.server import running_emulator
+from unibatch.errors import TransientProviderError
+from unibatch.providers.anthropic import SPEC
+from unibatch.providers.anthropic.adapter import AnthropicProvider
+from unibatch.providers.base import JobSpec, ProviderJob, RequestLine
+from unibatch.store.db import create_engine
+from unibatch.store.tables import jobs
+
+pytestmark = pytest.mark.slow
+MODEL = "anthropic/claude-haiku-4-5"
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
+        yield emu
+
+
+def scalar(url: str, query: sa.Executable) -> Any:
+    async def go() -> Any:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return (await conn.execute(query)).scalar()
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def anthropic_batches(emulator: Any) -> list[dict[str, Any]]:
+    return list(emulator_state(emulator, "anthropic")["batches"])
+
+
+def test_submitter_killed_after_anthropic_create_adopts_the_batch(
+    database_url: str, emulator: Any, tmp_path: Path
+) -> None:
+    anthropic = emulator.emulators["anthropic"]
+    anthropic.config.create_delay = 30.0  # the create is recorded, its answer never arrives
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in chat_lines(12, MODEL)))
+    env = {
+        "UNIBATCH_DATABASE_URL": database_url,
+        "ANTHROPIC_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": emulator.base_url("anthropic"),
+        "UNIBATCH_POLL_SCHEDULE": "0.1",
+        "UNIBATCH_LEASE_SECONDS": "2",
+    }
+
+    submitter = start(["submit", str(path), "--wait", "--json"], env, tmp_path / "submit.log")
+    try:
+        wait_for(lambda: len(anthropic_batches(emulator)) == 1, 60, "Anthropic's create")
+    finally:
+        submitter.send_signal(signal.SIGKILL)
+        submitter.wait()
+    assert scalar(database_url, sa.select(jobs.c.phase)) == "submitting"
+    batch_id = scalar(database_url, sa.select(jobs.c.batch_id))
+
+    anthropic.config.create_delay = 0.0
+    result = run(["wait", batch_id, "--json"], env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["request_counts"]["succeeded"] == 12
+    created = anthropic_batches(emulator)
+    assert len(created) == 1  # adopted, not sent again
+    assert scalar(database_url, sa.select(jobs.c.provider_batch_id)) == created[0]["id"]
+
+
+class LostCreate(AnthropicProvider):
+    """The first create fails in a way that proves nothing (a timeout), as a crash would
+    leave it; later ones go through."""
+
+    lost = False
+
+    async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
+        if not self.lost:
+            self.lost = True
+            raise TransientProviderError("anthropic: timeout on POST v1/messages/batches")
+        return await super().submit(spec, lines)
+
+
+async def test_another_jobs_batch_is_not_taken_for_ours(
+    database_url: str, emulator: Any, fast_settings: Settings
+) -> None:
+    """A batch of the same size made by another job in the window is adopted first; its
+    results name the other job, so the job is sent again and ends with its own answers."""
+    base = emulator.base_url("anthropic")
+    foreign_job = "ubj_0190abcdef12" + "ffffffffffffffff"
+    provider = LostCreate(SPEC, "test-key", base)
+    try:
+
+        async def foreign_lines() -> AsyncIterable[RequestLine]:
+            for i, line in enumerate(chat_lines(12, "claude-haiku-4-5", prefix="other")):
+                yield RequestLine(line["custom_id"], line["body"], seq=i)
+
+        spec = JobSpec(foreign_job, "claude-haiku-4-5", "/v1/chat/completions", foreign_job, 12, 0)
+        foreign = await AnthropicProvider.submit(provider, spec, foreign_lines())
+        engine = await open_engine(database_url, emulator, fast_settings, {"anthropic": provider})
+        try:
+            batch_id = await engine.create_batch(chat_lines(12, MODEL))
+            deadline = time.monotonic() + 60
+            while not (batch := await engine.get_batch(batch_id)).status.terminal:
+                assert time.monotonic() < deadline, f"stuck in {batch.status}"
+                await engine.run_once(batch_id=batch_id)
+                await asyncio.sleep(0.02)
+            assert batch.request_counts.succeeded == 12
+            results = [r async for r in engine.results(batch_id)]
+            assert [r.custom_id for r in results] == [f"r-{i:05d}" for i in range(12)]
+            (job,) = await engine.store.jobs_of(batch_id)
+            assert job.provider_batch_id not in (None, foreign.id)
+            # It was adopted, and given up once its results named the other job.
+            assert job.last_error is not None and foreign_job in job.last_error
+        finally:
+            await engine.aclose()
+        assert len(anthropic_batches(emulator)) == 2  # the other job's, and ours once
+    finally:
+        await provider.aclose()
