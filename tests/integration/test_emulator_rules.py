@@ -16,6 +16,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import orjson
 import pytest
 from google import genai
 from google.genai import types
@@ -24,6 +25,7 @@ from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
 from unibatch.providers.anthropic.rules import RULES as ANTHROPIC_RULES
 from unibatch.providers.gemini.rules import RULES as GEMINI_RULES
 from unibatch.providers.rules import Rule, RuleTable
+from unibatch.providers.xai.rules import RULES as XAI_RULES
 
 HI = {"role": "user", "content": "Hi"}
 
@@ -158,6 +160,23 @@ GEMINI_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
 }
 
 
+def grok(model: str, **fields: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [HI], "max_tokens": 16, **fields}
+
+
+# custom_id -> (native body, words of the emulator's error; "" when it must succeed)
+XAI_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "presence": (grok("grok-4", presence_penalty=0.5), "not supported on this model: presence"),
+    "frequency": (grok("grok-code-fast-1", frequency_penalty=0.5), "frequency_penalty"),
+    "stop": (grok("grok-5", stop=["x"]), "not supported on this model: stop"),
+    "effort": (grok("grok-4", reasoning_effort="low"), "reasoning_effort"),
+    "effort-value": (grok("grok-3-mini", reasoning_effort="medium"), "expected one of low"),
+    "mini-effort": (grok("grok-3-mini", reasoning_effort="high"), ""),
+    "plain-stop": (grok("grok-3", stop=["x"]), ""),
+    "fast-stop": (grok("grok-4-fast-non-reasoning", stop=["x"]), ""),
+}
+
+
 @pytest.fixture(scope="module")
 def emu() -> Iterator[RunningEmulator]:
     with running_emulator(EmulatorConfig(time_scale=0.02)) as running:
@@ -174,7 +193,13 @@ def every_rule(table: RuleTable) -> list[Rule]:
 def test_every_rule_has_an_emulator_case() -> None:
     anthropic_cases = [(params["model"], params) for params, _ in ANTHROPIC_CASES.values()]
     gemini_cases = [(m, req) for m, cases in GEMINI_CASES.items() for req, _ in cases]
-    for table, cases in ((ANTHROPIC_RULES, anthropic_cases), (GEMINI_RULES, gemini_cases)):
+    xai_cases = [(body["model"], body) for body, _ in XAI_CASES.values()]
+    tables = (
+        (ANTHROPIC_RULES, anthropic_cases),
+        (GEMINI_RULES, gemini_cases),
+        (XAI_RULES, xai_cases),
+    )
+    for table, cases in tables:
         for rule in every_rule(table):
             assert any(
                 rule in table.rules_for(model) and list(rule.violations(request, model))
@@ -229,3 +254,31 @@ def test_gemini_emulator_errs_each_request_as_google_does(emu: RunningEmulator, 
         assert answer.error is not None, words
         assert answer.error.code == 400
         assert words in str(answer.error.message)
+
+
+def test_xai_emulator_errs_each_request_that_breaks_a_rule(emu: RunningEmulator) -> None:
+    base = emu.base_url("xai")
+    headers = {"Authorization": "Bearer test"}
+    lines = [
+        {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": body}
+        for cid, (body, _) in XAI_CASES.items()
+    ]
+    data = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+        file_id = client.post("/files", files={"file": ("in.jsonl", data)}).json()["id"]
+        created = client.post("/batches", json={"name": "rules", "input_file_id": file_id})
+        batch_id = created.json()["batch_id"]
+        deadline = time.monotonic() + 30
+        while True:
+            state = client.get(f"/batches/{batch_id}").json()["state"]
+            if int(state.get("num_requests") or 0) and not int(state.get("num_pending") or 0):
+                break
+            assert time.monotonic() < deadline, f"the batch never ended: {state}"
+            time.sleep(0.02)
+        page = client.get(f"/batches/{batch_id}/results", params={"limit": 100}).json()
+    results = {row["batch_request_id"]: row["batch_result"] for row in page["results"]}
+    for custom_id, (_, words) in XAI_CASES.items():
+        if not words:
+            assert "response" in results[custom_id], custom_id
+            continue
+        assert words in str(results[custom_id].get("error")), (custom_id, results[custom_id])

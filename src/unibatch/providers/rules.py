@@ -47,7 +47,8 @@ class Rule:
     def violations(self, request: Body, model: str = "") -> Iterator[Violation]:
         for detail in self.test(request):
             message = self.provider_message.format(detail=detail, model=model)
-            yield Violation(self.field, self.why.format(detail=detail), message, self.source)
+            why = self.why.format(detail=detail, model=model or "this model")
+            yield Violation(self.field, why, message, self.source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +197,7 @@ def describe(table: RuleTable) -> list[str]:
         models = "every model" if rule in table.defaults else "; ".join(families[id(rule)])
         kind = "observed" if rule.observed else "documented"
         # The details (a path in the request) are the one thing a table row cannot show.
-        why = re.sub(r" \([^)]*\{detail\}[^)]*\)", "", rule.why)
+        why = re.sub(r" \([^)]*\{detail\}[^)]*\)", "", rule.why).replace("{model}", "the model")
         lines.append(f"- `{rule.field}` ({models}): {why}. Source ({kind}): {rule.source}.")
     return lines
 

@@ -20,11 +20,13 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from unibatch.providers.xai.rules import RULES
+
 from ..kit.fakes import hex_digest, unit
 from ..openai.fakes import FAKERS
 
 # Per-request outcome decided at ingestion (one byte each, so a million requests cost 1 MB).
-OK, EMULATED_FAILURE, BAD_MAX_TOKENS = 0, 1, 2
+OK, EMULATED_FAILURE, BAD_MAX_TOKENS, RULE_BROKEN = 0, 1, 2, 3
 CANCELLED_ERROR = "Batch cancelled"
 FAILURE_MESSAGE = "Emulated request failure (failure_rate): the model could not serve it"
 
@@ -198,6 +200,8 @@ class XAIBatch:
             return {"batch_request_id": rid, "batch_result": {"error": message}}
         if kind == EMULATED_FAILURE:
             return {"batch_request_id": rid, "batch_result": {"error": FAILURE_MESSAGE}}
+        if kind == RULE_BROKEN:
+            return {"batch_request_id": rid, "batch_result": {"error": rule_error(body)}}
         completion = fake_completion(body, hex_digest(self.id, rid), int(self.timeline.created))
         return {
             "batch_request_id": rid,
@@ -221,9 +225,19 @@ def request_kind(body: dict[str, Any], custom_id: str, seed: int, failure_rate: 
     limit = body.get("max_tokens", body.get("max_completion_tokens"))
     if isinstance(limit, int) and not isinstance(limit, bool) and limit <= 0:
         return BAD_MAX_TOKENS
+    if rule_error(body) is not None:
+        return RULE_BROKEN
     if failure_rate > 0 and unit(seed, "fail", custom_id) < failure_rate:
         return EMULATED_FAILURE
     return OK
+
+
+def rule_error(body: dict[str, Any]) -> str | None:
+    """The error a request gets for breaking one of xAI's rules for its model (the rules
+    unibatch's translation reads too)."""
+    for violation in RULES.violations(body, str(body.get("model") or "")):
+        return violation.provider_message
+    return None
 
 
 def _reasons(model: str) -> bool:

@@ -11,6 +11,7 @@ from unibatch.providers.spec import BatchLimits, ProviderSpec
 SPEC = ProviderSpec(
     name="xai",
     adapter="unibatch.providers.xai.adapter:XAIProvider",
+    rules="unibatch.providers.xai.rules:RULES",
     endpoints=frozenset({"/v1/chat/completions"}),
     key_env=("XAI_API_KEY",),
     base_url_env="XAI_BASE_URL",

@@ -22,6 +22,7 @@ import orjson
 
 from unibatch.errors import InputError, LimitError
 from unibatch.providers.translate import NATIVE_FLAG, Body, Translator, refuse
+from unibatch.providers.xai.rules import RULES
 from unibatch.types import Usage
 
 # xAI's batch guide (https://docs.x.ai/docs/guides/batch-api, 2026-08): one line of a
@@ -38,8 +39,6 @@ _UNSUPPORTED = {
     "metadata": "xAI does not store chat completions, so it takes no metadata",
     "web_search_options": "xAI searches through its own tools, not this field",
 }
-# xAI's reasoning models reject these (xAI docs, "Reasoning": an error, not ignored).
-_NOT_FOR_REASONING = ("presence_penalty", "frequency_penalty", "stop")
 _TEXT_PARTS = frozenset({"text", "image_url"})
 _SERVICE_TIERS = frozenset({"auto", "default"})
 
@@ -62,14 +61,6 @@ _FINISH = {
 }
 # Usage keys only xAI sends; they stay in the raw row, not in the ChatCompletion.
 _XAI_USAGE_KEYS = ("cost_in_usd_ticks", "num_sources_used")
-
-
-def is_reasoning_model(model: str) -> bool:
-    """Whether xAI documents `model` as a reasoning model (grok-3-mini, grok-4 family)."""
-    name = model.rsplit("/", 1)[-1]
-    if "non-reasoning" in name:
-        return False
-    return name.startswith(("grok-3-mini", "grok-4", "grok-code"))
 
 
 def _refuse(field: str, why: str) -> InputError:
@@ -111,15 +102,8 @@ def validate_chat(body: dict[str, Any]) -> None:
     tier = body.get("service_tier")
     if tier is not None and tier not in _SERVICE_TIERS:
         raise _refuse("service_tier", f"xAI has no {tier!r} tier")
-    model = str(body.get("model") or "")
-    if is_reasoning_model(model):
-        for field in _NOT_FOR_REASONING:
-            if body.get(field) is not None:
-                raise _refuse(field, f"{model} is a reasoning model, which rejects it")
-        if body.get("reasoning_effort") is not None and not model.rsplit("/", 1)[-1].startswith(
-            "grok-3-mini"
-        ):
-            raise _refuse("reasoning_effort", f"only grok-3-mini takes it, not {model}")
+    for violation in RULES.violations(to_native(body), str(body.get("model") or "")):
+        raise _refuse(violation.field, violation.why)
     _check_messages(body.get("messages"))
     size = len(orjson.dumps(body))
     if size > MAX_LINE_BYTES:
