@@ -6,6 +6,9 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
 
 from unibatch.config import Settings
 from unibatch.engine.batches import run_batch_step
@@ -25,6 +28,16 @@ from unibatch.types import Batch, Result
 
 log = logging.getLogger("unibatch.engine")
 ProgressCallback = Callable[[Batch], Awaitable[None] | None]
+
+
+@dataclass
+class WorkerHealth:
+    """How a worker loop is doing: `last_loop` is `time.monotonic()` when it last went
+    round, `error` the database error it is retrying, if any."""
+
+    running: bool = False
+    last_loop: float | None = None
+    error: str | None = None
 
 
 class Engine:
@@ -55,6 +68,7 @@ class Engine:
         )
         for hook in result_hooks:
             self.add_result_hook(hook)
+        self._worker = WorkerHealth()
 
     @classmethod
     async def open(
@@ -177,27 +191,87 @@ class Engine:
         """Run every step that is due now (optionally for one batch); return how many."""
         ctx = self.ctx
         lease = ctx.settings.lease_seconds
-        done = 0
-        for job in await ctx.store.claim_jobs(
+        claimed_jobs = await ctx.store.claim_jobs(
             ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
-        ):
-            await self._guard(run_job_step(ctx, job), "job", job.id)
-            done += 1
-        for batch in await ctx.store.claim_batches(
+        )
+        done = await self._run_claimed(
+            "job", [(job.id, partial(run_job_step, ctx, job)) for job in claimed_jobs]
+        )
+        claimed_batches = await ctx.store.claim_batches(
             ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
-        ):
-            await self._guard(run_batch_step(ctx, batch), "batch", batch.id)
-            done += 1
+        )
+        done += await self._run_claimed(
+            "batch", [(b.id, partial(run_batch_step, ctx, b)) for b in claimed_batches]
+        )
         return done
 
-    async def _guard(self, step: Awaitable[None], kind: str, item_id: str) -> None:
+    async def _run_claimed(
+        self, kind: Literal["job", "batch"], steps: list[tuple[str, Callable[[], Awaitable[None]]]]
+    ) -> int:
+        """Run claimed steps one after another while a heartbeat renews the leases of those
+        not yet finished: a slow provider call must not let another worker take a step
+        over mid-flight (and, say, create a second provider batch). A step whose lease was
+        lost anyway (this process stalled past it) is stopped, or not started."""
+        if not steps:
+            return 0
+        owned = {item_id for item_id, _ in steps}
+        running: dict[str, asyncio.Task[None]] = {}
+        beat = asyncio.create_task(self._heartbeat(kind, owned, running))
+        done = 0
+        try:
+            for item_id, step in steps:
+                if item_id not in owned:
+                    log.warning("%s %s: lease lost before its step started; skipped", kind, item_id)
+                    continue
+                task = running[item_id] = asyncio.ensure_future(step())
+                try:
+                    await asyncio.wait({task})
+                except asyncio.CancelledError:
+                    task.cancel()
+                    raise
+                finally:
+                    running.pop(item_id, None)
+                    owned.discard(item_id)
+                self._report(task, kind, item_id)
+                done += 1
+        finally:
+            beat.cancel()
+        return done
+
+    async def _heartbeat(
+        self, kind: Literal["job", "batch"], owned: set[str], running: dict[str, asyncio.Task[None]]
+    ) -> None:
+        lease = self.ctx.settings.lease_seconds
+        while owned:
+            await asyncio.sleep(lease / 3)
+            ids = set(owned)
+            try:
+                kept = await self.store.renew_leases(
+                    kind, ids, self.ctx.owner, until=self.ctx.clock() + lease
+                )
+            except Exception as exc:
+                log.warning("%s leases could not be renewed (%s); trying again", kind, exc)
+                continue
+            for item_id in ids - kept:
+                owned.discard(item_id)
+                task = running.get(item_id)
+                if task is not None:
+                    log.warning("%s %s: lease lost to another worker; step stopped", kind, item_id)
+                    task.cancel()
+
+    @staticmethod
+    def _report(task: asyncio.Task[None], kind: str, item_id: str) -> None:
         """A bug or outage in one step must not stop the worker: log it and move on.
         The lease runs out and the step is retried later."""
-        try:
-            await step
-        except Exception:
-            log.exception(
-                "%s %s: step failed; it will be retried when its lease ends", kind, item_id
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error(
+                "%s %s: step failed; it will be retried when its lease ends",
+                kind,
+                item_id,
+                exc_info=exc,
             )
 
     async def _sleep_until_due(self, batch_id: str | None, cap: float) -> None:
@@ -241,15 +315,55 @@ class Engine:
                 await self._sleep_until_due(batch_id, interval)
 
     async def run_worker(self, stop: asyncio.Event, *, idle: float | None = None) -> None:
-        """Process due work until `stop` is set (the worker's main loop)."""
+        """Process due work until `stop` is set (the worker's main loop).
+
+        A database outage does not end it: the loop backs off (up to a minute between
+        tries), logs the outage once, and says when it is over. `worker_health()` tells
+        how it is doing."""
         idle = idle if idle is not None else self.ctx.settings.worker_idle
         log.info("worker %s started", self.ctx.owner)
-        while not stop.is_set():
-            worked = await self.run_once()
-            if not worked:
-                sleeper = asyncio.ensure_future(self._sleep_until_due(None, idle))
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                for task in (sleeper, stopper):
-                    task.cancel()
-        log.info("worker %s stopped", self.ctx.owner)
+        self._worker = WorkerHealth(running=True, last_loop=time.monotonic())
+        backoff = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    worked = await self.run_once()
+                    if not worked:
+                        await self._until(stop, self._sleep_until_due(None, idle))
+                except Exception as exc:
+                    if not backoff:
+                        log.error(
+                            "worker %s: cannot reach the database (%s); retrying with backoff",
+                            self.ctx.owner,
+                            exc,
+                        )
+                    backoff = min(max(backoff * 2, 0.5), 60.0)
+                    self._worker.error = str(exc)
+                    await self._until(stop, asyncio.sleep(backoff))
+                else:
+                    if backoff:
+                        log.warning("worker %s: the database answers again", self.ctx.owner)
+                    backoff, self._worker.error = 0.0, None
+                self._worker.last_loop = time.monotonic()
+        finally:
+            self._worker.running = False
+            log.info("worker %s stopped", self.ctx.owner)
+
+    @staticmethod
+    async def _until(stop: asyncio.Event, pause: Awaitable[None]) -> None:
+        """Await `pause`, or less if `stop` is set meanwhile."""
+        sleeper = asyncio.ensure_future(pause)
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not sleeper.done():
+                sleeper.cancel()
+        if sleeper.done() and not sleeper.cancelled():
+            sleeper.result()  # an error while waiting (the database) is the loop's error
+
+    def worker_health(self) -> WorkerHealth:
+        """Whether this engine's worker loop runs, when it last went round, and the error
+        it is retrying, if any."""
+        return self._worker

@@ -53,7 +53,7 @@ def create_app(
         app.state.gateway = Gateway.build(engine, gw_settings)
         stop = asyncio.Event()
         task = asyncio.create_task(engine.run_worker(stop)) if worker else None
-        app.state.worker_running = task is not None
+        app.state.worker_task = task
         if gw_settings.master_key is None:
             log.warning("UNIBATCH_MASTER_KEY is not set: keys cannot be managed over HTTP")
         try:

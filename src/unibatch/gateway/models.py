@@ -221,5 +221,10 @@ class UsageList(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    """`unavailable` (with HTTP 503) when this server should run a worker and it is not
+    running or cannot reach the database."""
+
+    status: Literal["ok", "unavailable"] = "ok"
     worker: bool
+    worker_last_loop_seconds: float | None = None
+    worker_error: str | None = None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from unibatch.gateway.auth import Caller, Master
+from unibatch.gateway.context import gateway
 from unibatch.gateway.deps import GatewayDep
 from unibatch.gateway.errors import not_found
 from unibatch.gateway.keys import create_key, key_object
@@ -53,7 +55,26 @@ async def usage(gw: GatewayDep, who: Caller, key_id: str | None = None) -> Usage
     return UsageList(data=[UsageRow(**row) for row in rows])
 
 
-@router.get("/health", response_model=Health, tags=["health"])
-async def health(request: Request) -> Health:
-    """Liveness; `worker` tells whether this process also runs the engine's worker."""
-    return Health(worker=bool(getattr(request.app.state, "worker_running", False)))
+@router.get("/health", response_model=Health, tags=["health"], responses={503: {"model": Health}})
+async def health(request: Request, response: Response) -> Health:
+    """Liveness for load balancers. When this server runs the engine's worker, `worker`
+    says whether that loop is alive and reaching the database (503 when not), and
+    `worker_last_loop_seconds` how long ago it last went round."""
+    task: asyncio.Task[None] | None = getattr(request.app.state, "worker_task", None)
+    if task is None:
+        return Health(worker=False)
+    state = gateway(request).engine.worker_health()
+    error = state.error
+    if task.done():
+        failure = None if task.cancelled() else task.exception()
+        error = f"the worker stopped: {failure!r}" if failure else "the worker stopped"
+    alive = error is None and state.running
+    if not alive:
+        response.status_code = 503
+    since = None if state.last_loop is None else round(time.monotonic() - state.last_loop, 3)
+    return Health(
+        status="ok" if alive else "unavailable",
+        worker=alive,
+        worker_last_loop_seconds=since,
+        worker_error=error,
+    )

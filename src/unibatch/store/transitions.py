@@ -7,6 +7,7 @@ Methods that end a step release the lease; the others keep it for the rest of th
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +43,21 @@ class Transitions:
         return await self._update_leased(batches, batch_id, owner, release, values)
 
     # -- jobs ------------------------------------------------------------------------
+
+    async def renew_leases(
+        self, kind: str, ids: Collection[str], owner: str, *, until: float
+    ) -> set[str]:
+        """Extend `owner`'s leases of these jobs (`kind` "job") or batches to `until`; the
+        ids it still held (a lease taken over by another worker is not renewed)."""
+        table = jobs if kind == "job" else batches
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                table.update()
+                .where(table.c.id.in_(list(ids)), table.c.lease_owner == owner)
+                .values(lease_until=until)
+                .returning(table.c.id)
+            )
+            return {row[0] for row in result}
 
     async def release_job(self, job_id: str, owner: str) -> bool:
         """Give a job back unchanged (it is due again at once)."""
