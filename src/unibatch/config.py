@@ -13,7 +13,9 @@ import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_POLL_SCHEDULE = (30.0, 60.0, 120.0, 300.0, 600.0)
+# Early polls come quickly (a small batch can end within seconds, and a poll is one cheap
+# GET); later ones spread out for batches that take hours.
+DEFAULT_POLL_SCHEDULE = (2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 
 def default_database_url() -> str:
@@ -29,7 +31,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default_factory=default_database_url)
     # Seconds between polls of one provider job: the n-th poll waits the n-th entry, and
-    # the last entry repeats. Given in the environment as "30,60,120,300,600".
+    # the last entry repeats. Given in the environment as "2,5,10,30,60,120,300,600".
     poll_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_POLL_SCHEDULE
     # A job older than this (seconds since submit) is cancelled and finalized as it stands.
     # None: each provider's own completion window plus a margin (OpenAI and Anthropic

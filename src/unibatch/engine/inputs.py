@@ -7,6 +7,7 @@ names the file and line.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +39,20 @@ def _read_file(path: Path) -> Iterator[RawLine]:
         raise InputError(f"cannot read requests: {exc.strerror}", path=str(path)) from exc
     with handle:
         for number, line in enumerate(handle, start=1):
+            if number == 1:
+                # Spreadsheet exports start UTF-8 files with a byte order mark.
+                line = line.removeprefix(codecs.BOM_UTF8)
             if not line.strip():
                 continue
             try:
                 yield RawLine(number, orjson.loads(line))
             except orjson.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc})", path=str(path), line=number) from exc
+                # orjson counts lines within the one line it was given: name the column only.
+                raise InputError(
+                    f"not valid JSON ({exc.msg} at column {exc.colno})",
+                    path=str(path),
+                    line=number,
+                ) from exc
 
 
 def raw_lines(source: Source) -> tuple[str | None, Iterator[RawLine]]:

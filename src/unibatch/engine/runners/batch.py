@@ -126,11 +126,13 @@ async def _poll(ctx: Context, provider: Provider, job: JobRecord) -> None:
     now = ctx.clock()
     too_old = job.submitted_at is not None and now - job.submitted_at > max_age(batch, provider)
     pj = provider_job(job)
+    cancelling = pj.status is BatchStatus.CANCELLING
     try:
         if (batch.cancel_requested or too_old) and not job.cancel_sent:
             log.info("job %s: cancelling (%s)", job.id, "requested" if not too_old else "max age")
             pj = await provider.cancel(pj)
             await ctx.store.job_cancel_sent(job.id, ctx.owner)
+            cancelling = True
         else:
             pj = await provider.get(pj)
     except PermanentProviderError as exc:
@@ -146,10 +148,8 @@ async def _poll(ctx: Context, provider: Provider, job: JobRecord) -> None:
             state = dataclasses.replace(state, status=BatchStatus.EXPIRED)
         await ctx.store.job_ingesting(job.id, ctx.owner, state, next_run_at=ctx.clock())
         return
+    # Just after a cancel the batch settles within seconds: look again as soon as at first.
+    wait = poll_delay(ctx.settings.poll_schedule, 0 if cancelling else job.poll_count + 1)
     await ctx.store.job_polled(
-        job.id,
-        ctx.owner,
-        state,
-        poll_count=job.poll_count + 1,
-        next_run_at=ctx.clock() + poll_delay(ctx.settings.poll_schedule, job.poll_count + 1),
+        job.id, ctx.owner, state, poll_count=job.poll_count + 1, next_run_at=ctx.clock() + wait
     )
