@@ -90,6 +90,30 @@ async def test_unknown_provider_names_line(tmp_path: Path) -> None:
         await read(path, model=None)
 
 
+async def test_errors_carry_their_location_and_field_apart(tmp_path: Path) -> None:
+    """Front ends name the place in their own terms (the gateway says `line N` or
+    `requests[i]`), so the message without location and the field travel apart."""
+    bad = line("b", model="openai/gpt-4o-mini")
+    bad["body"]["stream"] = True
+    path = write(tmp_path, [orjson.dumps(line("a")), orjson.dumps(bad)])
+    with pytest.raises(InputError) as info:
+        await read(path)
+    assert (info.value.path, info.value.line) == (str(path), 2)
+    assert info.value.field == "stream"
+    assert info.value.detail == "body.stream is true; batch requests cannot stream"
+    assert str(info.value) == f"{path}:2: {info.value.detail}"
+
+    with pytest.raises(InputError) as info:
+        await read([line("a", model="openai/x"), line("b", model="nosuch/model")], model=None)
+    assert (info.value.path, info.value.line, info.value.field) == (None, 2, "model")
+    assert str(info.value) == "line 2: " + info.value.detail
+
+
+def test_an_unknown_provider_is_bad_input() -> None:
+    with pytest.raises(InputError):
+        split_model("nosuch/model")
+
+
 async def test_missing_key_names_variable() -> None:
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
         await read([line("a")], env={})

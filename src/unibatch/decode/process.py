@@ -20,7 +20,7 @@ import orjson
 
 from unibatch.decode import wire
 from unibatch.decode.records import Record, Unresolved
-from unibatch.errors import TransientProviderError
+from unibatch.errors import DecoderError, TransientProviderError
 from unibatch.pricing import Rates
 from unibatch.providers.base import ProviderJob
 
@@ -63,7 +63,7 @@ class Decoder:
             ) from exc
         if wire.HEADER.unpack(ready) != (wire.DONE, 0):
             await self._stop(kill=True)
-            raise wire.DecoderError(f"decoder process: unexpected greeting {ready!r}")
+            raise DecoderError(f"decoder process: unexpected greeting {ready!r}")
 
     async def records(
         self,

@@ -18,6 +18,7 @@ import orjson
 from unibatch.decode.records import Record, Unresolved
 from unibatch.errors import (
     ConfigurationError,
+    DecoderError,
     ForeignBatchError,
     PermanentProviderError,
     TransientProviderError,
@@ -25,10 +26,6 @@ from unibatch.errors import (
 
 ROWS, DONE, ERROR = b"R", b"D", b"E"
 HEADER = struct.Struct(">cI")
-
-
-class DecoderError(RuntimeError):
-    """The helper process hit an error that is not a provider's (a bug, bad data)."""
 
 
 def frame(kind: bytes, payload: bytes = b"") -> bytes:

@@ -89,8 +89,8 @@ class RequestReader:
         self._line_of_seq: dict[int, int] = {}
         self._checked: set[str] = set()
 
-    def _error(self, message: str, line: int) -> InputError:
-        return InputError(message, path=self.path, line=line)
+    def _error(self, message: str, line: int, field: str | None = None) -> InputError:
+        return InputError(message, path=self.path, line=line, field=field)
 
     def _row(self, raw: RawLine) -> dict[str, Any]:
         n, data = raw.number, raw.data
@@ -98,25 +98,27 @@ class RequestReader:
             raise self._error("each line must be a JSON object", n)
         custom_id = data.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
-            raise self._error("missing custom_id (a non-empty string)", n)
+            raise self._error("missing custom_id (a non-empty string)", n, "custom_id")
         if custom_id in self._seen:
-            raise self._error(f"duplicate custom_id {custom_id!r}", n)
+            raise self._error(f"duplicate custom_id {custom_id!r}", n, "custom_id")
         body = data.get("body")
         if not isinstance(body, dict):
-            raise self._error("missing body (a JSON object)", n)
+            raise self._error("missing body (a JSON object)", n, "body")
         method = data.get("method", "POST")
         if method != "POST":
-            raise self._error(f"method must be POST, not {method!r}", n)
+            raise self._error(f"method must be POST, not {method!r}", n, "method")
         endpoint = data.get("url") or DEFAULT_ENDPOINT
         if body.get("stream"):
-            raise self._error("body.stream is true; batch requests cannot stream", n)
+            raise self._error("body.stream is true; batch requests cannot stream", n, "stream")
         model = self.model or body.get("model")
         if not isinstance(model, str) or not model:
-            raise self._error("missing body.model (or pass a model, e.g. openai/gpt-4o-mini)", n)
+            raise self._error(
+                "missing body.model (or pass a model, e.g. openai/gpt-4o-mini)", n, "model"
+            )
         try:
             provider_name, bare_model = split_model(model)
         except UnknownProviderError as exc:
-            raise self._error(str(exc), n) from None
+            raise self._error(exc.detail, n, "model") from None
         spec = self.providers.spec(provider_name)
         adapter = spec.adapter_class()
         if provider_name not in self._checked:
@@ -127,13 +129,14 @@ class RequestReader:
             raise self._error(
                 f"url {endpoint!r} is not supported by {provider_name} (supported: {supported})",
                 n,
+                "url",
             )
         # Rules depend on the model that is actually sent (after --model and prefixes).
         body = {**body, "model": bare_model}
         try:
             adapter.translator.validate(endpoint, body)
         except InputError as exc:
-            raise self._error(str(exc), n) from None
+            raise self._error(exc.detail, n, exc.field) from None
         self._seen.add(custom_id)
         self._line_of_seq[self.count] = n
         self.endpoint = self.endpoint or endpoint
@@ -141,7 +144,7 @@ class RequestReader:
         # The size counts the line as the provider will see it (translated, with envelope).
         size = adapter.line_bytes(RequestLine(custom_id, body, self.count), data)
         inputs = embedding_inputs(body) if endpoint == EMBEDDINGS else 1
-        job_id = self.planner.assign(spec, bare_model, endpoint, size, self._where(n), inputs)
+        job_id = self.planner.assign(spec, bare_model, endpoint, size, self.path, n, inputs=inputs)
         return {
             "batch_id": self.batch_id,
             "seq": self.count,
@@ -150,14 +153,10 @@ class RequestReader:
             "body": codec.pack_bytes(data),
         }
 
-    def _where(self, n: int) -> str:
-        return f"{self.path}:{n}" if self.path else f"request {n}"
-
     def duplicate(self, row: dict[str, Any]) -> InputError:
         """The error for a row whose custom_id an earlier chunk already used."""
-        return self._error(
-            f"duplicate custom_id {row['custom_id']!r}", self._line_of_seq[row["seq"]]
-        )
+        line = self._line_of_seq[row["seq"]]
+        return self._error(f"duplicate custom_id {row['custom_id']!r}", line, "custom_id")
 
     async def chunks(self) -> AsyncIterator[list[dict[str, Any]]]:
         chunk: list[dict[str, Any]] = []

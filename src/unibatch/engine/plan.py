@@ -42,23 +42,29 @@ class Planner:
         model: str,
         endpoint: str,
         size: int,
-        where: str,
+        path: str | None = None,
+        line: int | None = None,
         inputs: int = 1,
     ) -> str:
-        """The id of the job this request goes to. `inputs` counts the embedding inputs
-        of an embeddings request, which some providers limit per batch."""
+        """The id of the job this request goes to. `path` and `line` name the request in
+        the error for one no job can take; `inputs` counts the embedding inputs of an
+        embeddings request, which some providers limit per batch."""
         # A provider without a Batch API takes jobs of any size (they run in real time).
         limits = provider.batch_limits or _UNLIMITED
         if size > limits.max_bytes:
             raise LimitError(
-                f"{where}: request is {size} bytes, more than {provider.name}'s "
-                f"{limits.max_bytes} byte limit for a whole batch file; shorten it"
+                f"request is {size} bytes, more than {provider.name}'s "
+                f"{limits.max_bytes} byte limit for a whole batch file; shorten it",
+                path=path,
+                line=line,
             )
         max_inputs = limits.max_embedding_inputs if endpoint == EMBEDDINGS else None
         if max_inputs is not None and inputs > max_inputs:
             raise LimitError(
-                f"{where}: request has {inputs} inputs, more than the {max_inputs} "
-                f"{provider.name} embeds in one batch; split it"
+                f"request has {inputs} inputs, more than the {max_inputs} "
+                f"{provider.name} embeds in one batch; split it",
+                path=path,
+                line=line,
             )
         key = (provider.name, model, endpoint)
         job = self._open.get(key)

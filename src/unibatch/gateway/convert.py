@@ -8,7 +8,7 @@ from typing import Any, Literal
 import orjson
 
 from unibatch.engine import Engine
-from unibatch.errors import UnknownProviderError
+from unibatch.errors import UnknownProviderError, UnpricedModelError
 from unibatch.gateway.models import (
     BatchCost,
     BatchErrorItem,
@@ -134,15 +134,6 @@ async def output_size(engine: Engine, batch_id: str, kind: Kind) -> int:
     return size
 
 
-class UnpricedModel(Exception):
-    def __init__(self, model: str) -> None:
-        super().__init__(
-            f"no price is known for model {model!r}, so its cost cannot be reserved "
-            "against this key's budget"
-        )
-        self.model = model
-
-
 def estimate_cost(
     lines: Iterable[Mapping[str, Any]],
     *,
@@ -151,7 +142,8 @@ def estimate_cost(
     default_max_tokens: int,
 ) -> float:
     """Upper-ish estimate of a batch's cost: prompt bytes / 4 tokens in, max_tokens out.
-    Lines the engine will reject are skipped here; it names them."""
+    Lines the engine will reject are skipped here; it names them. Raises
+    `UnpricedModelError` for a model without a known price."""
     total = 0.0
     for line in lines:
         body = line.get("body") if isinstance(line, Mapping) else None
@@ -165,7 +157,7 @@ def estimate_cost(
         except UnknownProviderError:
             continue
         if pricer.price(provider, bare) is None:
-            raise UnpricedModel(model)
+            raise UnpricedModelError(model)
         rates = pricer.rates(provider, bare, spec_of(provider).batch_discount)
         out = next(
             (

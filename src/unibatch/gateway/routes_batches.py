@@ -16,11 +16,16 @@ from fastapi.responses import StreamingResponse
 from unibatch.engine.ids import new_id
 from unibatch.engine.inputs import Source
 from unibatch.engine.views import result_view
-from unibatch.errors import ConfigurationError, InputError, UnknownProviderError
+from unibatch.errors import (
+    BudgetExceededError,
+    ConfigurationError,
+    InputError,
+    UnknownProviderError,
+    UnpricedModelError,
+)
 from unibatch.gateway.auth import Caller, Principal
 from unibatch.gateway.context import Gateway
 from unibatch.gateway.convert import (
-    UnpricedModel,
     batch_object,
     estimate_cost,
     jsonl_dicts,
@@ -37,7 +42,6 @@ from unibatch.gateway.models import (
     error_responses,
 )
 from unibatch.gateway.routes_files import file_path
-from unibatch.gateway.store import BudgetExceeded
 from unibatch.providers.registry import known_providers
 
 router = APIRouter(
@@ -49,14 +53,11 @@ ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
 def _input_error(exc: InputError, source: Source) -> APIError:
     """The engine's message, in the caller's terms: `line N` of the uploaded file (never
     the server's path of it) or `requests[i]` of an inline batch."""
-    message = str(exc)
     if isinstance(source, Path):
-        path = str(source)
-        message = message.replace(f"{path}: ", "").replace(f"{path}:", "line ")
-        return APIError(400, message, param="input_file_id", code="invalid_request")
-    if exc.line is not None and message.startswith(f"line {exc.line}: "):
-        message = f"requests[{exc.line - 1}]: " + message.removeprefix(f"line {exc.line}: ")
-    return APIError(400, message, param="requests", code="invalid_request")
+        where = "" if exc.line is None else f"line {exc.line}: "
+        return APIError(400, where + exc.detail, param="input_file_id", code="invalid_request")
+    where = "" if exc.line is None else f"requests[{exc.line - 1}]: "
+    return APIError(400, where + exc.detail, param="requests", code="invalid_request")
 
 
 async def _create(
@@ -75,7 +76,7 @@ async def _create(
                 default_max_tokens=gw.settings.default_max_tokens,
             )
         )
-    except UnpricedModel as exc:
+    except UnpricedModelError as exc:
         if who.max_budget is not None:
             raise APIError(400, str(exc), param="model", code="model_not_priced") from None
         estimate = 0.0
@@ -90,18 +91,19 @@ async def _create(
     }
     try:
         await gw.store.reserve_batch(owner, who.max_budget)
-    except BudgetExceeded as exc:
+    except BudgetExceededError as exc:
         raise APIError(402, str(exc), code="budget_exceeded") from None
     try:
         await gw.engine.create_batch(source, metadata=spec.metadata, batch_id=batch_id)
-    except InputError as exc:
-        await gw.store.drop_reservation(batch_id)
-        raise _input_error(exc, source) from None
     except (UnknownProviderError, ConfigurationError) as exc:
         # A provider the registry knows but this deployment has no credentials for.
+        # Before InputError, of which an unknown provider is a kind.
         await gw.store.drop_reservation(batch_id)
         message = f"this gateway cannot run that provider: {exc}"
         raise APIError(400, message, param="model", code="model_not_found") from None
+    except InputError as exc:
+        await gw.store.drop_reservation(batch_id)
+        raise _input_error(exc, source) from None
     except BaseException:
         await gw.store.drop_reservation(batch_id)
         raise

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from unibatch.errors import BudgetExceededError
 from unibatch.gateway.tables import gateway_batches, gateway_files, gateway_keys, gateway_usage
 from unibatch.store.ops import Store
 from unibatch.store.tables import batches
@@ -25,20 +26,6 @@ _TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
 # stops counting against the budget after this long.
 _ORPHAN_RESERVATION_SECONDS = 3600.0
 Scope = str | None
-
-
-class BudgetExceeded(Exception):
-    """The batch's estimated cost does not fit in the key's remaining budget."""
-
-    def __init__(self, *, max_budget: float, committed: float, estimate: float) -> None:
-        super().__init__(
-            f"this batch is estimated to cost ${estimate:.6f}; the key has "
-            f"${max(max_budget - committed, 0.0):.6f} of its ${max_budget:.6f} budget left "
-            f"(spent or reserved: ${committed:.6f})"
-        )
-        self.max_budget = max_budget
-        self.committed = committed
-        self.estimate = estimate
 
 
 def _owned(column: sa.ColumnElement[Any], scope: Scope) -> sa.ColumnElement[bool]:
@@ -120,7 +107,7 @@ class GatewayStore(Store):
 
     async def reserve_batch(self, row: Row, max_budget: float | None) -> None:
         """Record a batch's owner and reserve its estimated cost, refusing it (raising
-        `BudgetExceeded`) when the key's budget cannot cover it. Atomic per key."""
+        `BudgetExceededError`) when the key's budget cannot cover it. Atomic per key."""
         async with self.engine.begin() as conn:
             key_id = row["key_id"]
             if key_id is not None and max_budget is not None:
@@ -134,7 +121,7 @@ class GatewayStore(Store):
                 spent, reserved = await self._spending(conn, key_id, time.time())
                 committed = spent + reserved
                 if committed + row["estimated_cost"] > max_budget + 1e-12:
-                    raise BudgetExceeded(
+                    raise BudgetExceededError(
                         max_budget=max_budget, committed=committed, estimate=row["estimated_cost"]
                     )
             await conn.execute(gateway_batches.insert(), row)

@@ -1,0 +1,28 @@
+"""The `unibatch` command line.
+
+Exit codes: 0 success; 1 a provider or runtime error; 2 bad input or configuration;
+3 the batch ended failed, expired or cancelled; 4 no such batch.
+
+Commands live by area (`batches`, `keys`, `dev`); `common` holds what they share, among
+it `async_command`, which runs an `async def` command and turns our errors into the
+exit codes above.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from unibatch.cli import batches, dev, keys
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="One Batch API for every LLM provider: submit, track and collect batches.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+# Registration order is the order `unibatch --help` lists commands in.
+app.add_typer(batches.app)
+app.add_typer(dev.app)
+app.add_typer(dev.db_app, name="db")
+app.add_typer(keys.app, name="keys")

@@ -1,0 +1,223 @@
+"""Batch commands: submit, status, list, results, wait, cancel, and the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from unibatch.cli.common import (
+    EXIT_BATCH_FAILED,
+    DatabaseOpt,
+    Format,
+    FormatOpt,
+    JsonOpt,
+    OutputOpt,
+    async_command,
+    print_json,
+)
+from unibatch.cli.render import BatchProgress, batch_table, console, summary
+from unibatch.client import AsyncClient
+from unibatch.errors import InputError
+from unibatch.types import Batch, BatchStatus
+
+app = typer.Typer()
+
+
+async def write_results(
+    client: AsyncClient, batch_id: str, output: Path | None, fmt: Format
+) -> int:
+    """Write a batch's results to `output` (stdout when None); returns how many."""
+
+    def encode(result: Any) -> bytes:
+        data = result.as_openai(batch_id) if fmt is Format.openai else result.as_unified()
+        return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
+
+    count = 0
+    if output is None:
+        async for result in client.results(batch_id):
+            sys.stdout.buffer.write(encode(result))
+            count += 1
+        sys.stdout.flush()
+        return count
+    # Written to a temporary name first so a crash never leaves a half file behind.
+    partial = output.with_name(output.name + ".partial")
+    with partial.open("wb") as handle:
+        async for result in client.results(batch_id):
+            handle.write(encode(result))
+            count += 1
+    partial.replace(output)
+    return count
+
+
+async def wait_for(client: AsyncClient, batch_id: str, quiet: bool) -> Batch:
+    """Drive a batch to its end, with a progress bar on stderr unless `quiet`."""
+    if quiet:
+        return await client.wait(batch_id)
+    with BatchProgress() as bar:
+        return await client.wait(batch_id, on_progress=bar.update)
+
+
+async def _wait_and_report(
+    client: AsyncClient, batch_id: str, output: Path | None, fmt: Format, as_json: bool
+) -> None:
+    """Drive to the end, write the results if asked, summarise, exit by the outcome."""
+    batch = await wait_for(client, batch_id, as_json)
+    if output is not None:
+        await write_results(client, batch.id, output, fmt)
+    _finish(batch, as_json)
+    _exit_for(batch)
+
+
+def _exit_for(batch: Batch) -> None:
+    if batch.status in (BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED):
+        raise typer.Exit(EXIT_BATCH_FAILED)
+
+
+def _finish(batch: Batch, as_json: bool) -> None:
+    if as_json:
+        print_json(batch.as_dict())
+    else:
+        console.print(summary(batch))
+
+
+def _parse_metadata(pairs: list[str]) -> dict[str, str]:
+    metadata = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--metadata {pair!r} must be KEY=VALUE")
+        metadata[key] = value
+    return metadata
+
+
+@app.command()
+@async_command
+async def submit(
+    file: Annotated[Path, typer.Argument(help="Requests, one JSON object per line.")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="provider/model for every line, e.g. openai/gpt-4o-mini"
+        ),
+    ] = None,
+    metadata: Annotated[
+        list[str] | None, typer.Option("--metadata", help="KEY=VALUE, repeatable.")
+    ] = None,
+    on_complete: Annotated[
+        str | None, typer.Option(help="Call module:function once the results are in.")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Stay until the batch ends.")] = False,
+    output: OutputOpt = None,
+    fmt: FormatOpt = Format.openai,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate FILE, store it as a batch and hand it to the workers (or run it with --wait)."""
+    async with AsyncClient(database) as client:
+        batch = await client.submit(
+            file,
+            model=model,
+            metadata=_parse_metadata(metadata or []),
+            on_complete=on_complete,
+        )
+        if not wait:
+            if as_json:
+                print_json(batch.as_dict())
+            else:
+                console.print(
+                    f"submitted [bold]{batch.id}[/bold] ({batch.request_counts.total} requests)"
+                )
+                sys.stdout.write(batch.id + "\n")
+            return
+        await _wait_and_report(client, batch.id, output, fmt, as_json)
+
+
+@app.command()
+@async_command
+async def status(batch_id: str, database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one batch: status, request counts, tokens and cost."""
+    async with AsyncClient(database) as client:
+        _finish(await client.get(batch_id), as_json)
+
+
+@app.command("list")
+@async_command
+async def list_(
+    status: Annotated[str | None, typer.Option(help="Only batches in this status.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List batches, newest first."""
+    async with AsyncClient(database) as client:
+        batches = await client.list(status=status, limit=limit)
+        if as_json:
+            print_json([b.as_dict() for b in batches])
+        else:
+            console.print(batch_table(batches))
+
+
+@app.command()
+@async_command
+async def results(
+    batch_id: str,
+    output: OutputOpt = None,
+    fmt: FormatOpt = Format.openai,
+    database: DatabaseOpt = None,
+) -> None:
+    """Write a batch's results (to stdout without -o), in input order."""
+    async with AsyncClient(database) as client:
+        await client.get(batch_id)
+        count = await write_results(client, batch_id, output, fmt)
+        if output is not None:
+            console.print(f"wrote {count} results to {output}")
+
+
+@app.command("wait")
+@async_command
+async def wait_(
+    batch_id: str,
+    output: OutputOpt = None,
+    fmt: FormatOpt = Format.openai,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Wait for a batch to end, driving it in this process (alongside any workers)."""
+    async with AsyncClient(database) as client:
+        await _wait_and_report(client, batch_id, output, fmt, as_json)
+
+
+@app.command()
+@async_command
+async def cancel(batch_id: str, database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+    """Cancel a batch. Results that finished before the cancel are kept."""
+    async with AsyncClient(database) as client:
+        _finish(await client.cancel(batch_id), as_json)
+
+
+@app.command()
+@async_command
+async def worker(
+    database: DatabaseOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Process due work (submit, poll, ingest, finalize, notify) until SIGINT or SIGTERM."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncClient(database) as client:
+        engine = await client.engine()
+        console.print(f"worker {engine.owner} on {engine.settings.database_url}")
+        await engine.run_worker(stop)

@@ -1,0 +1,86 @@
+"""What every command shares: options, exit codes, JSON output, and the one place our
+errors become an exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable, Coroutine
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import orjson
+import typer
+from rich.markup import escape
+
+from unibatch.cli.render import console
+from unibatch.errors import ConfigurationError, InputError, NotFoundError, UnibatchError
+
+EXIT_ERROR, EXIT_INPUT, EXIT_BATCH_FAILED, EXIT_NOT_FOUND = 1, 2, 3, 4
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Format(StrEnum):
+    openai = "openai"
+    unified = "unified"
+
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="Database URL (sqlite:///PATH or postgresql://...). "
+        "Default: UNIBATCH_DATABASE_URL, else a SQLite file in the user data directory.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+FormatOpt = Annotated[
+    Format, typer.Option("--format", help="openai: OpenAI batch output lines; unified: ours.")
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write results here (JSONL).")
+]
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command; our errors become one red line and a meaningful exit code."""
+    try:
+        return asyncio.run(coro)
+    except NotFoundError as exc:
+        error(exc)
+        raise typer.Exit(EXIT_NOT_FOUND) from None
+    except (InputError, ConfigurationError) as exc:
+        error(exc)
+        raise typer.Exit(EXIT_INPUT) from None
+    except (UnibatchError, TimeoutError) as exc:
+        error(exc)
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def async_command(fn: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
+    """Turn an `async def` command into one typer can call, run by `run`.
+
+    `functools.wraps` keeps the signature typer reads the options from:
+
+        @app.command()
+        @async_command
+        async def status(batch_id: str, database: DatabaseOpt = None) -> None: ...
+    """
+
+    @functools.wraps(fn)
+    def command(*args: P.args, **kwargs: P.kwargs) -> None:
+        run(fn(*args, **kwargs))
+
+    return command
+
+
+def error(exc: BaseException) -> None:
+    # Unwrapped and unstyled, so the file:line of a message stays greppable.
+    console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -1,0 +1,97 @@
+"""`unibatch keys`: the gateway's virtual keys, managed directly on the database."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from unibatch.cli.common import DatabaseOpt, JsonOpt, async_command, print_json
+from unibatch.cli.render import console
+from unibatch.config import Settings
+from unibatch.errors import NotFoundError
+from unibatch.gateway.store import GatewayStore
+from unibatch.store import Store
+
+app = typer.Typer(
+    help="Virtual keys of the gateway (works directly on the database).", no_args_is_help=True
+)
+
+
+async def _key_store(database: str | None) -> tuple[Store, GatewayStore]:
+    from unibatch.store.db import open_store
+
+    store = await open_store(database or Settings().database_url)
+    return store, GatewayStore(store.engine)
+
+
+@app.command("create")
+@async_command
+async def keys_create(
+    name: str,
+    max_budget: Annotated[
+        float | None, typer.Option(help="USD at batch prices this key may spend.", min=0)
+    ] = None,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a virtual key. The key is printed once; only its hash is stored."""
+    from unibatch.gateway.keys import create_key
+
+    store, keys = await _key_store(database)
+    try:
+        created = await create_key(keys, name, max_budget)
+    finally:
+        await store.aclose()
+    if as_json:
+        print_json(created.model_dump())
+        return
+    console.print(f"created key [bold]{created.id}[/bold] ({name}); it is shown only once:")
+    sys.stdout.write(created.key + "\n")
+
+
+@app.command("list")
+@async_command
+async def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+    """List virtual keys with their budget, spend and reservations."""
+    from rich.table import Table
+
+    from unibatch.gateway.keys import key_object
+
+    store, keys = await _key_store(database)
+    try:
+        rows = [await key_object(keys, row) for row in await keys.list_keys()]
+    finally:
+        await store.aclose()
+    if as_json:
+        print_json([row.model_dump() for row in rows])
+        return
+    table = Table("id", "name", "key", "budget", "spent", "reserved", "revoked")
+    for row in rows:
+        budget = "-" if row.max_budget is None else f"${row.max_budget:.4f}"
+        table.add_row(
+            row.id,
+            row.name,
+            row.key_hint,
+            budget,
+            f"${row.spent:.4f}",
+            f"${row.reserved:.4f}",
+            "yes" if row.revoked_at else "",
+        )
+    console.print(table)
+
+
+@app.command("revoke")
+@async_command
+async def keys_revoke(key_id: str, database: DatabaseOpt = None) -> None:
+    """Revoke a key: the gateway answers it 401 from now on. Its batches keep running."""
+    store, keys = await _key_store(database)
+    try:
+        found = await keys.revoke_key(key_id, time.time())
+    finally:
+        await store.aclose()
+    if not found:
+        raise NotFoundError(f"no key {key_id!r}")
+    console.print(f"revoked {key_id}")
