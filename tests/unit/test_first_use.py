@@ -1,5 +1,5 @@
-"""What a new user meets first: files from spreadsheets, JSON errors that point at one
-place, and polls soon enough that a small batch does not wait half a minute."""
+"""What a new user meets first: files from spreadsheets, and JSON errors that point at
+one place."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from unibatch.config import DEFAULT_POLL_SCHEDULE, Settings
 from unibatch.engine.inputs import RequestReader
 from unibatch.engine.plan import Planner
 from unibatch.errors import InputError
@@ -45,8 +44,3 @@ async def test_a_json_error_names_one_line_and_its_column(tmp_path: Path) -> Non
     message = str(caught.value)
     assert message.startswith(f"{path}:2: not valid JSON (")
     assert "column 29" in message and "line 1" not in message
-
-
-def test_the_first_polls_come_within_seconds() -> None:
-    assert Settings().poll_schedule == DEFAULT_POLL_SCHEDULE
-    assert DEFAULT_POLL_SCHEDULE[0] <= 2 and DEFAULT_POLL_SCHEDULE[-1] == 600

@@ -42,7 +42,8 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_default_poll_schedule() -> None:
-    assert Settings().poll_schedule == (30.0, 60.0, 120.0, 300.0, 600.0)
+    # The first polls come within seconds: a small batch ends quickly and a poll is cheap.
+    assert Settings().poll_schedule == (2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 
 def test_batch_price_is_half_of_list_price() -> None:
