@@ -127,7 +127,13 @@ class HttpProvider(Provider):
             env.get(spec.base_url_env) or None,
             timeout=timeout,
             transport=transport,
+            **cls.env_options(env),
         )
+
+    @classmethod
+    def env_options(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        """This provider's own constructor settings, read from the environment."""
+        return {}
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -83,22 +83,8 @@ class GeminiProvider(HttpProvider):
         return {"event_hooks": {"response": [_retry_info_as_header]}}
 
     @classmethod
-    def from_env(
-        cls,
-        spec: ProviderSpec,
-        env: Mapping[str, str],
-        *,
-        timeout: float = 60.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> GeminiProvider:
-        return cls(
-            spec,
-            spec.api_key(env),
-            env.get(spec.base_url_env) or None,
-            api_version=env.get(API_VERSION_ENV) or DEFAULT_API_VERSION,
-            timeout=timeout,
-            transport=transport,
-        )
+    def env_options(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        return {"api_version": env.get(API_VERSION_ENV) or DEFAULT_API_VERSION}
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await send(
