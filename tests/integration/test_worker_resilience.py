@@ -53,6 +53,7 @@ async def test_worker_survives_a_database_outage(
     store = OutageStore(opened.engine)
     engine = Engine(store, fast_settings, ProviderSet(provider_env(emulator)))
     stop = asyncio.Event()
+    worker: asyncio.Task[None] | None = None
     try:
         batch_id = await engine.create_batch(chat_lines(5))
         store.down = True
@@ -71,8 +72,13 @@ async def test_worker_survives_a_database_outage(
 
         await until(finished, "the batch to complete after the outage")
         assert engine.worker_health().error is None
+        stop.set()
+        await asyncio.wait({worker}, timeout=30)
+        assert worker.done() and not engine.worker_health().running
     finally:
         stop.set()
+        if worker is not None:
+            await asyncio.wait({worker}, timeout=30)
         await engine.aclose()
     messages = [r.getMessage() for r in caplog.records]
     assert sum("cannot reach the database" in m for m in messages) == 1  # once per outage
