@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from unibatch.config import Settings
 from unibatch.engine.batches import run_batch_step
@@ -235,7 +236,7 @@ class Engine:
                 self._report(task, kind, item_id)
                 done += 1
         finally:
-            beat.cancel()
+            await _cancelled(beat)
         return done
 
     async def _heartbeat(
@@ -357,13 +358,21 @@ class Engine:
         try:
             await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stopper.cancel()
+            await _cancelled(stopper)
             if not sleeper.done():
-                sleeper.cancel()
-        if sleeper.done() and not sleeper.cancelled():
+                await _cancelled(sleeper)
+        if not sleeper.cancelled():
             sleeper.result()  # an error while waiting (the database) is the loop's error
 
     def worker_health(self) -> WorkerHealth:
         """Whether this engine's worker loop runs, when it last went round, and the error
         it is retrying, if any."""
         return self._worker
+
+
+async def _cancelled(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and wait until it has unwound: a task cancelled mid-query must give
+    its connection back before the engine closes, or closing it waits forever."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
