@@ -16,6 +16,7 @@ import httpx
 import pytest
 from anthropic.types.messages import MessageBatch
 
+from tests.support.clock import ShiftedClock
 from unibatch.emulators import RunningEmulator
 from unibatch.emulators.anthropic.ingest import iter_requests, store_requests
 
@@ -112,14 +113,15 @@ def test_results_before_the_end_are_404(
 
 
 def test_cancel_goes_through_canceling_to_ended_with_canceled_rows(
-    client: anthropic.Anthropic, emulator: RunningEmulator
+    client: anthropic.Anthropic, emulator: RunningEmulator, emulator_clock: ShiftedClock
 ) -> None:
-    config(emulator, in_progress_seconds=60.0, cancelling_seconds=10.0)  # 3 s, then 0.5 s
+    config(emulator, in_progress_seconds=2000.0, cancelling_seconds=10.0)  # 100 s, then 0.5 s
     batch = client.messages.batches.create(requests=requests(30))  # type: ignore[arg-type]
-    time.sleep(0.6)
+    emulator_clock.advance(50.0)  # half-way through processing
     cancelling = client.messages.batches.cancel(batch.id)
     assert cancelling.processing_status == "canceling"
     assert cancelling.cancel_initiated_at is not None
+    emulator_clock.advance(0.5)  # the requests in flight finish
     ended = finish(client, batch.id)
     counts = ended.request_counts
     assert counts.canceled > 0 and counts.succeeded > 0
@@ -335,7 +337,9 @@ def test_create_body_shapes(tmp_path: Path, text: str, answer: int | str) -> Non
     assert not raw.exists()
 
 
-def test_create_and_results_memory_stays_flat(emulator: RunningEmulator) -> None:
+def test_create_and_results_memory_stays_flat(
+    client: anthropic.Anthropic, emulator: RunningEmulator
+) -> None:
     base = f"{emulator.base_url('anthropic')}/v1/messages/batches"
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
     filler = "x" * 1000
@@ -354,9 +358,7 @@ def test_create_and_results_memory_stays_flat(emulator: RunningEmulator) -> None
         _, create_peak = tracemalloc.get_traced_memory()
         assert created.status_code == 200, created.text
         batch = created.json()
-        while batch["processing_status"] != "ended":
-            time.sleep(0.05)
-            batch = httpx.get(f"{base}/{batch['id']}", headers=headers).json()
+        batch = finish(client, batch["id"], timeout=60).model_dump()
         tracemalloc.reset_peak()
         received = 0
         with httpx.stream("GET", batch["results_url"], headers=headers, timeout=60) as response:

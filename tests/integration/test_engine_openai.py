@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from tests.support.clock import ShiftedClock
 from tests.support.emulated import chat_lines, emulator_state, open_engine
 from unibatch.config import Settings
+from unibatch.emulators import RunningEmulator
 from unibatch.engine import Engine
 from unibatch.engine.notify import HANDLER_BACKOFF
 from unibatch.errors import InputError
@@ -23,11 +24,9 @@ from unibatch.store.tables import jobs, results
 from unibatch.types import BatchStatus, RequestStatus
 
 
-def openai_emulator(emu: object):  # type: ignore[no-untyped-def]
-    return emu.emulators["openai"]  # type: ignore[attr-defined]
-
-
-async def test_cancel_before_submit_sends_nothing(engine: Engine, emulator: object) -> None:
+async def test_cancel_before_submit_sends_nothing(
+    engine: Engine, emulator: RunningEmulator
+) -> None:
     batch_id = await engine.create_batch(chat_lines(5))
     await engine.cancel(batch_id)
     batch = await engine.wait(batch_id, interval=0.05, timeout=30)
@@ -36,8 +35,8 @@ async def test_cancel_before_submit_sends_nothing(engine: Engine, emulator: obje
     assert emulator_state(emulator)["batches"] == []
 
 
-async def test_server_errors_are_retried(engine: Engine, emulator: object) -> None:
-    emu = openai_emulator(emulator)
+async def test_server_errors_are_retried(engine: Engine, emulator: RunningEmulator) -> None:
+    emu = emulator.openai
     emu.inject_faults(3, status=500)
     batch_id = await engine.create_batch(chat_lines(10))
     batch = await engine.wait(batch_id, interval=0.05, timeout=60)
@@ -85,9 +84,9 @@ async def test_failing_handler_is_retried_not_lost(
 
 
 async def test_max_age_cancels_and_finalizes(
-    database_url: str, emulator: object, fast_settings: Settings
+    database_url: str, emulator: RunningEmulator, fast_settings: Settings
 ) -> None:
-    openai_emulator(emulator).config.in_progress_seconds = 200.0  # scaled: 10 s
+    emulator.openai.config.in_progress_seconds = 200.0  # scaled: 10 s
     engine = await open_engine(database_url, emulator, fast_settings)
     try:
         batch_id = await engine.create_batch(chat_lines(10), max_age=0.5)
@@ -108,9 +107,9 @@ class DroppingProvider(OpenAIProvider):
 
 
 async def test_request_missing_from_results_is_errored(
-    database_url: str, emulator: object, fast_settings: Settings
+    database_url: str, emulator: RunningEmulator, fast_settings: Settings
 ) -> None:
-    provider = DroppingProvider(OPENAI, "k", emulator.base_url("openai"))  # type: ignore[attr-defined]
+    provider = DroppingProvider(OPENAI, "k", emulator.base_url("openai"))
     engine = await open_engine(database_url, emulator, fast_settings, {"openai": provider})
     try:
         batch_id = await engine.create_batch(chat_lines(5))
@@ -151,9 +150,9 @@ async def test_ingesting_the_same_files_twice_changes_nothing(engine: Engine) ->
 
 
 async def test_provider_rejection_fails_the_job_not_the_worker(
-    engine: Engine, emulator: object
+    engine: Engine, emulator: RunningEmulator
 ) -> None:
-    openai_emulator(emulator).config.max_requests_per_batch = 3
+    emulator.openai.config.max_requests_per_batch = 3
     batch_id = await engine.create_batch(chat_lines(5))
     batch = await engine.wait(batch_id, interval=0.05, timeout=60)
     assert batch.status is BatchStatus.FAILED
@@ -164,7 +163,7 @@ async def test_provider_rejection_fails_the_job_not_the_worker(
 
 
 async def test_duplicate_across_chunks_is_named_and_nothing_is_stored(
-    database_url: str, emulator: object, fast_settings: Settings
+    database_url: str, emulator: RunningEmulator, fast_settings: Settings
 ) -> None:
     settings = fast_settings.model_copy(update={"ingest_chunk": 2})
     engine = await open_engine(database_url, emulator, settings)

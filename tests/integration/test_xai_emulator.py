@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.clock import ShiftedClock
 from unibatch.emulators import RunningEmulator
 from unibatch.emulators.xai import XAIEmulator
 from unibatch.providers.base import JobSpec, RequestLine
@@ -228,18 +229,19 @@ def test_cancel_by_xai_knob_stops_a_batch_mid_run(
 
 
 def test_cancel_then_counters_revert_as_in_flight_work_lands(
-    api: httpx.Client, emulator: RunningEmulator
+    api: httpx.Client, emulator: RunningEmulator, emulator_clock: ShiftedClock
 ) -> None:
     config = xai(emulator).config
-    config.in_progress_seconds = 40.0  # scaled: 2 s for 40 requests
-    config.cancelling_seconds = 10.0  # scaled: 0.5 s of in-flight work after the cancel
+    config.in_progress_seconds = 2000.0  # scaled: 100 s for 40 requests
+    config.cancelling_seconds = 500.0  # scaled: 25 s of in-flight work after the cancel
     batch = submit(api, 40)
+    emulator_clock.advance(25.0)
     wait_for(api, batch["batch_id"], lambda b: b["state"]["num_success"] >= 5)
     cancelled = api.post(f"batches/{batch['batch_id']}:cancel").json()
     assert cancelled["cancel_time"] is not None
     before = cancelled["state"]
     assert before["num_pending"] == 0 and before["num_cancelled"] > 0
-    time.sleep(0.6)
+    emulator_clock.advance(30.0)  # past the in-flight work
     after = api.get(f"batches/{batch['batch_id']}").json()["state"]
     assert after["num_success"] > before["num_success"]
     assert after["num_cancelled"] < before["num_cancelled"]

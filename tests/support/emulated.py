@@ -67,3 +67,17 @@ async def drive_until_running(engine: Engine, batch_id: str, timeout: float = 10
         return False
 
     await until(running, f"batch {batch_id} to reach in_progress", timeout, step=0.05)
+
+
+async def drive_until_phase(
+    engine: Engine, batch_id: str, phase: str, timeout: float = 30.0
+) -> None:
+    """Drive a batch until its (first) job reaches `phase`, e.g. `ingesting`."""
+
+    async def reached() -> bool:
+        if (await engine.store.jobs_of(batch_id))[0].phase == phase:
+            return True
+        await engine.run_once(batch_id=batch_id)
+        return False
+
+    await until(reached, f"batch {batch_id} to reach {phase}", timeout, step=0.05)
