@@ -75,7 +75,7 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
-    """The knobs the `emulator` fixture starts from: a batch lives about 0.15 s.
+    """The knobs the `emulator` fixture starts from: a batch completes in about 0.13 s.
 
     Override this fixture in a conftest or module for other defaults, or parametrize
     `emulator` indirectly with a dict of knobs for one test::
@@ -99,7 +99,8 @@ def emulator(
 
 @pytest.fixture
 def emulator_clock(emulator: RunningEmulator) -> ShiftedClock:
-    """The clock every mounted emulator reads, for a test to move forward."""
+    """The clock every mounted emulator reads batch schedules from, for a test to move
+    forward (Gemini's Files API keeps the wall clock for file timestamps)."""
     clock = ShiftedClock()
     for provider in emulator.emulators.values():
         provider.clock = clock

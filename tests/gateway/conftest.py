@@ -1,4 +1,4 @@
-"""Gateway fixtures: an engine over the emulators, the app in-process, keys."""
+"""Gateway fixtures: the app in-process over the shared engine, keys, uploads."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def auth(key: str) -> dict[str, str]:
 
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
+    """Gateway tests only need batches to finish: let them finish faster."""
     return EmulatorConfig(time_scale=0.02)
 
 

@@ -84,7 +84,7 @@ async def test_overloaded_and_server_errors_are_retried(
 async def test_max_age_cancels_and_reports_expired(
     database_url: str, emulator: RunningEmulator, fast_settings: Settings
 ) -> None:
-    anthropic_emulator(emulator).config.in_progress_seconds = 200.0  # scaled: 10 s
+    anthropic_emulator(emulator).config.in_progress_seconds = 20_000.0  # scaled: 1000 s
     engine = await open_engine(database_url, emulator, fast_settings)
     try:
         batch_id = await engine.create_batch(lines(10), max_age=0.5)

@@ -86,7 +86,7 @@ async def test_failing_handler_is_retried_not_lost(
 async def test_max_age_cancels_and_finalizes(
     database_url: str, emulator: RunningEmulator, fast_settings: Settings
 ) -> None:
-    emulator.openai.config.in_progress_seconds = 200.0  # scaled: 10 s
+    emulator.openai.config.in_progress_seconds = 20_000.0  # scaled: 1000 s
     engine = await open_engine(database_url, emulator, fast_settings)
     try:
         batch_id = await engine.create_batch(chat_lines(10), max_age=0.5)

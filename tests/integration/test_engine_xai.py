@@ -111,7 +111,7 @@ async def test_native_escape_hatch_sends_the_body_unchanged(
 async def test_max_age_cancels_and_finalizes_as_expired(
     database_url: str, emulator: RunningEmulator, fast_settings: Settings
 ) -> None:
-    xai(emulator).config.in_progress_seconds = 200.0  # scaled: 10 s
+    xai(emulator).config.in_progress_seconds = 20_000.0  # scaled: 1000 s
     engine = await open_engine(database_url, emulator, fast_settings)
     try:
         batch_id = await engine.create_batch(lines(10), max_age=0.5)

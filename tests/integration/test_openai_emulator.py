@@ -18,6 +18,7 @@ import pytest
 from openai import OpenAI
 from openai.types import Batch
 
+from tests.support.clock import ShiftedClock
 from unibatch.emulators import RunningEmulator
 
 CHAT: Final = "/v1/chat/completions"
@@ -287,10 +288,11 @@ def test_batches_list_newest_first_with_cursor_paging(client: OpenAI) -> None:
 
 
 def test_cancel_keeps_finished_rows_and_marks_the_rest_cancelled(
-    emulator: RunningEmulator, client: OpenAI
+    emulator: RunningEmulator, emulator_clock: ShiftedClock, client: OpenAI
 ) -> None:
-    emulator.config.update({"in_progress_seconds": 40, "cancelling_seconds": 10})  # 2 s, 0.5 s
+    emulator.config.update({"in_progress_seconds": 2000, "cancelling_seconds": 10})  # 100, 0.5 s
     batch = submit(client, chat_lines(40))
+    emulator_clock.advance(25.0)  # a quarter of the requests done, the rest held
     wait_for(
         client, batch.id, lambda b: b.request_counts is not None and b.request_counts.completed >= 5
     )
@@ -323,7 +325,7 @@ def test_cancel_keeps_finished_rows_and_marks_the_rest_cancelled(
 
 
 def test_cancel_while_validating_runs_nothing(emulator: RunningEmulator, client: OpenAI) -> None:
-    emulator.config.update({"validating_seconds": 20})
+    emulator.config.update({"validating_seconds": 2000})  # scaled: 100 s, longer than the test
     batch = submit(client, chat_lines(3))
     assert client.batches.cancel(batch.id).status == "cancelling"
     done = finish(client, batch.id)[0]
