@@ -14,11 +14,6 @@ from typing import Any, ClassVar
 from tests.support.emulated import chat_lines, emulator_state
 from unibatch.emulators import ProviderEmulator, RunningEmulator
 from unibatch.engine import Engine
-from unibatch.providers.anthropic import AnthropicProvider
-from unibatch.providers.base import Provider
-from unibatch.providers.gemini import GeminiProvider
-from unibatch.providers.openai import OpenAIProvider
-from unibatch.providers.xai import XAIProvider
 from unibatch.types import Result
 
 
@@ -26,7 +21,6 @@ class Case:
     """A provider's inputs and extra assertions; the defaults suit a provider without quirks."""
 
     name: ClassVar[str]
-    adapter: ClassVar[type[Provider]]  # what the registry must answer for `name`
     model: ClassVar[str]  # provider/model, as a user writes it
     # Whether an expired batch keeps the results that finished before its deadline.
     keeps_results_on_expiry: ClassVar[bool] = True
@@ -66,7 +60,6 @@ class Case:
 
 class OpenAI(Case):
     name = "openai"
-    adapter = OpenAIProvider
     model = "openai/gpt-4o-mini"
 
 
@@ -75,7 +68,6 @@ ODD_IDS = ["has space", "x" * 65, "ünïcödé-id", "ubseq-3", "dots.and/slashes
 
 class Anthropic(Case):
     name = "anthropic"
-    adapter = AnthropicProvider
     model = "anthropic/claude-haiku-4-5"
     cancelled_status = "ended"
 
@@ -125,7 +117,6 @@ def sent_custom_ids(emulator: ProviderEmulator) -> list[str]:
 
 class Gemini(Case):
     name = "gemini"
-    adapter = GeminiProvider
     model = "gemini/gemini-2.5-flash"
     keeps_results_on_expiry = False
     cancelled_status = "BATCH_STATE_CANCELLED"
@@ -160,7 +151,6 @@ class Gemini(Case):
 
 class XAI(Case):
     name = "xai"
-    adapter = XAIProvider
     model = "xai/grok-4-fast-non-reasoning"
     storm_retry_after = 0.1
 
