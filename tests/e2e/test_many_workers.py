@@ -14,13 +14,17 @@ import pytest
 from tests.support.emulated import chat_lines, emulator_state, open_engine
 from tests.support.processes import start, wait_for
 from unibatch.config import Settings
-from unibatch.emulators import RunningEmulator
+from unibatch.emulators import EmulatorConfig, RunningEmulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 BATCHES = 200
 
 
-@pytest.mark.parametrize("emulator", [{"time_scale": 0.02}], indirect=True)
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(time_scale=0.02)
+
+
 def test_four_workers_200_batches(
     postgres_url: str, emulator: RunningEmulator, tmp_path: Path
 ) -> None:
