@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,6 @@ import sqlalchemy as sa
 from tests.support.emulated import chat_lines, emulator_state, open_engine
 from tests.support.processes import run, start, wait_for
 from unibatch.config import Settings
-from unibatch.emulators import EmulatorConfig
-from unibatch.emulators.server import running_emulator
 from unibatch.errors import TransientProviderError
 from unibatch.providers.anthropic import SPEC
 from unibatch.providers.anthropic.adapter import AnthropicProvider
@@ -28,12 +26,6 @@ from unibatch.store.tables import jobs
 
 pytestmark = pytest.mark.slow
 MODEL = "anthropic/claude-haiku-4-5"
-
-
-@pytest.fixture
-def emulator() -> Iterator[Any]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
-        yield emu
 
 
 def scalar(url: str, query: sa.Executable) -> Any:

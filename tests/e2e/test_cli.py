@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +10,6 @@ import pytest
 
 from tests.support.emulated import chat_lines, emulator_state
 from tests.support.processes import run
-from unibatch.emulators import EmulatorConfig
-from unibatch.emulators.server import running_emulator
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
-        yield emu
 
 
 @pytest.fixture

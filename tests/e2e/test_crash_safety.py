@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,10 @@ import sqlalchemy as sa
 from tests.support.emulated import chat_lines, emulator_state, open_engine
 from tests.support.processes import run, start, wait_for
 from unibatch.config import Settings
-from unibatch.emulators import EmulatorConfig
-from unibatch.emulators.server import running_emulator
 from unibatch.store.db import create_engine
 from unibatch.store.tables import jobs, requests, results
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def emulator() -> Iterator[Any]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
-        yield emu
 
 
 def scalar(url: str, query: sa.Executable) -> Any:

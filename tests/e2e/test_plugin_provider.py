@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,6 @@ import pytest
 
 from tests.support.emulated import chat_lines, emulator_state
 from tests.support.processes import REPO, run
-from unibatch.emulators import EmulatorConfig
-from unibatch.emulators.server import running_emulator
 from unibatch.pricing import list_price
 
 PLUGIN = """
@@ -50,12 +47,6 @@ def install_plugin(site: Path) -> None:
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-batch\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[unibatch.providers]\nacme = acme_batch:SPEC\n")
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as emu:
-        yield emu
 
 
 def test_entry_point_provider_runs_a_batch_through_the_decoder_helper(

@@ -1,8 +1,8 @@
-"""Gateway fixtures: an engine over the emulators, the app in-process, keys."""
+"""Gateway fixtures: the app in-process over the shared engine, keys, uploads."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +11,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from tests.support.emulated import open_engine
-from unibatch.config import Settings
 from unibatch.emulators import EmulatorConfig
-from unibatch.emulators.server import RunningEmulator, running_emulator
 from unibatch.engine import Engine
 from unibatch.gateway import GatewaySettings, create_app
 
@@ -26,9 +23,9 @@ def auth(key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.02)) as emu:
-        yield emu
+def emulator_config() -> EmulatorConfig:
+    """Gateway tests only need batches to finish: let them finish faster."""
+    return EmulatorConfig(time_scale=0.02)
 
 
 @pytest.fixture
@@ -36,15 +33,6 @@ def gw_settings(tmp_path: Path) -> GatewaySettings:
     return GatewaySettings(
         master_key=SecretStr(MASTER), files_dir=tmp_path / "files", max_body_bytes=1_000_000
     )
-
-
-@pytest.fixture
-async def engine(
-    database_url: str, emulator: RunningEmulator, fast_settings: Settings
-) -> AsyncIterator[Engine]:
-    eng = await open_engine(database_url, emulator, fast_settings)
-    yield eng
-    await eng.aclose()
 
 
 @pytest.fixture

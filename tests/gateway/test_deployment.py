@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 
 from tests.gateway.conftest import MASTER, auth
 from tests.support.emulated import chat_lines, open_engine, provider_env
+from tests.support.waiting import until
 from unibatch.client import AsyncClient
 from unibatch.config import Settings
 from unibatch.emulators.server import RunningEmulator
@@ -42,11 +44,14 @@ async def test_two_servers_without_workers_and_one_worker_share_a_database(
         requests = [{"custom_id": x["custom_id"], "body": x["body"]} for x in chat_lines(4)]
         created = await a.post("/v1/batches", json={"requests": requests}, headers=auth(key))
         batch_id = created.json()["id"]
-        for _ in range(300):
+        got: dict[str, Any] = {}
+
+        async def completed() -> bool:
+            nonlocal got
             got = (await b.get(f"/v1/batches/{batch_id}", headers=auth(key))).json()
-            if got["status"] == "completed":
-                break
-            await asyncio.sleep(0.05)
+            return bool(got["status"] == "completed")
+
+        await until(completed, "the batch to complete through the other front end", 15, 0.05)
         assert got["status"] == "completed" and got["request_counts"]["completed"] == 4
         usage = (await b.get("/v1/usage", headers=auth(key))).json()["data"]
         assert [row["requests"] for row in usage] == [4]

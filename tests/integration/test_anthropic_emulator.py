@@ -16,21 +16,18 @@ import httpx
 import pytest
 from anthropic.types.messages import MessageBatch
 
-from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
+from tests.support.clock import ShiftedClock
+from unibatch.emulators import RunningEmulator
 from unibatch.emulators.anthropic.ingest import iter_requests, store_requests
 
 MODEL = "claude-haiku-4-5"
 
 
 @pytest.fixture
-def emu() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as running:
-        yield running
-
-
-@pytest.fixture
-def client(emu: RunningEmulator) -> Iterator[anthropic.Anthropic]:
-    sdk = anthropic.Anthropic(base_url=emu.base_url("anthropic"), api_key="test", max_retries=0)
+def client(emulator: RunningEmulator) -> Iterator[anthropic.Anthropic]:
+    sdk = anthropic.Anthropic(
+        base_url=emulator.base_url("anthropic"), api_key="test", max_retries=0
+    )
     with sdk:
         yield sdk
 
@@ -54,8 +51,8 @@ def finish(client: anthropic.Anthropic, batch_id: str, timeout: float = 15) -> M
         time.sleep(0.02)
 
 
-def config(emu: RunningEmulator, **knobs: Any) -> None:
-    httpx.post(f"{emu.base_url('anthropic')}/_emulator/config", json=knobs).raise_for_status()
+def config(emulator: RunningEmulator, **knobs: Any) -> None:
+    httpx.post(f"{emulator.base_url('anthropic')}/_emulator/config", json=knobs).raise_for_status()
 
 
 # -- lifecycle ---------------------------------------------------------------------------
@@ -99,10 +96,12 @@ def test_results_are_identical_on_every_download(client: anthropic.Anthropic) ->
     assert one == two
 
 
-def test_results_before_the_end_are_404(client: anthropic.Anthropic, emu: RunningEmulator) -> None:
-    config(emu, in_progress_seconds=200.0)
+def test_results_before_the_end_are_404(
+    client: anthropic.Anthropic, emulator: RunningEmulator
+) -> None:
+    config(emulator, in_progress_seconds=200.0)
     batch = client.messages.batches.create(requests=requests(2))  # type: ignore[arg-type]
-    url = f"{emu.base_url('anthropic')}/v1/messages/batches/{batch.id}/results"
+    url = f"{emulator.base_url('anthropic')}/v1/messages/batches/{batch.id}/results"
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
     response = httpx.get(url, headers=headers)
     assert response.status_code == 404
@@ -114,14 +113,15 @@ def test_results_before_the_end_are_404(client: anthropic.Anthropic, emu: Runnin
 
 
 def test_cancel_goes_through_canceling_to_ended_with_canceled_rows(
-    client: anthropic.Anthropic, emu: RunningEmulator
+    client: anthropic.Anthropic, emulator: RunningEmulator, emulator_clock: ShiftedClock
 ) -> None:
-    config(emu, in_progress_seconds=60.0, cancelling_seconds=10.0)  # 3 s, then 0.5 s
+    config(emulator, in_progress_seconds=2000.0, cancelling_seconds=10.0)  # 100 s, then 0.5 s
     batch = client.messages.batches.create(requests=requests(30))  # type: ignore[arg-type]
-    time.sleep(0.6)
+    emulator_clock.advance(50.0)  # half-way through processing
     cancelling = client.messages.batches.cancel(batch.id)
     assert cancelling.processing_status == "canceling"
     assert cancelling.cancel_initiated_at is not None
+    emulator_clock.advance(0.5)  # the requests in flight finish
     ended = finish(client, batch.id)
     counts = ended.request_counts
     assert counts.canceled > 0 and counts.succeeded > 0
@@ -132,8 +132,10 @@ def test_cancel_goes_through_canceling_to_ended_with_canceled_rows(
         client.messages.batches.cancel(batch.id)
 
 
-def test_expiry_ends_with_expired_rows(client: anthropic.Anthropic, emu: RunningEmulator) -> None:
-    config(emu, in_progress_seconds=40.0, completion_window_seconds=10.0)
+def test_expiry_ends_with_expired_rows(
+    client: anthropic.Anthropic, emulator: RunningEmulator
+) -> None:
+    config(emulator, in_progress_seconds=40.0, completion_window_seconds=10.0)
     batch = client.messages.batches.create(requests=requests(20))  # type: ignore[arg-type]
     ended = finish(client, batch.id)
     assert ended.request_counts.expired > 0
@@ -142,9 +144,9 @@ def test_expiry_ends_with_expired_rows(client: anthropic.Anthropic, emu: Running
 
 
 def test_failures_and_bad_params_are_errored_rows(
-    client: anthropic.Anthropic, emu: RunningEmulator
+    client: anthropic.Anthropic, emulator: RunningEmulator
 ) -> None:
-    config(emu, failure_rate=0.5)
+    config(emulator, failure_rate=0.5)
     bad = [
         {"custom_id": "no-max", "params": {"model": MODEL, "messages": [{"role": "user"}]}},
         request("system-role", messages=[{"role": "system", "content": "x"}]),
@@ -201,8 +203,8 @@ def test_list_pages_newest_first_both_ways(client: anthropic.Anthropic) -> None:
     assert set(raw) == {"data", "has_more", "first_id", "last_id"}
 
 
-def test_delete_only_ended_batches(client: anthropic.Anthropic, emu: RunningEmulator) -> None:
-    config(emu, in_progress_seconds=2.0)  # 0.1 s
+def test_delete_only_ended_batches(client: anthropic.Anthropic, emulator: RunningEmulator) -> None:
+    config(emulator, in_progress_seconds=2.0)  # 0.1 s
     batch = client.messages.batches.create(requests=requests(2))  # type: ignore[arg-type]
     with pytest.raises(anthropic.BadRequestError, match="cannot be deleted"):
         client.messages.batches.delete(batch.id)
@@ -233,7 +235,7 @@ def test_delete_only_ended_batches(client: anthropic.Anthropic, emu: RunningEmul
     ],
 )
 def test_custom_id_problems_are_synchronous_400s(
-    client: anthropic.Anthropic, emu: RunningEmulator, items: list[Any], message: str
+    client: anthropic.Anthropic, emulator: RunningEmulator, items: list[Any], message: str
 ) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
         client.messages.batches.create(requests=items)
@@ -242,24 +244,24 @@ def test_custom_id_problems_are_synchronous_400s(
         "error": {"type": "invalid_request_error", "message": message},
         "request_id": info.value.request_id,
     }
-    assert not emu.emulators["anthropic"].batches  # type: ignore[attr-defined]
+    assert not emulator.emulators["anthropic"].batches  # type: ignore[attr-defined]
 
 
 def test_too_many_requests_and_too_many_bytes(
-    client: anthropic.Anthropic, emu: RunningEmulator
+    client: anthropic.Anthropic, emulator: RunningEmulator
 ) -> None:
-    config(emu, max_requests_per_batch=3)
+    config(emulator, max_requests_per_batch=3)
     with pytest.raises(anthropic.BadRequestError, match="at most 3 items"):
         client.messages.batches.create(requests=requests(4))  # type: ignore[arg-type]
-    config(emu, max_requests_per_batch=None, max_file_bytes=1000)
+    config(emulator, max_requests_per_batch=None, max_file_bytes=1000)
     with pytest.raises(anthropic.APIStatusError) as info:
         client.messages.batches.create(requests=requests(20))  # type: ignore[arg-type]
     assert info.value.status_code == 413
     assert info.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
 
 
-def test_missing_key_is_401(emu: RunningEmulator) -> None:
-    url = f"{emu.base_url('anthropic')}/v1/messages/batches"
+def test_missing_key_is_401(emulator: RunningEmulator) -> None:
+    url = f"{emulator.base_url('anthropic')}/v1/messages/batches"
     response = httpx.get(url, headers={"anthropic-version": "2023-06-01"})
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
@@ -275,27 +277,27 @@ def test_unknown_batch_is_404(client: anthropic.Anthropic) -> None:
 
 
 def test_faults_answer_429_with_retry_after_then_recover(
-    client: anthropic.Anthropic, emu: RunningEmulator
+    client: anthropic.Anthropic, emulator: RunningEmulator
 ) -> None:
-    emu.emulators["anthropic"].inject_faults(1, status=429, retry_after=2)
+    emulator.emulators["anthropic"].inject_faults(1, status=429, retry_after=2)
     with pytest.raises(anthropic.RateLimitError) as info:
         client.messages.batches.list()
     assert info.value.response.headers["retry-after"] == "2"
     assert info.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
-    emu.emulators["anthropic"].inject_faults(1, status=529)
+    emulator.emulators["anthropic"].inject_faults(1, status=529)
     with pytest.raises(anthropic.InternalServerError) as overloaded:
         client.messages.batches.list()
     assert overloaded.value.status_code == 529
     assert client.messages.batches.list().data == []
 
 
-def test_sdk_retries_through_a_fault(emu: RunningEmulator) -> None:
-    emu.emulators["anthropic"].inject_faults(2, status=429, retry_after=0)
-    base = emu.base_url("anthropic")
+def test_sdk_retries_through_a_fault(emulator: RunningEmulator) -> None:
+    emulator.emulators["anthropic"].inject_faults(2, status=429, retry_after=0)
+    base = emulator.base_url("anthropic")
     with anthropic.Anthropic(base_url=base, api_key="k", max_retries=3) as sdk:
         batch = sdk.messages.batches.create(requests=requests(1))  # type: ignore[arg-type]
     assert batch.processing_status == "in_progress"
-    assert len(emu.emulators["anthropic"].batches) == 1  # type: ignore[attr-defined]
+    assert len(emulator.emulators["anthropic"].batches) == 1  # type: ignore[attr-defined]
 
 
 def test_legacy_beta_form_works(client: anthropic.Anthropic) -> None:
@@ -335,8 +337,8 @@ def test_create_body_shapes(tmp_path: Path, text: str, answer: int | str) -> Non
     assert not raw.exists()
 
 
-def test_create_and_results_memory_stays_flat(emu: RunningEmulator) -> None:
-    base = f"{emu.base_url('anthropic')}/v1/messages/batches"
+def test_create_and_results_memory_stays_flat(emulator: RunningEmulator) -> None:
+    base = f"{emulator.base_url('anthropic')}/v1/messages/batches"
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
     filler = "x" * 1000
 
@@ -354,7 +356,9 @@ def test_create_and_results_memory_stays_flat(emu: RunningEmulator) -> None:
         _, create_peak = tracemalloc.get_traced_memory()
         assert created.status_code == 200, created.text
         batch = created.json()
+        deadline = time.monotonic() + 60
         while batch["processing_status"] != "ended":
+            assert time.monotonic() < deadline, "the batch never ended"
             time.sleep(0.05)
             batch = httpx.get(f"{base}/{batch['id']}", headers=headers).json()
         tracemalloc.reset_peak()

@@ -11,7 +11,6 @@ read them) and their results are read back through google-genai.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -21,7 +20,7 @@ import pytest
 from google import genai
 from google.genai import types
 
-from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
+from unibatch.emulators import EmulatorConfig, RunningEmulator
 from unibatch.providers.anthropic.rules import RULES as ANTHROPIC_RULES
 from unibatch.providers.gemini.rules import RULES as GEMINI_RULES
 from unibatch.providers.rules import Rule, RuleTable
@@ -177,10 +176,9 @@ XAI_CASES: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.02)) as running:
-        yield running
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(time_scale=0.02)
 
 
 def every_rule(table: RuleTable) -> list[Rule]:
@@ -207,8 +205,10 @@ def test_every_rule_has_an_emulator_case() -> None:
             ), f"{table.provider}: no emulator case breaks the rule from {rule.source}"
 
 
-def test_anthropic_emulator_errs_each_request_as_anthropic_does(emu: RunningEmulator) -> None:
-    client = anthropic.Anthropic(base_url=emu.base_url("anthropic"), api_key="test", max_retries=0)
+def test_anthropic_emulator_errs_each_request_as_anthropic_does(emulator: RunningEmulator) -> None:
+    client = anthropic.Anthropic(
+        base_url=emulator.base_url("anthropic"), api_key="test", max_retries=0
+    )
     ok = {"custom_id": "fine", "params": claude(temperature=0.5)}
     requests = [{"custom_id": cid, "params": p} for cid, (p, _) in ANTHROPIC_CASES.items()]
     batch = client.messages.batches.create(requests=[ok, *requests])  # type: ignore[list-item]
@@ -226,21 +226,23 @@ def test_anthropic_emulator_errs_each_request_as_anthropic_does(emu: RunningEmul
 
 
 @pytest.mark.parametrize("model", sorted(GEMINI_CASES))
-def test_gemini_emulator_errs_each_request_as_google_does(emu: RunningEmulator, model: str) -> None:
+def test_gemini_emulator_errs_each_request_as_google_does(
+    emulator: RunningEmulator, model: str
+) -> None:
     cases = GEMINI_CASES[model]
     inline = [
         {"request": request, "metadata": {"key": str(i)}} for i, (request, _) in enumerate(cases)
     ]
     body = {"batch": {"inputConfig": {"requests": {"requests": inline}}}}
     created = httpx.post(
-        f"{emu.base_url('gemini')}/v1beta/models/{model}:batchGenerateContent",
+        f"{emulator.base_url('gemini')}/v1beta/models/{model}:batchGenerateContent",
         json=body,
         headers={"x-goog-api-key": "test"},
         timeout=10,
     )
     created.raise_for_status()
     client = genai.Client(
-        api_key="test", http_options=types.HttpOptions(base_url=emu.base_url("gemini"))
+        api_key="test", http_options=types.HttpOptions(base_url=emulator.base_url("gemini"))
     )
     deadline = time.monotonic() + 30
     while not (job := client.batches.get(name=created.json()["name"])).done:
@@ -256,8 +258,8 @@ def test_gemini_emulator_errs_each_request_as_google_does(emu: RunningEmulator, 
         assert words in str(answer.error.message)
 
 
-def test_xai_emulator_errs_each_request_that_breaks_a_rule(emu: RunningEmulator) -> None:
-    base = emu.base_url("xai")
+def test_xai_emulator_errs_each_request_that_breaks_a_rule(emulator: RunningEmulator) -> None:
+    base = emulator.base_url("xai")
     headers = {"Authorization": "Bearer test"}
     lines = [
         {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": body}

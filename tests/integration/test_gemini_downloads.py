@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -13,7 +12,7 @@ import pytest
 from google import genai
 from google.genai import types
 
-from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
+from unibatch.emulators import EmulatorConfig, RunningEmulator
 
 ROWS = b"".join(
     orjson.dumps({"key": f"k{i}", "request": {"contents": [{"parts": [{"text": "q"}]}]}}) + b"\n"
@@ -21,15 +20,14 @@ ROWS = b"".join(
 )
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.02)) as running:
-        yield running
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(time_scale=0.02)
 
 
-def test_generated_files_download_and_uploads_do_not(emu: RunningEmulator) -> None:
+def test_generated_files_download_and_uploads_do_not(emulator: RunningEmulator) -> None:
     client = genai.Client(
-        api_key="test", http_options=types.HttpOptions(base_url=emu.base_url("gemini"))
+        api_key="test", http_options=types.HttpOptions(base_url=emulator.base_url("gemini"))
     )
     uploaded = client.files.upload(file=io.BytesIO(ROWS), config={"mime_type": "application/jsonl"})
     assert uploaded.name is not None and uploaded.download_uri is None
@@ -51,7 +49,7 @@ def test_generated_files_download_and_uploads_do_not(emu: RunningEmulator) -> No
     with pytest.raises(ValueError, match="Only generated files can be downloaded"):
         client.files.download(file=client.files.get(name=uploaded.name))
     refused = httpx.get(
-        f"{emu.base_url('gemini')}/v1beta/{uploaded.name}:download",
+        f"{emulator.base_url('gemini')}/v1beta/{uploaded.name}:download",
         params={"alt": "media"},
         headers={"x-goog-api-key": "test"},
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,7 +15,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
+from unibatch.emulators import EmulatorConfig, RunningEmulator
 from unibatch.emulators.gemini import GeminiEmulator
 from unibatch.errors import TransientProviderError
 from unibatch.providers.gemini import SPEC as GEMINI
@@ -26,27 +26,26 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
 
 @pytest.fixture
-def emu() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.02)) as running:
-        yield running
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(time_scale=0.02)
 
 
-def make_client(emu: RunningEmulator, key: str = "test") -> genai.Client:
+def make_client(emulator: RunningEmulator, key: str = "test") -> genai.Client:
     options = types.HttpOptions(
-        base_url=emu.base_url("gemini"), retry_options=types.HttpRetryOptions(attempts=1)
+        base_url=emulator.base_url("gemini"), retry_options=types.HttpRetryOptions(attempts=1)
     )
     return genai.Client(api_key=key, http_options=options)
 
 
 @pytest.fixture
-def client(emu: RunningEmulator) -> genai.Client:
-    return make_client(emu)
+def client(emulator: RunningEmulator) -> genai.Client:
+    return make_client(emulator)
 
 
-def gemini(emu: RunningEmulator) -> GeminiEmulator:
-    emulator = emu.emulators["gemini"]
-    assert isinstance(emulator, GeminiEmulator)
-    return emulator
+def gemini(emulator: RunningEmulator) -> GeminiEmulator:
+    found = emulator.emulators["gemini"]
+    assert isinstance(found, GeminiEmulator)
+    return found
 
 
 def inline(n: int, text: str = "question") -> list[dict[str, Any]]:
@@ -79,9 +78,9 @@ def wait(
         time.sleep(0.02)
 
 
-def raw(emu: RunningEmulator, method: str, path: str, **kwargs: Any) -> httpx.Response:
+def raw(emulator: RunningEmulator, method: str, path: str, **kwargs: Any) -> httpx.Response:
     headers = {"x-goog-api-key": "test", **kwargs.pop("headers", {})}
-    url = f"{emu.base_url('gemini')}/{path}"
+    url = f"{emulator.base_url('gemini')}/{path}"
     return httpx.request(method, url, headers=headers, timeout=10, **kwargs)
 
 
@@ -111,8 +110,8 @@ def test_list_pages_newest_first(client: genai.Client) -> None:
     assert listed == list(reversed(names))
 
 
-def test_cancel_then_delete(client: genai.Client, emu: RunningEmulator) -> None:
-    gemini(emu).config.in_progress_seconds = 500.0  # scaled: 10 s
+def test_cancel_then_delete(client: genai.Client, emulator: RunningEmulator) -> None:
+    gemini(emulator).config.in_progress_seconds = 500.0  # scaled: 10 s
     job = client.batches.create(model=MODEL, src=inline(4))
     assert job.name is not None
     wait(client, job.name, lambda j: j.state == types.JobState.JOB_STATE_RUNNING)
@@ -128,8 +127,8 @@ def test_cancel_then_delete(client: genai.Client, emu: RunningEmulator) -> None:
     assert gone.value.code == 404
 
 
-def test_expired_batch_has_no_results(client: genai.Client, emu: RunningEmulator) -> None:
-    config = gemini(emu).config
+def test_expired_batch_has_no_results(client: genai.Client, emulator: RunningEmulator) -> None:
+    config = gemini(emulator).config
     config.in_progress_seconds, config.completion_window_seconds = 500.0, 10.0
     job = client.batches.create(model=MODEL, src=inline(2))
     assert job.name is not None
@@ -176,16 +175,18 @@ def test_file_batch_uploads_and_downloads(client: genai.Client) -> None:
     assert again.value.code == 403  # a repeated delete is PERMISSION_DENIED (capture)
 
 
-def test_large_upload_goes_in_several_chunks(client: genai.Client, emu: RunningEmulator) -> None:
+def test_large_upload_goes_in_several_chunks(
+    client: genai.Client, emulator: RunningEmulator
+) -> None:
     data = jsonl(1) * (9 * 1024 * 1024 // len(jsonl(1)) + 1)  # above the SDK's 8 MB chunks
     uploaded = client.files.upload(file=io.BytesIO(data), config={"mime_type": "text/plain"})
     assert uploaded.size_bytes == len(data)
-    assert gemini(emu).requests_seen["POST /upload/v1/files"] == 3  # start + two chunks
+    assert gemini(emulator).requests_seen["POST /upload/v1/files"] == 3  # start + two chunks
     assert [f.name for f in client.files.list()] == [uploaded.name]
 
 
 def test_malformed_file_row_is_refused_at_create(
-    client: genai.Client, emu: RunningEmulator
+    client: genai.Client, emulator: RunningEmulator
 ) -> None:
     data = jsonl(2) + b'{"key": "bad"}\n'
     uploaded = client.files.upload(file=io.BytesIO(data), config={"mime_type": "text/plain"})
@@ -194,19 +195,19 @@ def test_malformed_file_row_is_refused_at_create(
         client.batches.create(model=MODEL, src=uploaded.name)
     assert refused.value.code == 400 and refused.value.status == "INVALID_ARGUMENT"
     assert "Line 3" in str(refused.value.message)
-    assert gemini(emu).batches == {}
+    assert gemini(emulator).batches == {}
 
 
 # -- the wire under the SDK ------------------------------------------------------------
 
 
-def test_v1beta_operation_shape(emu: RunningEmulator) -> None:
-    gemini(emu).config.failure_rate = 0.5
+def test_v1beta_operation_shape(emulator: RunningEmulator) -> None:
+    gemini(emulator).config.failure_rate = 0.5
     entries = [
         {"request": {"contents": e["contents"]}, "metadata": e["metadata"]} for e in inline(6)
     ]
     body = {"batch": {"display_name": "snake", "input_config": {"requests": {"requests": entries}}}}
-    created = raw(emu, "POST", f"v1beta/models/{MODEL}:batchGenerateContent", json=body).json()
+    created = raw(emulator, "POST", f"v1beta/models/{MODEL}:batchGenerateContent", json=body).json()
     name = created["name"]
     assert "done" not in created
     meta = created["metadata"]
@@ -219,7 +220,7 @@ def test_v1beta_operation_shape(emu: RunningEmulator) -> None:
     assert STAMP.match(meta["createTime"])
     assert meta["batchStats"] == {"requestCount": "6", "pendingRequestCount": "6"}
     deadline = time.monotonic() + 10
-    while not (op := raw(emu, "GET", f"v1beta/{name}").json()).get("done"):
+    while not (op := raw(emulator, "GET", f"v1beta/{name}").json()).get("done"):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     stats = op["metadata"]["batchStats"]
@@ -236,7 +237,9 @@ def test_v1beta_operation_shape(emu: RunningEmulator) -> None:
     assert STAMP.match(op["metadata"]["endTime"])
 
 
-def test_guide_download_path_and_deleted_batch(client: genai.Client, emu: RunningEmulator) -> None:
+def test_guide_download_path_and_deleted_batch(
+    client: genai.Client, emulator: RunningEmulator
+) -> None:
     uploaded = client.files.upload(file=io.BytesIO(jsonl(2)), config={"mime_type": "text/plain"})
     assert uploaded.name is not None
     job = client.batches.create(model=MODEL, src=uploaded.name)
@@ -244,45 +247,45 @@ def test_guide_download_path_and_deleted_batch(client: genai.Client, emu: Runnin
     job = wait(client, job.name)
     assert job.dest is not None and job.dest.file_name is not None
     path = f"download/v1beta/{job.dest.file_name}:download"
-    rows = raw(emu, "GET", path, params={"alt": "media"}).content.splitlines()
+    rows = raw(emulator, "GET", path, params={"alt": "media"}).content.splitlines()
     assert [orjson.loads(r)["key"] for r in rows] == ["row-0", "row-1"]
-    generated = raw(emu, "DELETE", f"v1beta/{job.dest.file_name}")
+    generated = raw(emulator, "DELETE", f"v1beta/{job.dest.file_name}")
     assert generated.status_code == 400  # generated files cannot be deleted directly
     client.batches.delete(name=job.name)
-    assert raw(emu, "GET", path, params={"alt": "media"}).status_code == 404
+    assert raw(emulator, "GET", path, params={"alt": "media"}).status_code == 404
 
 
-def test_auth(emu: RunningEmulator) -> None:
+def test_auth(emulator: RunningEmulator) -> None:
     path = "v1beta/batches"
-    missing = httpx.get(f"{emu.base_url('gemini')}/{path}", timeout=10)
+    missing = httpx.get(f"{emulator.base_url('gemini')}/{path}", timeout=10)
     assert missing.status_code == 403
     assert missing.json()["error"]["status"] == "PERMISSION_DENIED"
-    by_query = httpx.get(f"{emu.base_url('gemini')}/{path}", params={"key": "k"}, timeout=10)
+    by_query = httpx.get(f"{emulator.base_url('gemini')}/{path}", params={"key": "k"}, timeout=10)
     assert by_query.status_code == 200 and by_query.json() == {}
-    bad_client = make_client(emu, key="invalid-key")
+    bad_client = make_client(emulator, key="invalid-key")
     with pytest.raises(errors.ClientError) as bad:
         bad_client.batches.get(name="batches/x")
     assert bad.value.code == 400
     assert "API_KEY_INVALID" in str(bad.value.details)
 
 
-def test_faults_carry_retry_info(client: genai.Client, emu: RunningEmulator) -> None:
-    gemini(emu).inject_faults(1, status=429, retry_after=2)
-    limited = raw(emu, "GET", "v1/batches")
+def test_faults_carry_retry_info(client: genai.Client, emulator: RunningEmulator) -> None:
+    gemini(emulator).inject_faults(1, status=429, retry_after=2)
+    limited = raw(emulator, "GET", "v1/batches")
     assert limited.status_code == 429
     error = limited.json()["error"]
     assert error["status"] == "RESOURCE_EXHAUSTED"
     assert error["details"][0]["retryDelay"] == "2s"
-    gemini(emu).inject_faults(1, status=503)
+    gemini(emulator).inject_faults(1, status=503)
     with pytest.raises(errors.ServerError) as unavailable:
         client.batches.list()
     assert unavailable.value.code == 503
-    assert raw(emu, "GET", "v1/batches").status_code == 200
+    assert raw(emulator, "GET", "v1/batches").status_code == 200
 
 
-async def test_adapter_honours_retry_info(emu: RunningEmulator) -> None:
-    provider = GeminiProvider(GEMINI, "test", emu.base_url("gemini"))
-    gemini(emu).inject_faults(1, status=429, retry_after=7)
+async def test_adapter_honours_retry_info(emulator: RunningEmulator) -> None:
+    provider = GeminiProvider(GEMINI, "test", emulator.base_url("gemini"))
+    gemini(emulator).inject_faults(1, status=429, retry_after=7)
     try:
         with pytest.raises(TransientProviderError) as limited:
             await provider.find("tag", since=0)

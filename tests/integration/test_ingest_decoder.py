@@ -10,7 +10,8 @@ import signal
 import pytest
 import sqlalchemy as sa
 
-from tests.support.emulated import chat_lines, open_engine
+from tests.support.emulated import chat_lines, drive_until_phase, open_engine
+from tests.support.waiting import until
 from unibatch.config import Settings
 from unibatch.decode import wire
 from unibatch.emulators import RunningEmulator
@@ -100,9 +101,7 @@ async def test_transient_download_error_is_retried(
     engine = await open_engine(database_url, emulator, _decoded(fast_settings))
     try:
         batch_id = await engine.create_batch(chat_lines(N))
-        while (await engine.store.jobs_of(batch_id))[0].phase != "ingesting":
-            await engine.run_once(batch_id=batch_id)
-            await asyncio.sleep(0.05)
+        await drive_until_phase(engine, batch_id, "ingesting")
         openai.inject_faults(1, status=503)  # the download of the output file
         await engine.run_once(batch_id=batch_id)
         job = (await engine.store.jobs_of(batch_id))[0]
@@ -123,16 +122,19 @@ async def test_helper_killed_mid_ingest_loses_nothing(
     engine = await open_engine(database_url, emulator, settings)
     try:
         batch_id = await engine.create_batch(chat_lines(400))
-        while (await engine.store.jobs_of(batch_id))[0].phase != "ingesting":
-            await engine.run_once(batch_id=batch_id)
-            await asyncio.sleep(0.05)
+        await drive_until_phase(engine, batch_id, "ingesting")
         openai.config.download_chunk_delay = 0.2
         decoder = engine.ctx.decoder()
         await decoder.start(warm=["openai", "no-such-provider"])  # a bad name is ignored
         pid = decoder.pid
         assert pid is not None
         step = asyncio.ensure_future(engine.run_once(batch_id=batch_id))
-        await asyncio.sleep(0.5)  # the download is under way, paced by the emulator
+
+        async def downloading() -> bool:
+            return openai.requests_seen["GET /files/{file_id}/content"] > 0
+
+        # Paced by the emulator, the download has far to go once it has begun.
+        await until(downloading, "the helper to start the download")
         os.kill(pid, signal.SIGKILL)
         await step
         job = (await engine.store.jobs_of(batch_id))[0]

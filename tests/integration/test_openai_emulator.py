@@ -18,7 +18,8 @@ import pytest
 from openai import OpenAI
 from openai.types import Batch
 
-from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
+from tests.support.clock import ShiftedClock
+from unibatch.emulators import RunningEmulator
 
 CHAT: Final = "/v1/chat/completions"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -28,14 +29,8 @@ TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
 @pytest.fixture
-def emu() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as running:
-        yield running
-
-
-@pytest.fixture
-def client(emu: RunningEmulator) -> Iterator[OpenAI]:
-    with OpenAI(base_url=emu.base_url("openai"), api_key="test", max_retries=0) as sdk:
+def client(emulator: RunningEmulator) -> Iterator[OpenAI]:
+    with OpenAI(base_url=emulator.base_url("openai"), api_key="test", max_retries=0) as sdk:
         yield sdk
 
 
@@ -89,8 +84,8 @@ def rows(client: OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     return [json.loads(line) for line in client.files.content(file_id).text.splitlines()]
 
 
-def control(emu: RunningEmulator, method: str, name: str, body: Any = None) -> httpx.Response:
-    url = f"{emu.base_url('openai')}/_emulator/{name}"
+def control(emulator: RunningEmulator, method: str, name: str, body: Any = None) -> httpx.Response:
+    url = f"{emulator.base_url('openai')}/_emulator/{name}"
     return httpx.request(method, url, json=body)
 
 
@@ -246,9 +241,9 @@ def test_files_upload_list_download_delete(client: OpenAI) -> None:
     assert [f.id for f in client.files.list()] == [second.id]
 
 
-def test_upload_without_purpose_is_rejected(emu: RunningEmulator) -> None:
+def test_upload_without_purpose_is_rejected(emulator: RunningEmulator) -> None:
     response = httpx.post(
-        f"{emu.base_url('openai')}/files",
+        f"{emulator.base_url('openai')}/files",
         headers={"Authorization": "Bearer k"},
         files={"file": ("x.jsonl", b"{}")},
     )
@@ -293,10 +288,11 @@ def test_batches_list_newest_first_with_cursor_paging(client: OpenAI) -> None:
 
 
 def test_cancel_keeps_finished_rows_and_marks_the_rest_cancelled(
-    emu: RunningEmulator, client: OpenAI
+    emulator: RunningEmulator, emulator_clock: ShiftedClock, client: OpenAI
 ) -> None:
-    emu.config.update({"in_progress_seconds": 40, "cancelling_seconds": 10})  # 2 s, 0.5 s
+    emulator.config.update({"in_progress_seconds": 2000, "cancelling_seconds": 10})  # 100, 0.5 s
     batch = submit(client, chat_lines(40))
+    emulator_clock.advance(25.0)  # a quarter of the requests done, the rest held
     wait_for(
         client, batch.id, lambda b: b.request_counts is not None and b.request_counts.completed >= 5
     )
@@ -328,8 +324,8 @@ def test_cancel_keeps_finished_rows_and_marks_the_rest_cancelled(
     assert excinfo.value.body["type"] == "invalid_request_error"  # type: ignore[index]
 
 
-def test_cancel_while_validating_runs_nothing(emu: RunningEmulator, client: OpenAI) -> None:
-    emu.config.update({"validating_seconds": 20})
+def test_cancel_while_validating_runs_nothing(emulator: RunningEmulator, client: OpenAI) -> None:
+    emulator.config.update({"validating_seconds": 2000})  # scaled: 100 s, longer than the test
     batch = submit(client, chat_lines(3))
     assert client.batches.cancel(batch.id).status == "cancelling"
     done = finish(client, batch.id)[0]
@@ -396,8 +392,8 @@ def test_unknown_or_non_batch_input_file_fails_validation(client: OpenAI) -> Non
         )
 
 
-def test_more_requests_than_the_limit_fail(emu: RunningEmulator, client: OpenAI) -> None:
-    emu.config.update({"max_requests_per_batch": 3})
+def test_more_requests_than_the_limit_fail(emulator: RunningEmulator, client: OpenAI) -> None:
+    emulator.config.update({"max_requests_per_batch": 3})
     batch = finish(client, submit(client, chat_lines(4)).id)[0]
     assert batch.errors is not None and batch.errors.data is not None
     assert batch.errors.data[0].code == "too_many_tasks"
@@ -429,9 +425,9 @@ def test_bad_create_parameters_answer_400(
 
 
 def test_failure_rate_writes_http_errors_to_the_error_file(
-    emu: RunningEmulator, client: OpenAI
+    emulator: RunningEmulator, client: OpenAI
 ) -> None:
-    emu.config.update({"failure_rate": 0.3, "seed": 7})
+    emulator.config.update({"failure_rate": 0.3, "seed": 7})
     batch = finish(client, submit(client, chat_lines(60)).id)[0]
     assert batch.status == "completed"
     out, errors = rows(client, batch.output_file_id), rows(client, batch.error_file_id)
@@ -457,19 +453,19 @@ def test_failure_rate_writes_http_errors_to_the_error_file(
 
 
 def test_all_failed_batch_completes_without_output_file(
-    emu: RunningEmulator, client: OpenAI
+    emulator: RunningEmulator, client: OpenAI
 ) -> None:
-    emu.config.update({"failure_rate": 1.0})
+    emulator.config.update({"failure_rate": 1.0})
     batch = finish(client, submit(client, chat_lines(3)).id)[0]
     assert batch.status == "completed" and batch.output_file_id is None
     assert len(rows(client, batch.error_file_id)) == 3
 
 
 def test_expiry_keeps_finished_rows_and_expires_the_rest(
-    emu: RunningEmulator, client: OpenAI
+    emulator: RunningEmulator, client: OpenAI
 ) -> None:
     # in_progress would take 1 s but the window closes 0.5 s after creation.
-    emu.config.update({"in_progress_seconds": 20, "completion_window_seconds": 10})
+    emulator.config.update({"in_progress_seconds": 20, "completion_window_seconds": 10})
     batch, seen = finish(client, submit(client, chat_lines(30)).id)
     assert seen[-1] == "expired" and "in_progress" in seen
     assert batch.expired_at is not None and batch.completed_at is None
@@ -490,8 +486,8 @@ def test_expiry_keeps_finished_rows_and_expires_the_rest(
 # -- wire-level errors and faults --------------------------------------------------------
 
 
-def test_missing_or_empty_key_is_401(emu: RunningEmulator) -> None:
-    url = f"{emu.base_url('openai')}/batches"
+def test_missing_or_empty_key_is_401(emulator: RunningEmulator) -> None:
+    url = f"{emulator.base_url('openai')}/batches"
     for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}):
         response = httpx.get(url, headers=headers)
         assert response.status_code == 401
@@ -501,11 +497,13 @@ def test_missing_or_empty_key_is_401(emu: RunningEmulator) -> None:
         assert error["message"]
 
 
-def test_unknown_batch_is_404_with_the_real_message(emu: RunningEmulator, client: OpenAI) -> None:
+def test_unknown_batch_is_404_with_the_real_message(
+    emulator: RunningEmulator, client: OpenAI
+) -> None:
     with pytest.raises(openai.NotFoundError):
         client.batches.retrieve("batch_nope")
     response = httpx.get(
-        f"{emu.base_url('openai')}/batches/batch_nope", headers={"Authorization": "Bearer k"}
+        f"{emulator.base_url('openai')}/batches/batch_nope", headers={"Authorization": "Bearer k"}
     )
     assert response.status_code == 404
     assert response.json() == {
@@ -516,49 +514,51 @@ def test_unknown_batch_is_404_with_the_real_message(emu: RunningEmulator, client
             "code": None,
         }
     }
-    unknown = httpx.get(f"{emu.base_url('openai')}/nowhere", headers={"Authorization": "Bearer k"})
+    unknown = httpx.get(
+        f"{emulator.base_url('openai')}/nowhere", headers={"Authorization": "Bearer k"}
+    )
     assert unknown.status_code == 404 and "Invalid URL" in unknown.json()["error"]["message"]
 
 
-def test_injected_429_storm_carries_retry_after(emu: RunningEmulator, client: OpenAI) -> None:
-    emu.openai.inject_faults(1, retry_after=1)
+def test_injected_429_storm_carries_retry_after(emulator: RunningEmulator, client: OpenAI) -> None:
+    emulator.openai.inject_faults(1, retry_after=1)
     with pytest.raises(openai.RateLimitError) as excinfo:
         client.batches.list()
     assert excinfo.value.response.headers["retry-after"] == "1"
     assert excinfo.value.code == "rate_limit_exceeded"
     client.batches.list()  # the storm is over
 
-    assert control(emu, "POST", "faults", {"count": 2, "retry_after": 0.01}).json() == {
+    assert control(emulator, "POST", "faults", {"count": 2, "retry_after": 0.01}).json() == {
         "pending": 2
     }
-    before = emu.openai.requests_seen["GET /batches"]
+    before = emulator.openai.requests_seen["GET /batches"]
     retrying = client.with_options(max_retries=3)
     retrying.batches.list()
-    assert emu.openai.requests_seen["GET /batches"] - before == 3
+    assert emulator.openai.requests_seen["GET /batches"] - before == 3
 
 
 def test_fault_rate_fails_api_calls_but_never_control_routes(
-    emu: RunningEmulator, client: OpenAI
+    emulator: RunningEmulator, client: OpenAI
 ) -> None:
-    assert control(emu, "POST", "config", {"fault_rate": 1.0, "fault_status": 503}).is_success
+    assert control(emulator, "POST", "config", {"fault_rate": 1.0, "fault_status": 503}).is_success
     with pytest.raises(openai.InternalServerError) as excinfo:
         client.files.list()
     assert excinfo.value.status_code == 503
-    assert control(emu, "GET", "state").status_code == 200
+    assert control(emulator, "GET", "state").status_code == 200
 
 
-def test_slow_seconds_delays_every_answer(emu: RunningEmulator, client: OpenAI) -> None:
-    emu.config.update({"slow_seconds": 0.2})
+def test_slow_seconds_delays_every_answer(emulator: RunningEmulator, client: OpenAI) -> None:
+    emulator.config.update({"slow_seconds": 0.2})
     started = time.monotonic()
     client.batches.list()
     assert time.monotonic() - started >= 0.2
 
 
 def test_create_delay_records_the_batch_before_answering(
-    emu: RunningEmulator, client: OpenAI
+    emulator: RunningEmulator, client: OpenAI
 ) -> None:
     file_id = upload(client, chat_lines(2))
-    control(emu, "POST", "config", {"create_delay": 1.0})
+    control(emulator, "POST", "config", {"create_delay": 1.0})
     with pytest.raises(openai.APITimeoutError):
         client.with_options(timeout=0.3).batches.create(
             input_file_id=file_id,
@@ -566,7 +566,7 @@ def test_create_delay_records_the_batch_before_answering(
             completion_window="24h",
             metadata={"idempotency": "k1"},
         )
-    (batch,) = control(emu, "GET", "state").json()["batches"]
+    (batch,) = control(emulator, "GET", "state").json()["batches"]
     assert batch["metadata"] == {"idempotency": "k1"}
     assert client.batches.list().data[0].id == batch["id"]
 
@@ -574,20 +574,20 @@ def test_create_delay_records_the_batch_before_answering(
 # -- control routes ----------------------------------------------------------------------
 
 
-def test_control_routes_steer_and_report(emu: RunningEmulator, client: OpenAI) -> None:
-    state = control(emu, "GET", "state").json()
+def test_control_routes_steer_and_report(emulator: RunningEmulator, client: OpenAI) -> None:
+    state = control(emulator, "GET", "state").json()
     assert state == {"batches": [], "files": 0, "requests_seen": {}}
 
-    config = control(emu, "POST", "config", {"failure_rate": 0.5})
+    config = control(emulator, "POST", "config", {"failure_rate": 0.5})
     assert config.status_code == 200 and config.json()["failure_rate"] == 0.5
-    assert emu.config.failure_rate == 0.5
-    assert control(emu, "POST", "config", {"no_such_knob": 1}).status_code == 400
-    assert control(emu, "POST", "config", {"failure_rate": "lots"}).status_code == 400
-    assert control(emu, "POST", "config", {"data_dir": "/tmp/x"}).status_code == 400
-    assert emu.config.failure_rate == 0.5
+    assert emulator.config.failure_rate == 0.5
+    assert control(emulator, "POST", "config", {"no_such_knob": 1}).status_code == 400
+    assert control(emulator, "POST", "config", {"failure_rate": "lots"}).status_code == 400
+    assert control(emulator, "POST", "config", {"data_dir": "/tmp/x"}).status_code == 400
+    assert emulator.config.failure_rate == 0.5
 
     batch = finish(client, submit(client, chat_lines(4), metadata={"who": "test"}).id)[0]
-    state = control(emu, "GET", "state").json()
+    state = control(emulator, "GET", "state").json()
     (seen,) = state["batches"]
     assert seen["id"] == batch.id and seen["status"] == "completed"
     assert seen["metadata"] == {"who": "test"} and seen["request_count"] == 4
@@ -601,11 +601,11 @@ def test_control_routes_steer_and_report(emu: RunningEmulator, client: OpenAI) -
     assert "GET /_emulator/state" not in calls
 
 
-def test_downloads_are_streamed_with_pauses(emu: RunningEmulator, client: OpenAI) -> None:
+def test_downloads_are_streamed_with_pauses(emulator: RunningEmulator, client: OpenAI) -> None:
     batch = finish(client, submit(client, chat_lines(600)).id)[0]
     size = client.files.retrieve(str(batch.output_file_id)).bytes
     assert size > 3 * 64 * 1024  # several chunks
-    emu.config.update({"download_chunk_delay": 0.05})
+    emulator.config.update({"download_chunk_delay": 0.05})
     started = time.monotonic()
     assert len(client.files.content(str(batch.output_file_id)).content) == size
     assert time.monotonic() - started >= 0.1

@@ -12,7 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
+from tests.support.clock import ShiftedClock
+from unibatch.emulators import RunningEmulator
 from unibatch.emulators.xai import XAIEmulator
 from unibatch.providers.base import JobSpec, RequestLine
 from unibatch.providers.xai import SPEC as XAI
@@ -22,20 +23,16 @@ DAY = r"^\d{4}-\d{2}-\d{2}$"
 
 
 @pytest.fixture
-def emu() -> Iterator[RunningEmulator]:
-    with running_emulator(EmulatorConfig(time_scale=0.05)) as running:
-        yield running
-
-
-@pytest.fixture
-def api(emu: RunningEmulator) -> Iterator[httpx.Client]:
+def api(emulator: RunningEmulator) -> Iterator[httpx.Client]:
     headers = {"Authorization": "Bearer test-key"}
-    with httpx.Client(base_url=emu.base_url("xai") + "/", headers=headers, timeout=10) as client:
+    with httpx.Client(
+        base_url=emulator.base_url("xai") + "/", headers=headers, timeout=10
+    ) as client:
         yield client
 
 
-def xai(emu: RunningEmulator) -> XAIEmulator:
-    found = emu.emulators["xai"]
+def xai(emulator: RunningEmulator) -> XAIEmulator:
+    found = emulator.emulators["xai"]
     assert isinstance(found, XAIEmulator)
     return found
 
@@ -98,10 +95,12 @@ def all_results(api: httpx.Client, batch_id: str, limit: int = 1000) -> list[dic
 # -- the happy path ----------------------------------------------------------------------
 
 
-def test_upload_create_poll_and_read_paged_results(api: httpx.Client, emu: RunningEmulator) -> None:
+def test_upload_create_poll_and_read_paged_results(
+    api: httpx.Client, emulator: RunningEmulator
+) -> None:
     # Long enough (1 s scaled) that the create answer always arrives while the file is
     # still being ingested, however loaded the machine is.
-    emu.config.validating_seconds = 20.0
+    emulator.config.validating_seconds = 20.0
     file_obj = upload(api, [line("a")])
     assert file_obj["id"].startswith("file_") and file_obj["object"] == "file"
     assert file_obj["bytes"] > 0 and file_obj["expires_at"] > file_obj["created_at"]
@@ -150,9 +149,9 @@ def test_results_are_deterministic_and_reasoning_is_outside_completion_tokens(
 
 
 def test_results_are_readable_before_the_batch_finishes(
-    api: httpx.Client, emu: RunningEmulator
+    api: httpx.Client, emulator: RunningEmulator
 ) -> None:
-    xai(emu).config.in_progress_seconds = 60.0  # scaled: 3 s
+    xai(emulator).config.in_progress_seconds = 60.0  # scaled: 3 s
     batch = submit(api, 40)
     running = wait_for(api, batch["batch_id"], lambda b: 0 < b["state"]["num_success"] < 40)
     rows = all_results(api, batch["batch_id"])
@@ -173,8 +172,10 @@ def test_request_metadata_pages(api: httpx.Client) -> None:
 # -- failures ----------------------------------------------------------------------------
 
 
-def test_errors_are_bare_strings_next_to_successes(api: httpx.Client, emu: RunningEmulator) -> None:
-    xai(emu).config.failure_rate = 0.3
+def test_errors_are_bare_strings_next_to_successes(
+    api: httpx.Client, emulator: RunningEmulator
+) -> None:
+    xai(emulator).config.failure_rate = 0.3
     lines = [line(f"req-{i:03d}", f"q {i}") for i in range(30)]
     lines.append(line("bad", max_tokens=-5))
     created = create(api, lines).json()
@@ -213,10 +214,12 @@ def test_malformed_line_is_cancelled_by_xai_with_a_message(api: httpx.Client) ->
     assert set(batch["state"].values()) == {0}
 
 
-def test_cancel_by_xai_knob_stops_a_batch_mid_run(api: httpx.Client, emu: RunningEmulator) -> None:
-    emulator = xai(emu)
-    emulator.config.in_progress_seconds = 40.0  # scaled: 2 s
-    emulator.cancel_by_xai_message = "capacity"
+def test_cancel_by_xai_knob_stops_a_batch_mid_run(
+    api: httpx.Client, emulator: RunningEmulator
+) -> None:
+    provider = xai(emulator)
+    provider.config.in_progress_seconds = 40.0  # scaled: 2 s
+    provider.cancel_by_xai_message = "capacity"
     batch = submit(api, 20)
     stopped = wait_for(api, batch["batch_id"], lambda b: b["cancel_by_xai_message"] is not None)
     assert stopped["cancel_by_xai_message"] == "capacity" and stopped["cancel_time"] is None
@@ -226,18 +229,19 @@ def test_cancel_by_xai_knob_stops_a_batch_mid_run(api: httpx.Client, emu: Runnin
 
 
 def test_cancel_then_counters_revert_as_in_flight_work_lands(
-    api: httpx.Client, emu: RunningEmulator
+    api: httpx.Client, emulator: RunningEmulator, emulator_clock: ShiftedClock
 ) -> None:
-    config = xai(emu).config
-    config.in_progress_seconds = 40.0  # scaled: 2 s for 40 requests
-    config.cancelling_seconds = 10.0  # scaled: 0.5 s of in-flight work after the cancel
+    config = xai(emulator).config
+    config.in_progress_seconds = 2000.0  # scaled: 100 s for 40 requests
+    config.cancelling_seconds = 500.0  # scaled: 25 s of in-flight work after the cancel
     batch = submit(api, 40)
+    emulator_clock.advance(25.0)
     wait_for(api, batch["batch_id"], lambda b: b["state"]["num_success"] >= 5)
     cancelled = api.post(f"batches/{batch['batch_id']}:cancel").json()
     assert cancelled["cancel_time"] is not None
     before = cancelled["state"]
     assert before["num_pending"] == 0 and before["num_cancelled"] > 0
-    time.sleep(0.6)
+    emulator_clock.advance(30.0)  # past the in-flight work
     after = api.get(f"batches/{batch['batch_id']}").json()["state"]
     assert after["num_success"] > before["num_success"]
     assert after["num_cancelled"] < before["num_cancelled"]
@@ -255,11 +259,11 @@ def test_cancel_after_the_end_changes_nothing(api: httpx.Client) -> None:
 
 
 def test_expiry_cancels_unfinished_requests_and_keeps_the_rest(
-    api: httpx.Client, emu: RunningEmulator
+    api: httpx.Client, emulator: RunningEmulator
 ) -> None:
-    emulator = xai(emu)
-    emulator.config.in_progress_seconds = 40.0  # scaled: 2 s
-    emulator.expire_seconds = 20.0  # scaled: 1 s, mid-run
+    provider = xai(emulator)
+    provider.config.in_progress_seconds = 40.0  # scaled: 2 s
+    provider.expire_seconds = 20.0  # scaled: 1 s, mid-run
     batch = submit(api, 30)
     ended = wait_for(api, batch["batch_id"], finished)
     state = ended["state"]
@@ -291,24 +295,28 @@ def test_list_pages_with_pagination_token(api: httpx.Client) -> None:
     assert sorted(names) == ["b0", "b1", "b2"]
 
 
-def test_missing_key_is_401_in_xai_shape(emu: RunningEmulator) -> None:
-    response = httpx.get(emu.base_url("xai") + "/batches")
+def test_missing_key_is_401_in_xai_shape(emulator: RunningEmulator) -> None:
+    response = httpx.get(emulator.base_url("xai") + "/batches")
     assert response.status_code == 401
     assert set(response.json()) == {"code", "error"}
 
 
-def test_wrong_key_is_400_as_on_xai(emu: RunningEmulator) -> None:
-    xai(emu).api_keys = frozenset({"right"})
-    wrong = httpx.get(emu.base_url("xai") + "/batches", headers={"Authorization": "Bearer nope"})
+def test_wrong_key_is_400_as_on_xai(emulator: RunningEmulator) -> None:
+    xai(emulator).api_keys = frozenset({"right"})
+    wrong = httpx.get(
+        emulator.base_url("xai") + "/batches", headers={"Authorization": "Bearer nope"}
+    )
     assert wrong.status_code == 400
     assert wrong.json()["code"] == "Client specified an invalid argument"
     assert wrong.json()["error"].startswith("Incorrect API key provided")
-    right = httpx.get(emu.base_url("xai") + "/batches", headers={"Authorization": "Bearer right"})
+    right = httpx.get(
+        emulator.base_url("xai") + "/batches", headers={"Authorization": "Bearer right"}
+    )
     assert right.status_code == 200
 
 
-def test_injected_429_carries_retry_after(api: httpx.Client, emu: RunningEmulator) -> None:
-    xai(emu).inject_faults(2, status=429, retry_after=3)
+def test_injected_429_carries_retry_after(api: httpx.Client, emulator: RunningEmulator) -> None:
+    xai(emulator).inject_faults(2, status=429, retry_after=3)
     for _ in range(2):
         response = api.get("batches")
         assert response.status_code == 429
@@ -317,11 +325,11 @@ def test_injected_429_carries_retry_after(api: httpx.Client, emu: RunningEmulato
     assert api.get("batches").status_code == 200
 
 
-def test_xai_knobs_over_http(emu: RunningEmulator) -> None:
-    url = emu.base_url("xai") + "/_emulator/xai"
+def test_xai_knobs_over_http(emulator: RunningEmulator) -> None:
+    url = emulator.base_url("xai") + "/_emulator/xai"
     changed = httpx.post(url, json={"cancel_by_xai_message": "maintenance"}).json()
     assert changed["cancel_by_xai_message"] == "maintenance"
-    assert xai(emu).cancel_by_xai_message == "maintenance"
+    assert xai(emulator).cancel_by_xai_message == "maintenance"
     assert httpx.post(url, json={"nope": 1}).status_code == 400
     assert httpx.post(url, json={"expire_seconds": "soon"}).status_code == 400
 
@@ -329,8 +337,8 @@ def test_xai_knobs_over_http(emu: RunningEmulator) -> None:
 # -- the adapter against the emulator ------------------------------------------------------
 
 
-async def test_adapter_finds_its_batch_again_by_name(emu: RunningEmulator) -> None:
-    provider = XAIProvider(XAI, "test-key", emu.base_url("xai"))
+async def test_adapter_finds_its_batch_again_by_name(emulator: RunningEmulator) -> None:
+    provider = XAIProvider(XAI, "test-key", emulator.base_url("xai"))
     try:
         spec = JobSpec("ubj_1", "grok-4-fast", "/v1/chat/completions", "ubj_1", 2, 100)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
+from tests.support.waiting import until
 from unibatch.config import Settings
 from unibatch.engine import Engine
 from unibatch.providers.base import Provider
@@ -60,9 +59,25 @@ def emulator_state(emulator: object, provider: str = "openai") -> dict:
 
 async def drive_until_running(engine: Engine, batch_id: str, timeout: float = 10.0) -> None:
     """Drive a batch until the provider reports it in progress (to cancel it mid-flight)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (await engine.get_batch(batch_id)).status is not BatchStatus.IN_PROGRESS:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"batch {batch_id} never reached in_progress")
+
+    async def running() -> bool:
+        if (await engine.get_batch(batch_id)).status is BatchStatus.IN_PROGRESS:
+            return True
         await engine.run_once(batch_id=batch_id)
-        await asyncio.sleep(0.05)
+        return False
+
+    await until(running, f"batch {batch_id} to reach in_progress", timeout, step=0.05)
+
+
+async def drive_until_phase(
+    engine: Engine, batch_id: str, phase: str, timeout: float = 30.0
+) -> None:
+    """Drive a batch until its (first) job reaches `phase`, e.g. `ingesting`."""
+
+    async def reached() -> bool:
+        if (await engine.store.jobs_of(batch_id))[0].phase == phase:
+            return True
+        await engine.run_once(batch_id=batch_id)
+        return False
+
+    await until(reached, f"batch {batch_id} to reach {phase}", timeout, step=0.05)

@@ -140,7 +140,10 @@ def test_unsupported_fields_are_named(fields: dict[str, Any], named: str) -> Non
     ],
 )
 def test_supported_bodies_pass(fields: dict[str, Any]) -> None:
-    XAIProvider.translator.validate("/v1/chat/completions", body(**fields))
+    sent = body(**fields)
+    XAIProvider.translator.validate("/v1/chat/completions", sent)
+    # Accepted fields reach xAI as written; only our own flag is dropped.
+    assert to_native(sent) == {k: v for k, v in sent.items() if k != "unibatch_native"}
 
 
 def test_oversized_line_is_a_limit_error() -> None:
