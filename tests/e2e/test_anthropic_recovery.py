@@ -14,6 +14,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from tests.support.database import scalar
 from tests.support.emulated import chat_lines, emulator_state, open_engine
 from tests.support.processes import run, start, wait_for
 from unibatch.config import Settings
@@ -21,23 +22,10 @@ from unibatch.errors import TransientProviderError
 from unibatch.providers.anthropic import SPEC
 from unibatch.providers.anthropic.adapter import AnthropicProvider
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine
-from unibatch.store.db import create_engine
 from unibatch.store.tables import jobs
 
 pytestmark = pytest.mark.slow
 MODEL = "anthropic/claude-haiku-4-5"
-
-
-def scalar(url: str, query: sa.Executable) -> Any:
-    async def go() -> Any:
-        engine = create_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return (await conn.execute(query)).scalar()
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
 
 
 def anthropic_batches(emulator: Any) -> list[dict[str, Any]]:

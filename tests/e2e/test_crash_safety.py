@@ -11,25 +11,13 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from tests.support.database import scalar
 from tests.support.emulated import chat_lines, emulator_state, open_engine
 from tests.support.processes import run, start, wait_for
 from unibatch.config import Settings
-from unibatch.store.db import create_engine
 from unibatch.store.tables import jobs, requests, results
 
 pytestmark = pytest.mark.slow
-
-
-def scalar(url: str, query: sa.Executable) -> Any:
-    async def go() -> Any:
-        engine = create_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return (await conn.execute(query)).scalar()
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
 
 
 def worker_env(url: str, emulator: Any, **extra: str) -> dict[str, str]:
