@@ -69,10 +69,12 @@ class Cost:
         return self.input + self.output
 
     def as_dict(self) -> dict[str, Any]:
+        # Sums of per-token prices carry float noise (0.0011510499999999998); no price
+        # has more than 12 decimals of a dollar, so shown values are rounded there.
         return {
-            "input": self.input,
-            "output": self.output,
-            "total": self.total,
+            "input": round(self.input, 12),
+            "output": round(self.output, 12),
+            "total": round(self.total, 12),
             "currency": self.currency,
         }
 

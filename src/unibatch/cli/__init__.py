@@ -1,7 +1,8 @@
 """The `unibatch` command line.
 
 Exit codes: 0 success; 1 a provider or runtime error; 2 bad input or configuration;
-3 the batch ended failed, expired or cancelled; 4 no such batch.
+3 the batch ended failed, expired or cancelled; 4 no such batch; 5 the batch has not
+ended (`results` without `--partial`).
 
 Commands live by area (`batches`, `keys`, `dev`); `common` holds what they share, among
 it `async_command`, which runs an `async def` command and turns our errors into the

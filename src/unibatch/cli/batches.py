@@ -11,15 +11,18 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from sqlalchemy.engine import make_url
 
 from unibatch.cli.common import (
     EXIT_BATCH_FAILED,
+    EXIT_NOT_FINISHED,
     DatabaseOpt,
     Format,
     FormatOpt,
     JsonOpt,
     OutputOpt,
     async_command,
+    error,
     print_json,
 )
 from unibatch.cli.render import BatchProgress, batch_table, console, summary
@@ -136,6 +139,13 @@ async def submit(
                 )
                 sys.stdout.write(batch.id + "\n")
             return
+        # The id comes first: an interrupted wait leaves the batch running, not lost.
+        console.print(
+            f"submitted [bold]{batch.id}[/bold] ({batch.request_counts.total} requests); "
+            f"waiting. Ctrl-C stops waiting, not the batch: resume with "
+            f"[bold]unibatch wait {batch.id}[/bold]",
+            soft_wrap=True,
+        )
         await _wait_and_report(client, batch.id, output, fmt, as_json)
 
 
@@ -170,11 +180,21 @@ async def results(
     batch_id: str,
     output: OutputOpt = None,
     fmt: FormatOpt = Format.openai,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Write the results landed so far of a running batch.")
+    ] = False,
     database: DatabaseOpt = None,
 ) -> None:
-    """Write a batch's results (to stdout without -o), in input order."""
+    """Write a batch's results (to stdout without -o), in input order. A batch that has
+    not ended is refused (exit code 5) unless --partial asks for what landed so far."""
     async with AsyncClient(database) as client:
-        await client.get(batch_id)
+        batch = await client.get(batch_id)
+        if not batch.status.terminal and not partial:
+            error(
+                f"batch {batch_id} is {batch.status.value}: its results are not all in yet; "
+                f"wait for it (unibatch wait {batch_id}) or pass --partial"
+            )
+            raise typer.Exit(EXIT_NOT_FINISHED)
         count = await write_results(client, batch_id, output, fmt)
         if output is not None:
             console.print(f"wrote {count} results to {output}")
@@ -219,5 +239,6 @@ async def worker(
         loop.add_signal_handler(sig, stop.set)
     async with AsyncClient(database) as client:
         engine = await client.engine()
-        console.print(f"worker {engine.owner} on {engine.settings.database_url}")
+        where = make_url(engine.settings.database_url).render_as_string(hide_password=True)
+        console.print(f"worker {engine.owner} on {where}")
         await engine.run_worker(stop)

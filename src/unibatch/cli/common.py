@@ -18,7 +18,7 @@ from rich.markup import escape
 from unibatch.cli.render import console
 from unibatch.errors import ConfigurationError, InputError, NotFoundError, UnibatchError
 
-EXIT_ERROR, EXIT_INPUT, EXIT_BATCH_FAILED, EXIT_NOT_FOUND = 1, 2, 3, 4
+EXIT_ERROR, EXIT_INPUT, EXIT_BATCH_FAILED, EXIT_NOT_FOUND, EXIT_NOT_FINISHED = 1, 2, 3, 4, 5
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ def async_command(fn: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, Non
     return command
 
 
-def error(exc: BaseException) -> None:
+def error(exc: BaseException | str) -> None:
     # Unwrapped and unstyled, so the file:line of a message stays greppable.
     console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
 

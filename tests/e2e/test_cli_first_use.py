@@ -1,0 +1,80 @@
+"""The CLI as a new user meets it: an unfinished batch is not mistaken for an empty one,
+an interrupted wait leaves the batch id on screen, and credentials stay off it."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.support.emulated import chat_lines
+from tests.support.processes import run, start, wait_for
+from unibatch.types import Cost
+
+
+@pytest.fixture
+def env(emulator: Any, sqlite_url: str) -> dict[str, str]:
+    return {
+        "UNIBATCH_DATABASE_URL": sqlite_url,
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": emulator.base_url("openai"),
+        "UNIBATCH_POLL_SCHEDULE": "0.1",
+    }
+
+
+def requests_file(tmp_path: Path, n: int = 3) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in chat_lines(n)))
+    return path
+
+
+def test_results_of_an_unfinished_batch_are_refused_unless_partial(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    submitted = run(["submit", str(requests_file(tmp_path))], env)
+    batch_id = submitted.stdout.strip()
+    out = tmp_path / "out.jsonl"
+    refused = run(["results", batch_id, "-o", str(out)], env)
+    assert refused.returncode == 5
+    assert f"batch {batch_id} is pending" in refused.stderr and "--partial" in refused.stderr
+    assert not out.exists()
+    partial = run(["results", batch_id, "--partial", "-o", str(out)], env)
+    assert partial.returncode == 0, partial.stderr
+    assert out.read_bytes() == b""  # nothing has landed yet, and that was asked for
+
+
+def test_submit_wait_names_the_batch_before_it_waits(env: dict[str, str], tmp_path: Path) -> None:
+    result = run(["submit", str(requests_file(tmp_path)), "--wait", "--json"], env)
+    assert result.returncode == 0, result.stderr
+    batch_id = orjson.loads(result.stdout)["id"]
+    first = result.stderr.splitlines()[0]
+    assert batch_id in first and f"unibatch wait {batch_id}" in first
+
+
+@pytest.mark.postgres
+def test_the_worker_does_not_print_the_database_password(postgres_url: str, tmp_path: Path) -> None:
+    secret = "s3cret-pass"
+    url = postgres_url.replace("postgres@", f"postgres:{secret}@", 1)
+    assert secret in url
+    log = tmp_path / "worker.log"
+    worker = start(["worker"], {"UNIBATCH_DATABASE_URL": url}, log)
+    try:
+        wait_for(lambda: b"worker " in log.read_bytes(), 60, "the worker's start-up line")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    text = log.read_text()
+    assert secret not in text
+    assert "postgres:***@" in text
+
+
+def test_costs_are_shown_without_float_noise() -> None:
+    cost = Cost(input=0.1, output=0.2)
+    assert cost.total == 0.30000000000000004  # the float sum carries noise
+    assert cost.as_dict()["total"] == 0.3
+    assert (
+        orjson.dumps(cost.as_dict()) == b'{"input":0.1,"output":0.2,"total":0.3,"currency":"USD"}'
+    )
