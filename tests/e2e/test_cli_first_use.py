@@ -4,6 +4,7 @@ an interrupted wait leaves the batch id on screen, and credentials stay off it."
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +79,15 @@ def test_costs_are_shown_without_float_noise() -> None:
     assert (
         orjson.dumps(cost.as_dict()) == b'{"input":0.1,"output":0.2,"total":0.3,"currency":"USD"}'
     )
+
+
+@pytest.mark.parametrize("command", [["serve"], ["emulate"]])
+def test_a_port_in_use_ends_the_command_at_once(
+    command: list[str], sqlite_url: str, tmp_path: Path
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run([*command, "--port", str(port)], {"UNIBATCH_DATABASE_URL": sqlite_url})
+    assert result.returncode == 2  # a configuration problem, not "the batch ended failed"
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "choose another --port" in result.stderr

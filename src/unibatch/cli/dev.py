@@ -54,7 +54,11 @@ def emulate(
     except ValueError as exc:
         error(exc)
         raise typer.Exit(EXIT_INPUT) from None
-    serve_emulators(host, port, config)
+    try:
+        serve_emulators(host, port, config)
+    except UnibatchError as exc:
+        error(exc)
+        raise typer.Exit(EXIT_INPUT) from None
 
 
 @app.command()

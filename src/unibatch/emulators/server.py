@@ -23,6 +23,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
+from unibatch.listen import listen
 from unibatch.providers.registry import spec_of, specs
 from unibatch.providers.spec import load_object
 
@@ -98,6 +99,7 @@ def _public_host(host: str) -> str:
 def serve(host: str = "127.0.0.1", port: int = 0, config: EmulatorConfig | None = None) -> None:
     """Serve until interrupted; prints ``OPENAI_BASE_URL=http://H:P/openai/v1`` (and one line
     per other provider) once listening, with the real port when ``port`` is 0."""
+    listening = listen(host, port)  # before anything starts: see unibatch.listen
     app, emulators = build_app(config)
 
     def announce(bound: int) -> None:
@@ -111,7 +113,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, config: EmulatorConfig | None 
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _exit_quietly) if main else None
     try:
-        server.run()
+        server.run(sockets=[listening])
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
