@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -96,3 +97,25 @@ def test_openai_sdk_runs_the_whole_flow(gateway_url: str, tmp_path: Path) -> Non
     assert client.files.delete(uploaded.id).deleted
     with pytest.raises(NotFoundError):
         client.files.retrieve(uploaded.id)
+
+
+def test_the_readme_example_runs_as_written(
+    gateway_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The README's OpenAI SDK example, run against a live gateway: only its URL, key and
+    poll pause are swapped for the test's."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### With the OpenAI SDK", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    key = httpx.post(f"{gateway_url}/v1/keys", json={"name": "docs"}, headers=auth(MASTER))
+    code = (
+        code.replace("http://localhost:8000/v1", f"{gateway_url}/v1")
+        .replace("ubk-...", key.json()["key"])
+        .replace("time.sleep(10)", "time.sleep(0.1)")
+    )
+    _write(tmp_path / "requests.jsonl", chat_lines(3))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    printed = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    assert [row["custom_id"] for row in printed] == ["r-00000", "r-00001", "r-00002"]
+    assert all(row["response"]["status_code"] == 200 for row in printed)
