@@ -91,3 +91,15 @@ def test_a_port_in_use_ends_the_command_at_once(
     assert result.returncode == 2  # a configuration problem, not "the batch ended failed"
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "choose another --port" in result.stderr
+
+
+def test_version_and_status_values(sqlite_url: str) -> None:
+    version = run(["--version"], {})
+    assert version.returncode == 0 and version.stdout.startswith("unibatch ")
+    refused = run(["list", "--status", "bogus"], {"UNIBATCH_DATABASE_URL": sqlite_url})
+    assert refused.returncode == 2
+    assert "status 'bogus' is not one of pending, validating, in_progress" in refused.stderr
+    assert (
+        run(["list", "--status", "in_progress"], {"UNIBATCH_DATABASE_URL": sqlite_url}).returncode
+        == 0
+    )

@@ -11,6 +11,9 @@ exit codes above.
 
 from __future__ import annotations
 
+from importlib import metadata
+from typing import Annotated
+
 import typer
 
 from unibatch.cli import batches, dev, keys
@@ -22,6 +25,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"unibatch {metadata.version('unibatch')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """One Batch API for every LLM provider: submit, track and collect batches."""
+
+
 # Registration order is the order `unibatch --help` lists commands in.
 app.add_typer(batches.app)
 app.add_typer(dev.app)

@@ -160,7 +160,12 @@ async def status(batch_id: str, database: DatabaseOpt = None, as_json: JsonOpt =
 @app.command("list")
 @async_command
 async def list_(
-    status: Annotated[str | None, typer.Option(help="Only batches in this status.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only batches in this status: " + ", ".join(s.value for s in BatchStatus) + "."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,

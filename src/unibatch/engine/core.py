@@ -25,7 +25,7 @@ from unibatch.providers.registry import ProviderSet
 from unibatch.store import Store, open_store
 from unibatch.store.ops import ResultHook
 from unibatch.store.records import HandlerState
-from unibatch.types import Batch, Result
+from unibatch.types import Batch, BatchStatus, Result
 
 log = logging.getLogger("unibatch.engine")
 ProgressCallback = Callable[[Batch], Awaitable[None] | None]
@@ -168,6 +168,9 @@ class Engine:
         return await batch_view(self.store, batch_id)
 
     async def list_batches(self, *, status: str | None = None, limit: int = 100) -> list[Batch]:
+        if status is not None and status not in BatchStatus._value2member_map_:
+            known = ", ".join(s.value for s in BatchStatus)
+            raise InputError(f"status {status!r} is not one of {known}", field="status")
         rows = await self.store.list_batches(status=status, limit=limit)
         return [await batch_view(self.store, row.id) for row in rows]
 
