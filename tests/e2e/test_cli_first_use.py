@@ -103,3 +103,16 @@ def test_version_and_status_values(sqlite_url: str) -> None:
         run(["list", "--status", "in_progress"], {"UNIBATCH_DATABASE_URL": sqlite_url}).returncode
         == 0
     )
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    unreachable = run(["list"], {"UNIBATCH_DATABASE_URL": "postgresql://me:hunter2@127.0.0.1:1/db"})
+    assert unreachable.returncode == 2
+    (line,) = unreachable.stderr.strip().splitlines()
+    assert line.startswith("error: cannot open the database postgresql://me:***@127.0.0.1:1/db")
+    assert "hunter2" not in unreachable.stderr
+    missing = tmp_path / "no" / "such" / "unibatch.db"
+    typo = run(["list"], {"UNIBATCH_DATABASE_URL": f"sqlite:///{missing}"})
+    assert typo.returncode == 2
+    assert f"the directory {missing.parent} does not exist" in typo.stderr
+    assert not missing.parent.exists()

@@ -30,7 +30,12 @@ def async_url(url: str) -> str:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            if not folder.is_dir():
+                # A typo in a path must not quietly start a second, empty database.
+                raise ConfigurationError(
+                    f"database {url!r}: the directory {folder} does not exist; create it first"
+                )
         return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
@@ -94,7 +99,20 @@ async def upgrade(engine: AsyncEngine) -> None:
 
 
 async def open_store(url: str, *, migrate: bool = True) -> Store:
+    """The store at `url`, its schema brought up to date; a database that cannot be
+    reached is one `ConfigurationError` line naming it (password hidden) and the cause."""
     engine = create_engine(url)
-    if migrate:
-        await upgrade(engine)
+    try:
+        if migrate:
+            await upgrade(engine)
+        else:
+            async with engine.connect():
+                pass
+    except (OSError, sa.exc.DBAPIError) as exc:
+        await engine.dispose()
+        cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise ConfigurationError(
+            f"cannot open the database {shown}: {type(cause).__name__}: {cause}".strip()
+        ) from None
     return Store(engine)
