@@ -76,8 +76,6 @@ class ProviderSpec:
     rules: str | None = None
     # The provider's id in the genai-prices package, when it differs from `name`.
     prices_as: str | None = None
-    # Other variables the adapter reads (passed on to helper processes).
-    extra_env: tuple[str, ...] = ()
     # The emulator (`module:Class`) and the path prefix its SDK base URL ends with.
     emulator: str | None = None
     emulator_prefix: str | None = None
@@ -96,10 +94,6 @@ class ProviderSpec:
         """The adapter class, imported on first use."""
         cls = load_object(self.adapter)
         return cls  # type: ignore[no-any-return]
-
-    def env_names(self) -> tuple[str, ...]:
-        """Every variable this provider's adapter reads."""
-        return (*self.key_env, self.base_url_env, *self.extra_env)
 
 
 @cache

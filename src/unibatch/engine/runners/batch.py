@@ -83,7 +83,8 @@ async def _submit(ctx: Context, provider: Provider, job: JobRecord) -> None:
     if not await ctx.store.job_submitting(job.id, ctx.owner, attempts=job.submit_attempts + 1):
         return
     found = None
-    if recovering:
+    # A provider that cannot find its batches again is simply sent the job once more.
+    if recovering and provider.spec.finds_lost_batches:
         found = await provider.find(
             job.id, since=job.created_at - 300, request_count=job.request_count
         )

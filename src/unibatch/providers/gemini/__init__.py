@@ -22,7 +22,6 @@ SPEC = ProviderSpec(
     finds_lost_batches=True,
     prices_as="google",
     has_realtime=True,
-    extra_env=("UNIBATCH_GEMINI_API_VERSION",),
     emulator="unibatch.emulators:GeminiEmulator",
     emulator_prefix="/gemini",
 )
