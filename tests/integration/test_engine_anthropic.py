@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.clock import ShiftedClock
 from tests.support.emulated import chat_lines, emulator_state, open_engine
+from tests.support.waiting import until
 from unibatch.config import Settings
 from unibatch.emulators import RunningEmulator
 from unibatch.emulators.anthropic import AnthropicEmulator
@@ -109,6 +110,12 @@ async def test_lost_create_response_adopts_the_batch(
         emu.config.create_delay = 1.0
         batch_id = await engine.create_batch(lines(5))
         await engine.run_once(batch_id=batch_id)  # the create times out after reaching it
+
+        async def recorded() -> bool:
+            return bool(emu.batches)
+
+        # On a busy machine the client may give up before the emulator has stored it.
+        await until(recorded, "Anthropic to record the create")
         (orphan,) = emu.batches
         emu.config.create_delay = 0.0
         batch = await engine.wait(batch_id, interval=0.05, timeout=30)
