@@ -1,28 +1,22 @@
 """Anthropic crash recovery: a Message Batch carries no tag, so a batch created just before
-a crash is found by its request count and proven by the job ids in its results."""
+a crash is found by its request count and proven by the job ids in its results. (The
+SIGKILL between create and commit is in test_crash_safety.py, for every provider.)"""
 
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from collections.abc import AsyncIterable
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-import sqlalchemy as sa
 
-from tests.support.database import scalar
 from tests.support.emulated import chat_lines, emulator_state, open_engine
-from tests.support.processes import run, start, wait_for
 from unibatch.config import Settings
 from unibatch.errors import TransientProviderError
 from unibatch.providers.anthropic import SPEC
 from unibatch.providers.anthropic.adapter import AnthropicProvider
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine
-from unibatch.store.tables import jobs
 
 pytestmark = pytest.mark.slow
 MODEL = "anthropic/claude-haiku-4-5"
@@ -30,39 +24,6 @@ MODEL = "anthropic/claude-haiku-4-5"
 
 def anthropic_batches(emulator: Any) -> list[dict[str, Any]]:
     return list(emulator_state(emulator, "anthropic")["batches"])
-
-
-def test_submitter_killed_after_anthropic_create_adopts_the_batch(
-    database_url: str, emulator: Any, tmp_path: Path
-) -> None:
-    anthropic = emulator.emulators["anthropic"]
-    anthropic.config.create_delay = 30.0  # the create is recorded, its answer never arrives
-    path = tmp_path / "requests.jsonl"
-    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in chat_lines(12, MODEL)))
-    env = {
-        "UNIBATCH_DATABASE_URL": database_url,
-        "ANTHROPIC_API_KEY": "test-key",
-        "ANTHROPIC_BASE_URL": emulator.base_url("anthropic"),
-        "UNIBATCH_POLL_SCHEDULE": "0.1",
-        "UNIBATCH_LEASE_SECONDS": "2",
-    }
-
-    submitter = start(["submit", str(path), "--wait", "--json"], env, tmp_path / "submit.log")
-    try:
-        wait_for(lambda: len(anthropic_batches(emulator)) == 1, 60, "Anthropic's create")
-    finally:
-        submitter.send_signal(signal.SIGKILL)
-        submitter.wait()
-    assert scalar(database_url, sa.select(jobs.c.phase)) == "submitting"
-    batch_id = scalar(database_url, sa.select(jobs.c.batch_id))
-
-    anthropic.config.create_delay = 0.0
-    result = run(["wait", batch_id, "--json"], env, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert orjson.loads(result.stdout)["request_counts"]["succeeded"] == 12
-    created = anthropic_batches(emulator)
-    assert len(created) == 1  # adopted, not sent again
-    assert scalar(database_url, sa.select(jobs.c.provider_batch_id)) == created[0]["id"]
 
 
 class LostCreate(AnthropicProvider):

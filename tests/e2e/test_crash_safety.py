@@ -15,6 +15,7 @@ from tests.support.database import scalar
 from tests.support.emulated import chat_lines, emulator_state, open_engine
 from tests.support.processes import run, start, wait_for
 from unibatch.config import Settings
+from unibatch.providers.registry import spec_of
 from unibatch.store.tables import jobs, requests, results
 
 pytestmark = pytest.mark.slow
@@ -85,30 +86,43 @@ def test_worker_killed_mid_ingest_loses_nothing(
     assert scalar(database_url, matched) == total
 
 
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("openai", "openai/gpt-4o-mini"),
+        # A Message Batch carries no tag: it is found by size and proven by its results.
+        ("anthropic", "anthropic/claude-haiku-4-5"),
+    ],
+)
 def test_submitter_killed_after_provider_create_adopts_the_batch(
-    database_url: str, emulator: Any, tmp_path: Path
+    database_url: str, emulator: Any, tmp_path: Path, provider: str, model: str
 ) -> None:
-    openai = emulator.emulators["openai"]
-    openai.config.create_delay = 30.0  # the create is recorded, its answer never arrives
+    fake = emulator.emulators[provider]
+    fake.config.create_delay = 30.0  # the create is recorded, its answer never arrives
     path = tmp_path / "requests.jsonl"
-    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in chat_lines(12)))
-    env = worker_env(database_url, emulator)
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in chat_lines(12, model)))
+    spec = spec_of(provider)
+    env = worker_env(
+        database_url,
+        emulator,
+        **{spec.key_env[0]: "test-key", spec.base_url_env: emulator.base_url(provider)},
+    )
+
+    def created() -> list[dict[str, Any]]:
+        return list(emulator_state(emulator, provider)["batches"])
 
     submitter = start(["submit", str(path), "--wait", "--json"], env, tmp_path / "submit.log")
     try:
-        wait_for(lambda: len(emulator_state(emulator)["batches"]) == 1, 60, "the provider's create")
+        wait_for(lambda: len(created()) == 1, 60, "the provider's create")
     finally:
         submitter.send_signal(signal.SIGKILL)
         submitter.wait()
     assert scalar(database_url, sa.select(jobs.c.phase)) == "submitting"
     batch_id = scalar(database_url, sa.select(jobs.c.batch_id))
 
-    openai.config.create_delay = 0.0
+    fake.config.create_delay = 0.0
     result = run(["wait", batch_id, "--json"], env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert orjson.loads(result.stdout)["request_counts"]["succeeded"] == 12
-    assert len(emulator_state(emulator)["batches"]) == 1
-    assert (
-        scalar(database_url, sa.select(jobs.c.provider_batch_id))
-        == (emulator_state(emulator)["batches"][0]["id"])
-    )
+    assert len(created()) == 1  # adopted, not sent again
+    assert scalar(database_url, sa.select(jobs.c.provider_batch_id)) == created()[0]["id"]
