@@ -100,6 +100,11 @@ def test_submit_then_worker_less_wait_and_cancel(env: dict[str, str], tmp_path: 
             b'{"custom_id": "a", "body": {}}\n{"custom_id": "a", "body": {}}\n',
             ":2: duplicate custom_id",
         ),
+        (b'{"custom_id": "a\\u0000", "body": {}}\n', ":1: custom_id contains a NUL character"),
+        (
+            b'{"custom_id": "a", "body": {"x": ' + b"[" * 300 + b"]" * 300 + b"}}\n",
+            ":1: body is nested too deeply",
+        ),
     ],
 )
 def test_bad_input_is_named_and_nothing_is_sent(

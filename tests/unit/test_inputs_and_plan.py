@@ -46,6 +46,10 @@ async def read(
     return planner
 
 
+def nested(depth: int) -> bytes:
+    return b'{"a": ' * depth + b"1" + b"}" * depth
+
+
 def write(tmp_path: Path, lines: list[bytes]) -> Path:
     path = tmp_path / "requests.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
@@ -64,6 +68,29 @@ def write(tmp_path: Path, lines: list[bytes]) -> Path:
             b'{"custom_id": "a", "url": "/v1/images", "body": {"model": "openai/x"}}',
             "not supported by openai",
         ),
+        # Values PostgreSQL's text columns cannot store, or the JSON encoder cannot write.
+        (b'{"custom_id": "a\\u0000", "body": {"model": "openai/x"}}', "custom_id contains a NUL"),
+        (b'{"custom_id": "a", "body": {"model": "openai/x\\u0000"}}', "body.model contains a NUL"),
+        (
+            b'{"custom_id": "' + b"c" * 513 + b'", "body": {"model": "openai/x"}}',
+            "custom_id is 513 characters long; the limit is 512",
+        ),
+        (
+            b'{"custom_id": "a", "body": {"model": "openai/' + b"m" * 129 + b'"}}',
+            "body.model is 129 characters long; the limit is 128",
+        ),
+        (
+            b'{"custom_id": "a", "body": {"model": "openai/x", "x": ' + nested(200) + b"}}",
+            "body is nested too deeply (more than 128 levels",
+        ),
+        (
+            b'{"custom_id": "a", "body": {"model": "openai/x", "x": ' + nested(600) + b"}}",
+            "body is nested too deeply (more than 128 levels",
+        ),
+        (
+            b'{"custom_id": "a", "body": {"model": "openai/x", "x": ' + nested(5000) + b"}}",
+            "the line is nested too deeply (more than 1024 levels",
+        ),
     ],
 )
 async def test_bad_line_names_file_and_line(tmp_path: Path, text: bytes, message: str) -> None:
@@ -74,6 +101,28 @@ async def test_bad_line_names_file_and_line(tmp_path: Path, text: bytes, message
     assert f"{path}:2:" in str(info.value)
     assert message in str(info.value)
     assert info.value.line == 2
+
+
+async def test_values_at_the_limits_are_read_and_over_them_refused_from_python_too() -> None:
+    at_limits = {
+        "custom_id": "c" * 512,
+        "body": {
+            "model": "openai/" + "m" * 128,
+            "messages": [{"role": "user", "content": "a NUL \x00 in a prompt is kept"}],
+            "x": orjson.loads(nested(127)),  # with the body itself: 128 levels
+        },
+    }
+    await read([at_limits], model=None)
+    deeper = {**at_limits, "body": {**at_limits["body"], "x": orjson.loads(nested(128))}}
+    with pytest.raises(InputError) as info:
+        await read([at_limits | {"custom_id": "ok"}, deeper], model=None)
+    assert str(info.value).startswith("line 2: body is nested too deeply")
+    assert info.value.field == "body"
+    for field, value in (("custom_id", "a\x00"), ("model", "openai/a\x00")):
+        bad = line("a\x00") if field == "custom_id" else line("a", model=value)
+        with pytest.raises(InputError) as info:
+            await read([bad], model=None)
+        assert "contains a NUL character" in str(info.value) and info.value.field == field
 
 
 async def test_duplicate_custom_id(tmp_path: Path) -> None:

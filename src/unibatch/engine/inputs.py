@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from unibatch import codec
+from unibatch.engine import limits
 from unibatch.engine.plan import Planner
 from unibatch.errors import InputError, UnknownProviderError
 from unibatch.providers.base import RequestLine
@@ -47,12 +48,12 @@ def _read_file(path: Path) -> Iterator[RawLine]:
             try:
                 yield RawLine(number, orjson.loads(line))
             except orjson.JSONDecodeError as exc:
-                # orjson counts lines within the one line it was given: name the column only.
-                raise InputError(
-                    f"not valid JSON ({exc.msg} at column {exc.colno})",
-                    path=str(path),
-                    line=number,
-                ) from exc
+                if "depth limit" in exc.msg:
+                    message = f"the line {limits.nested_too_deeply(limits.MAX_PARSE_DEPTH)}"
+                else:
+                    # orjson counts lines within the one line it was given: name the column.
+                    message = f"not valid JSON ({exc.msg} at column {exc.colno})"
+                raise InputError(message, path=str(path), line=number) from exc
 
 
 def raw_lines(source: Source) -> tuple[str | None, Iterator[RawLine]]:
@@ -92,6 +93,12 @@ class RequestReader:
     def _error(self, message: str, line: int, field: str | None = None) -> InputError:
         return InputError(message, path=self.path, line=line, field=field)
 
+    def _check_text(self, field: str, value: str, limit: int, line: int) -> None:
+        try:
+            limits.check_text(value, limit)
+        except limits.ValueRefused as exc:
+            raise self._error(f"{field} {exc}", line, field.rpartition(".")[2]) from None
+
     def _row(self, raw: RawLine) -> dict[str, Any]:
         n, data = raw.number, raw.data
         if not isinstance(data, dict):
@@ -99,6 +106,7 @@ class RequestReader:
         custom_id = data.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             raise self._error("missing custom_id (a non-empty string)", n, "custom_id")
+        self._check_text("custom_id", custom_id, limits.MAX_CUSTOM_ID, n)
         if custom_id in self._seen:
             raise self._error(f"duplicate custom_id {custom_id!r}", n, "custom_id")
         body = data.get("body")
@@ -119,6 +127,7 @@ class RequestReader:
             provider_name, bare_model = split_model(model)
         except UnknownProviderError as exc:
             raise self._error(exc.detail, n, "model") from None
+        self._check_text("body.model", bare_model, limits.MAX_MODEL, n)
         spec = self.providers.spec(provider_name)
         adapter = spec.adapter_class()
         if provider_name not in self._checked:
@@ -134,13 +143,17 @@ class RequestReader:
         # Rules depend on the model that is actually sent (after --model and prefixes).
         body = {**body, "model": bare_model}
         try:
+            # Before the translation, which walks the body (recursively, for some providers).
+            data = limits.encode_body(body)
+        except limits.ValueRefused as exc:
+            raise self._error(f"body {exc}", n, "body") from None
+        try:
             adapter.translator.validate(endpoint, body)
         except InputError as exc:
             raise self._error(exc.detail, n, exc.field) from None
         self._seen.add(custom_id)
         self._line_of_seq[self.count] = n
         self.endpoint = self.endpoint or endpoint
-        data = orjson.dumps(body)
         # The size counts the line as the provider will see it (translated, with envelope).
         size = adapter.line_bytes(RequestLine(custom_id, body, self.count), data)
         inputs = embedding_inputs(body) if endpoint == EMBEDDINGS else 1

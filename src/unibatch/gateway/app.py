@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from unibatch.config import Settings
 from unibatch.engine import Engine
@@ -19,6 +19,7 @@ from unibatch.gateway.routes_admin import router as admin_router
 from unibatch.gateway.routes_batches import router as batches_router
 from unibatch.gateway.routes_files import router as files_router
 from unibatch.gateway.settings import GatewaySettings
+from unibatch.gateway.validation import refuse_nul
 from unibatch.providers.registry import ProviderSet
 
 log = logging.getLogger("unibatch.gateway")
@@ -70,6 +71,8 @@ def create_app(
         summary="OpenAI-compatible files and batches API in front of every provider.",
         version="0.1.0",
         lifespan=lifespan,
+        # Before every route's own parameters (ids, cursors) reach the database.
+        dependencies=[Depends(refuse_nul)],
     )
     if given is not None:
         # Usable without the lifespan (in-process test clients that skip it).

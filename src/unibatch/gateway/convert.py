@@ -8,6 +8,7 @@ from typing import Any, Literal
 import orjson
 
 from unibatch.engine import Engine
+from unibatch.engine.limits import line_too_deep
 from unibatch.errors import UnknownProviderError, UnpricedModelError
 from unibatch.gateway.models import (
     BatchCost,
@@ -173,12 +174,13 @@ def estimate_cost(
 
 
 def jsonl_dicts(path: str) -> Iterable[Mapping[str, Any]]:
-    """The JSON objects of a JSONL file, skipping what does not parse (for estimates)."""
+    """The JSON objects of a JSONL file, skipping what does not parse or nests too deeply
+    (for estimates)."""
     with open(path, "rb") as handle:
         for raw in handle:
             try:
                 data = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(data, dict):
+            if isinstance(data, dict) and not line_too_deep(raw, data):
                 yield data

@@ -89,7 +89,11 @@ def install(app: FastAPI) -> None:
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         code = "request_too_large" if exc.status_code == 413 else None
-        return _render(APIError(exc.status_code, str(exc.detail), code=code))
+        message = str(exc.detail)
+        if isinstance(exc.__cause__, RecursionError):
+            # FastAPI's "error parsing the body" for JSON nested past the parser's limit.
+            message = "the request body is nested too deeply to parse"
+        return _render(APIError(exc.status_code, message, code=code))
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)

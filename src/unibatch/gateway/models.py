@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from unibatch.gateway.validation import Text
+
 Metadata = dict[str, str]
 # OpenAI's limits: at most 16 pairs, keys up to 64 characters, values up to 512.
 MetadataIn = dict[
@@ -71,7 +73,7 @@ class BatchCreate(BaseModel):
     JSON API's `{model, requests: [...], completion_window, metadata}`."""
 
     model_config = ConfigDict(extra="forbid")
-    input_file_id: str | None = None
+    input_file_id: Text | None = None
     requests: list[JsonRequest] | None = Field(default=None, min_length=1)
     model: str | None = Field(
         default=None, description="provider/model for requests whose body names none"
@@ -171,7 +173,7 @@ class ResultList(BaseModel):
 
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     max_budget: float | None = Field(default=None, ge=0, description="USD at batch prices")
 
 

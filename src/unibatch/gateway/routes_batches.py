@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from unibatch.engine.ids import new_id
 from unibatch.engine.inputs import Source
+from unibatch.engine.limits import ValueRefused, encode_body
 from unibatch.engine.views import result_view
 from unibatch.errors import (
     BudgetExceededError,
@@ -115,11 +116,12 @@ def _json_lines(spec: BatchCreate) -> list[dict[str, Any]]:
     for i, item in enumerate(spec.requests or []):
         body = dict(item.body)
         try:
-            # Python's JSON parser takes integers of any size; the store's encoder (and
-            # every provider) takes 64 bits.
-            orjson.dumps(body)
-        except TypeError as exc:
-            raise APIError(400, f"requests[{i}].body: {exc}", param=f"requests[{i}].body") from None
+            # Python's JSON parser takes integers of any size and deeper nesting; the
+            # store's encoder (and every provider) takes 64 bits and less.
+            encode_body(body)
+        except ValueRefused as exc:
+            param = f"requests[{i}].body"
+            raise APIError(400, f"{param} {exc}", param=param) from None
         if spec.model and not body.get("model"):
             body["model"] = spec.model
         lines.append({"custom_id": item.custom_id, "url": item.url or spec.endpoint, "body": body})

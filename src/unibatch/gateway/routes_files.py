@@ -25,6 +25,7 @@ from unibatch.gateway.convert import (
 from unibatch.gateway.deps import GatewayDep
 from unibatch.gateway.errors import APIError, not_found
 from unibatch.gateway.models import FileDeleted, FileList, FileObject, error_responses
+from unibatch.gateway.validation import check_filename
 from unibatch.types import BatchStatus
 
 router = APIRouter(
@@ -58,7 +59,7 @@ async def upload_file(
         row = {
             "id": file_id,
             "key_id": who.key_id,
-            "filename": (file.filename or "upload.jsonl")[:255],
+            "filename": check_filename(file.filename or "upload.jsonl"),
             "purpose": purpose,
             "bytes": size,
             "created_at": time.time(),
