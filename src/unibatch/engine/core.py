@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
@@ -18,7 +18,7 @@ from unibatch.engine.ids import new_id
 from unibatch.engine.inputs import RequestReader, Source
 from unibatch.engine.jobs import run_job_step
 from unibatch.engine.plan import Planner
-from unibatch.engine.views import batch_view, result_view
+from unibatch.engine.views import batch_view, batch_views, result_view
 from unibatch.errors import InputError, NotFoundError
 from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet
@@ -167,12 +167,17 @@ class Engine:
     async def get_batch(self, batch_id: str) -> Batch:
         return await batch_view(self.store, batch_id)
 
+    async def get_batches(self, batch_ids: Sequence[str]) -> list[Batch]:
+        """The batches of `batch_ids` that exist, in that order, in a fixed number of
+        queries however many are asked for."""
+        return await batch_views(self.store, batch_ids)
+
     async def list_batches(self, *, status: str | None = None, limit: int = 100) -> list[Batch]:
         if status is not None and status not in BatchStatus._value2member_map_:
             known = ", ".join(s.value for s in BatchStatus)
             raise InputError(f"status {status!r} is not one of {known}", field="status")
         rows = await self.store.list_batches(status=status, limit=limit)
-        return [await batch_view(self.store, row.id) for row in rows]
+        return await batch_views(self.store, [row.id for row in rows])
 
     async def cancel(self, batch_id: str) -> Batch:
         """Request cancellation; workers (or `wait`) cancel the provider jobs."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from unibatch import codec
 from unibatch.errors import NotFoundError
 from unibatch.store import Store
-from unibatch.store.records import JobPhase, JobRecord
+from unibatch.store.records import BatchRecord, JobPhase, JobRecord
 from unibatch.types import (
     Batch,
     BatchStatus,
@@ -53,6 +55,25 @@ async def batch_view(store: Store, batch_id: str) -> Batch:
     if batch is None:
         raise NotFoundError(f"no batch {batch_id!r}")
     jobs = await store.jobs_of(batch_id)
+    progress = [] if batch.status.terminal else await store.progress(batch_id)
+    return _view(batch, jobs, progress)
+
+
+async def batch_views(store: Store, batch_ids: Sequence[str]) -> list[Batch]:
+    """The batches of `batch_ids` that exist, in that order, read in a fixed number of
+    queries however many there are (one page of a list, say)."""
+    records, jobs, progress = await store.batch_states(batch_ids)
+    jobs_of: dict[str, list[JobRecord]] = defaultdict(list)
+    for job in jobs:
+        jobs_of[job.batch_id].append(job)
+    progress_of: dict[str, list[Row]] = defaultdict(list)
+    for row in progress:
+        progress_of[row["batch_id"]].append(row)
+    by_id = {r.id: r for r in records}
+    return [_view(by_id[i], jobs_of[i], progress_of[i]) for i in batch_ids if i in by_id]
+
+
+def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Batch:
     status = batch.status
     sums: Row = {key: getattr(batch, key) for key in _SUMS}
     counts = {key: int(getattr(batch, key)) for key in _COUNTS}
@@ -61,7 +82,7 @@ async def batch_view(store: Store, batch_id: str) -> Batch:
         status = _live_status(batch.cancel_requested, jobs)
         sums = dict.fromkeys(_SUMS, 0) | {"cost_input": 0.0, "cost_output": 0.0}
         counts = dict.fromkeys(_COUNTS, 0)
-        for row in await store.progress(batch_id):
+        for row in progress:
             counts[row["status"]] = counts.get(row["status"], 0) + int(row["n"])
             for key in sums:
                 sums[key] += row[key]

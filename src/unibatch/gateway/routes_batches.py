@@ -179,7 +179,10 @@ async def list_batches(
 ) -> BatchList:
     """This key's batches (every key's for the master key), newest first."""
     rows = await gw.store.list_owned_batches(who.scope, after=after, limit=limit + 1)
-    data = [batch_object(await gw.engine.get_batch(r["batch_id"]), r) for r in rows[:limit]]
+    page = rows[:limit]
+    # One read for the whole page: a query or three per batch made large pages slow.
+    views = {b.id: b for b in await gw.engine.get_batches([r["batch_id"] for r in page])}
+    data = [batch_object(views[r["batch_id"]], r) for r in page if r["batch_id"] in views]
     return BatchList(
         data=data,
         first_id=data[0].id if data else None,

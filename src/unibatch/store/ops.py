@@ -86,6 +86,27 @@ def _lease_free(table: sa.Table, now: float) -> sa.ColumnElement[bool]:
     return sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now)
 
 
+def _progress_query(where: sa.ColumnElement[bool], *group: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """Per-status counts and sums of the results matching `where`, grouped by status and
+    `group` (a batch id column, to read several batches at once)."""
+    r = results.c
+    return (
+        sa.select(
+            *group,
+            r.status,
+            sa.func.count().label("n"),
+            sa.func.coalesce(sa.func.sum(r.input_tokens), 0).label("input_tokens"),
+            sa.func.coalesce(sa.func.sum(r.output_tokens), 0).label("output_tokens"),
+            sa.func.coalesce(sa.func.sum(r.cached_tokens), 0).label("cached_tokens"),
+            sa.func.coalesce(sa.func.sum(r.reasoning_tokens), 0).label("reasoning_tokens"),
+            sa.func.coalesce(sa.func.sum(r.cost_input), 0.0).label("cost_input"),
+            sa.func.coalesce(sa.func.sum(r.cost_output), 0.0).label("cost_output"),
+        )
+        .where(where)
+        .group_by(*group, r.status)
+    )
+
+
 class Store(Transitions):
     """All persistent state of unibatch, over one SQLAlchemy async engine."""
 
@@ -187,23 +208,30 @@ class Store(Transitions):
 
     async def progress(self, batch_id: str) -> list[Row]:
         """Per-status counts and sums over the results landed so far."""
-        stmt = (
-            sa.select(
-                results.c.status,
-                sa.func.count().label("n"),
-                sa.func.coalesce(sa.func.sum(results.c.input_tokens), 0).label("input_tokens"),
-                sa.func.coalesce(sa.func.sum(results.c.output_tokens), 0).label("output_tokens"),
-                sa.func.coalesce(sa.func.sum(results.c.cached_tokens), 0).label("cached_tokens"),
-                sa.func.coalesce(sa.func.sum(results.c.reasoning_tokens), 0).label(
-                    "reasoning_tokens"
-                ),
-                sa.func.coalesce(sa.func.sum(results.c.cost_input), 0.0).label("cost_input"),
-                sa.func.coalesce(sa.func.sum(results.c.cost_output), 0.0).label("cost_output"),
+        return await self._all(_progress_query(results.c.batch_id == batch_id))
+
+    async def batch_states(
+        self, batch_ids: Sequence[str]
+    ) -> tuple[list[BatchRecord], list[JobRecord], list[Row]]:
+        """Everything `batch_view` reads, for many batches in three queries whatever their
+        number: their rows (in no order), their jobs, and `progress` per batch (with a
+        `batch_id` column) for those not yet finished, whose totals are not written yet."""
+        if not batch_ids:
+            return [], [], []
+        ids = list(batch_ids)
+        async with self.engine.connect() as conn:
+            batch_rows = await conn.execute(sa.select(batches).where(batches.c.id.in_(ids)))
+            records = [BatchRecord.from_row(dict(r)) for r in batch_rows.mappings()]
+            job_rows = await conn.execute(
+                sa.select(jobs).where(jobs.c.batch_id.in_(ids)).order_by(jobs.c.id)
             )
-            .where(results.c.batch_id == batch_id)
-            .group_by(results.c.status)
-        )
-        return await self._all(stmt)
+            job_records = [JobRecord.from_row(dict(r)) for r in job_rows.mappings()]
+            running = [r.id for r in records if r.status.value not in _TERMINAL]
+            progress: list[Row] = []
+            if running:
+                stmt = _progress_query(results.c.batch_id.in_(running), results.c.batch_id)
+                progress = [dict(r) for r in (await conn.execute(stmt)).mappings()]
+        return records, job_records, progress
 
     async def request_cancel(self, batch_id: str, now: float) -> bool:
         """Mark a batch for cancellation. Jobs not yet sent end at once; sent ones are
