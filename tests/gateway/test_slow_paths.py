@@ -63,3 +63,33 @@ async def test_a_page_of_batches_costs_the_same_queries_whatever_its_size(
         assert listed[batch_id] == single
     assert listed[ids[3]]["status"] == "completed"
     assert listed[ids[3]]["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
+
+
+def _renders(seen: list[str]) -> int:
+    """How many of `seen` read results to render an output file."""
+    return sum("JOIN results" in statement for statement in seen)
+
+
+async def test_an_output_file_size_is_exact_and_rendered_once(
+    client: httpx.AsyncClient, engine: Engine, emulator: Any
+) -> None:
+    emulator.config.failure_rate = 0.3
+    batch_id = await _inline_batch(client, 40)
+    await engine.wait(batch_id, interval=0.05, timeout=30)
+    batch = (await client.get(f"/v1/batches/{batch_id}", headers=H)).json()
+    assert batch["output_file_id"] and batch["error_file_id"]
+    with statements(engine) as first:
+        meta = await client.get(f"/v1/files/{batch['output_file_id']}", headers=H)
+    with statements(engine) as again:
+        assert (await client.get(f"/v1/files/{batch['output_file_id']}", headers=H)).json() == (
+            meta.json()
+        )
+    assert _renders(first) >= 1 and _renders(again) == 0
+    content = await client.get(f"/v1/files/{batch['output_file_id']}/content", headers=H)
+    assert meta.json()["bytes"] == len(content.content) > 0
+    # A download that ran to the end counted the file: its size needs no rendering.
+    errors = await client.get(f"/v1/files/{batch['error_file_id']}/content", headers=H)
+    with statements(engine) as after_download:
+        error_meta = (await client.get(f"/v1/files/{batch['error_file_id']}", headers=H)).json()
+    assert _renders(after_download) == 0
+    assert error_meta["bytes"] == len(errors.content) > 0

@@ -1,5 +1,6 @@
 """`/v1/files`: uploads streamed to disk, contents streamed back; output and error files
-are generated from a finished batch's results on each download."""
+are generated from a finished batch's results on each download (their size is counted
+once and kept)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,25 @@ async def _generated(gw: Gateway, who: Principal, file_id: str) -> tuple[Kind, s
     return kind, batch_id
 
 
+async def _output_bytes(gw: Gateway, batch_id: str, kind: Kind) -> int:
+    """A generated file's size: rendered and counted on the first request only (a large
+    batch's file takes seconds to render), then read back."""
+    size = await gw.store.output_size(batch_id, kind)
+    if size is None:
+        size = await output_size(gw.engine, batch_id, kind)
+        await gw.store.save_output_size(batch_id, kind, size)
+    return size
+
+
+async def _counted(gw: Gateway, batch_id: str, kind: Kind) -> AsyncIterator[bytes]:
+    """A generated file's lines; a download that runs to the end keeps its size."""
+    size = 0
+    async for line in output_lines(gw.engine, batch_id, kind):
+        size += len(line)
+        yield line
+    await gw.store.save_output_size(batch_id, kind, size)
+
+
 @router.get("/{file_id}", response_model=FileObject)
 async def retrieve_file(gw: GatewayDep, who: Caller, file_id: str) -> FileObject:
     generated = await _generated(gw, who, file_id)
@@ -116,7 +136,7 @@ async def retrieve_file(gw: GatewayDep, who: Caller, file_id: str) -> FileObject
         batch = await gw.engine.get_batch(batch_id)
         return FileObject(
             id=file_id,
-            bytes=await output_size(gw.engine, batch_id, kind),
+            bytes=await _output_bytes(gw, batch_id, kind),
             created_at=int(batch.finished_at or batch.created_at),
             filename=f"{batch_id}_{kind}.jsonl",
             purpose="batch_output",
@@ -143,8 +163,9 @@ async def file_content(gw: GatewayDep, who: Caller, file_id: str) -> StreamingRe
     generated = await _generated(gw, who, file_id)
     if generated is not None:
         kind, batch_id = generated
-        lines = output_lines(gw.engine, batch_id, kind)
-        return StreamingResponse(lines, media_type="application/octet-stream")
+        return StreamingResponse(
+            _counted(gw, batch_id, kind), media_type="application/octet-stream"
+        )
     row = await gw.store.get_file(file_id, who.scope)
     path = file_path(gw, file_id)
     if row is None or not path.exists():

@@ -15,8 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from unibatch.errors import BudgetExceededError
-from unibatch.gateway.tables import gateway_batches, gateway_files, gateway_keys, gateway_usage
-from unibatch.store.ops import Store
+from unibatch.gateway.tables import (
+    gateway_batches,
+    gateway_files,
+    gateway_keys,
+    gateway_output_sizes,
+    gateway_usage,
+)
+from unibatch.store.ops import Store, insert_ignore
 from unibatch.store.tables import batches
 from unibatch.types import TERMINAL_BATCH_STATUSES
 
@@ -219,6 +225,20 @@ class GatewayStore(Store):
                 )
             )
             return bool(gone.rowcount)
+
+    async def output_size(self, batch_id: str, kind: str) -> int | None:
+        """The counted size of a finished batch's generated file; None until counted."""
+        t = gateway_output_sizes.c
+        row = await self._one(sa.select(t.bytes).where(t.batch_id == batch_id, t.kind == kind))
+        return None if row is None else int(row["bytes"])
+
+    async def save_output_size(self, batch_id: str, kind: str, size: int) -> None:
+        """Keep a generated file's size; counting it twice (two readers at once) is fine."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert_ignore(conn.dialect.name, gateway_output_sizes),
+                {"batch_id": batch_id, "kind": kind, "bytes": size},
+            )
 
     # -- usage -----------------------------------------------------------------------
 

@@ -70,3 +70,14 @@ gateway_usage = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_gateway_usage_key_model", "key_id", "provider", "model"),
 )
+
+# The size in bytes of a finished batch's generated output or error file (`kind`), which
+# OpenAI's File object must carry: rendering the file to count it takes seconds for a
+# large batch, so it is counted once and kept. A finished batch's results never change.
+gateway_output_sizes = sa.Table(
+    "gateway_output_sizes",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+)
