@@ -80,3 +80,42 @@ def test_keys_commands_and_serve_with_its_worker(tmp_path: Path, emulator: Runni
     finally:
         apart.terminate()
         assert apart.wait(timeout=20) is not None
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server has closed `sock` (reading what it may have sent first)."""
+    try:
+        return sock.recv(4096) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_serve_closes_connections_that_never_finish_their_headers(tmp_path: Path) -> None:
+    env = {
+        "UNIBATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
+        "UNIBATCH_FILES_DIR": str(tmp_path / "files"),
+        "UNIBATCH_HEADER_TIMEOUT": "1",
+    }
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start(["serve", "--port", str(port), "--no-worker"], env, log=tmp_path / "serve.log")
+    sockets: list[socket.socket] = []
+    try:
+        wait_for(lambda: _up(url), 30, "the gateway to listen")
+        for sent in (b"", b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"GE"):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.settimeout(0.2)
+            sock.sendall(sent)
+            sockets.append(sock)
+        # Only that they close matters, not when: the bound is generous.
+        for sock in sockets:
+            wait_for(lambda s=sock: _closed_by_server(s), 30, "the server to close it")
+        # A request sent in time is served as ever.
+        assert httpx.get(f"{url}/health").status_code == 200
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.terminate()
+        server.wait(timeout=20)

@@ -14,7 +14,8 @@ def default_files_dir() -> Path:
 
 
 class GatewaySettings(BaseSettings):
-    """`UNIBATCH_MASTER_KEY`, `UNIBATCH_FILES_DIR`, `UNIBATCH_MAX_BODY_BYTES`, ..."""
+    """`UNIBATCH_MASTER_KEY`, `UNIBATCH_FILES_DIR`, `UNIBATCH_MAX_BODY_BYTES`,
+    `UNIBATCH_HEADER_TIMEOUT`, ..."""
 
     model_config = SettingsConfigDict(env_prefix="UNIBATCH_", extra="ignore")
 
@@ -27,3 +28,6 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = 200 * 1024 * 1024
     # Output tokens assumed, for the budget estimate, when a request sets no max_tokens.
     default_max_tokens: int = 1024
+    # Seconds a client has to send a request's line and headers (`unibatch serve`); a
+    # connection that sends nothing, or only part of them, is closed after this long.
+    header_timeout: float = Field(default=15.0, gt=0)
