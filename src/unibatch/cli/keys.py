@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Annotated
@@ -27,12 +28,20 @@ async def _key_store(database: str | None) -> tuple[Store, GatewayStore]:
     return store, GatewayStore(store.engine)
 
 
+def _finite_budget(value: float | None) -> float | None:
+    # Click's float type takes "inf" and "nan"; neither is an amount of money.
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"must be a finite amount of USD, at least 0, not {value!r}")
+    return value
+
+
 @app.command("create")
 @async_command
 async def keys_create(
     name: str,
     max_budget: Annotated[
-        float | None, typer.Option(help="USD at batch prices this key may spend.", min=0)
+        float | None,
+        typer.Option(help="USD at batch prices this key may spend.", callback=_finite_budget),
     ] = None,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
@@ -20,9 +21,18 @@ from unibatch.gateway.routes_batches import router as batches_router
 from unibatch.gateway.routes_files import router as files_router
 from unibatch.gateway.settings import GatewaySettings
 from unibatch.gateway.validation import refuse_nul
+from unibatch.gateway.store import ORPHAN_SWEEP_MARGIN_SECONDS
 from unibatch.providers.registry import ProviderSet
 
 log = logging.getLogger("unibatch.gateway")
+
+
+async def _release_orphans(gw: Gateway) -> None:
+    """Budget reservations of creates that died with their server stop counting now,
+    rather than an hour after they were made."""
+    released = await gw.store.release_orphan_reservations(time.time() - ORPHAN_SWEEP_MARGIN_SECONDS)
+    if released:
+        log.info("released %d budget reservations of creates that never finished", released)
 
 
 def create_app(
@@ -51,7 +61,8 @@ def create_app(
             engine = await Engine.open(
                 settings=settings or Settings(), providers=providers, result_hooks=result_hooks()
             )
-        app.state.gateway = Gateway.build(engine, gw_settings)
+        app.state.gateway = gw = Gateway.build(engine, gw_settings)
+        await _release_orphans(gw)
         stop = asyncio.Event()
         task = asyncio.create_task(engine.run_worker(stop)) if worker else None
         app.state.worker_task = task

@@ -142,9 +142,9 @@ def estimate_cost(
     default_model: str | None,
     default_max_tokens: int,
 ) -> float:
-    """Upper-ish estimate of a batch's cost: prompt bytes / 4 tokens in, max_tokens out.
-    Lines the engine will reject are skipped here; it names them. Raises
-    `UnpricedModelError` for a model without a known price."""
+    """Upper-ish estimate of a batch's cost: prompt bytes / 4 tokens in, max_tokens out
+    for each choice asked for. Lines the engine will reject are skipped here; it names
+    them. Raises `UnpricedModelError` for a model without a known price."""
     total = 0.0
     for line in lines:
         body = line.get("body") if isinstance(line, Mapping) else None
@@ -160,17 +160,54 @@ def estimate_cost(
         if pricer.price(provider, bare) is None:
             raise UnpricedModelError(model)
         rates = pricer.rates(provider, bare, spec_of(provider).batch_discount)
-        out = next(
-            (
-                body[k]
-                for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")
-                if isinstance(body.get(k), int)
-            ),
-            default_max_tokens,
-        )
+        out = max_output_tokens(body, default_max_tokens) * choices(body)
         prompt = len(orjson.dumps(dict(body))) // _CHARS_PER_TOKEN
-        total += prompt * rates.input + max(int(out), 0) * rates.output
+        total += prompt * rates.input + out * rates.output
     return total
+
+
+def _count(value: Any) -> int | None:
+    # bool is an int subclass, and `true` is no count.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _generation_config(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A native Gemini body's generation config (protobuf JSON takes either spelling)."""
+    config = body.get("generationConfig", body.get("generation_config"))
+    return config if isinstance(config, Mapping) else {}
+
+
+def max_output_tokens(body: Mapping[str, Any], default: int) -> int:
+    """The output tokens one answer may take: OpenAI's, Anthropic's or a native Gemini
+    body's limit, else `default`."""
+    config = _generation_config(body)
+    for value in (
+        body.get("max_completion_tokens"),
+        body.get("max_tokens"),
+        body.get("max_output_tokens"),
+        config.get("maxOutputTokens"),
+        config.get("max_output_tokens"),
+    ):
+        count = _count(value)
+        if count is not None:
+            return max(count, 0)
+    return default
+
+
+def choices(body: Mapping[str, Any]) -> int:
+    """How many answers a request asks for, each billed for its own output tokens:
+    OpenAI's `n`, or `candidateCount` of a native Gemini body (translated bodies carry
+    `n`, which becomes Gemini's candidate count)."""
+    config = _generation_config(body)
+    for value in (
+        body.get("n"),
+        config.get("candidateCount"),
+        config.get("candidate_count"),
+    ):
+        count = _count(value)
+        if count is not None:
+            return max(count, 1)
+    return 1
 
 
 def jsonl_dicts(path: str) -> Iterable[Mapping[str, Any]]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from typing import Any
 
 from unibatch.engine.ids import new_id
+from unibatch.errors import InputError
 from unibatch.gateway.models import KeyCreated, KeyObject
 from unibatch.gateway.store import GatewayStore
 
@@ -47,8 +49,19 @@ async def key_object(store: GatewayStore, row: dict[str, Any]) -> KeyObject:
     )
 
 
+def check_budget(max_budget: float | None) -> None:
+    """Refuse a budget that is no amount of money: infinity would be stored and shown as
+    no budget at all, and NaN compares false with every cost."""
+    if max_budget is not None and (not math.isfinite(max_budget) or max_budget < 0):
+        raise InputError(
+            f"max_budget must be a finite number of USD, at least 0, not {max_budget!r}",
+            field="max_budget",
+        )
+
+
 async def create_key(store: GatewayStore, name: str, max_budget: float | None) -> KeyCreated:
     """Create a virtual key; the key itself is in the answer and nowhere else."""
+    check_budget(max_budget)
     key = new_key()
     row = {
         "id": new_id("key"),

@@ -174,7 +174,10 @@ class ResultList(BaseModel):
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text = Field(min_length=1, max_length=255)
-    max_budget: float | None = Field(default=None, ge=0, description="USD at batch prices")
+    # JSON's 1e309 parses as infinity: a budget must be a real amount of money.
+    max_budget: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="USD at batch prices"
+    )
 
 
 class KeyObject(BaseModel):

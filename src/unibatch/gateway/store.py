@@ -31,6 +31,12 @@ _TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
 # A reservation whose batch never appeared (the process died between the two writes)
 # stops counting against the budget after this long.
 _ORPHAN_RESERVATION_SECONDS = 3600.0
+# A server starting up releases sooner the reservations of creates that died: those at
+# least this old whose batch does not exist. Another server on the same database may be
+# mid-create, its reservation committed and its batch not yet (the import is one
+# transaction, invisible until it commits). Its create is younger than this: importing a
+# file of the largest body the gateway takes (200 MB by default) takes a minute or two.
+ORPHAN_SWEEP_MARGIN_SECONDS = 600.0
 Scope = str | None
 
 
@@ -131,6 +137,23 @@ class GatewayStore(Store):
                         max_budget=max_budget, committed=committed, estimate=row["estimated_cost"]
                     )
             await conn.execute(gateway_batches.insert(), row)
+
+    async def release_orphan_reservations(self, created_before: float) -> int:
+        """Stop counting the reservations made before `created_before` whose batch does
+        not exist (their create died between the reservation and the import); returns
+        how many. The rows stay, only their estimate goes: should a create still be
+        running after all, its batch keeps its owner and its usage is recorded, and the
+        worst that happens is that its estimate was not held against the budget."""
+        orphan = sa.and_(
+            gateway_batches.c.created_at < created_before,
+            gateway_batches.c.estimated_cost != 0.0,
+            ~sa.exists().where(batches.c.id == gateway_batches.c.batch_id),
+        )
+        async with self.engine.begin() as conn:
+            released = await conn.execute(
+                gateway_batches.update().where(orphan).values(estimated_cost=0.0)
+            )
+            return int(released.rowcount)
 
     async def drop_reservation(self, batch_id: str) -> None:
         async with self.engine.begin() as conn:
