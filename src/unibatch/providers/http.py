@@ -16,6 +16,7 @@ import orjson
 from unibatch.errors import LimitError, PermanentProviderError, TransientProviderError
 from unibatch.providers.base import JobSpec, Provider, RequestLine
 from unibatch.providers.spec import ProviderSpec
+from unibatch.providers.upstream import Upstream
 
 # Uploads above this size spill from memory to a temporary file.
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -33,17 +34,17 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return max(0.0, parsed.timestamp() - time.time())
 
 
-def raise_for_status(provider: str, response: httpx.Response) -> None:
+def raise_for_status(provider: str, response: httpx.Response, upstream: Upstream) -> None:
+    """Our provider error for a failed answer: the provider's message and its path,
+    never our base URL (see `Upstream`)."""
     if response.is_success:
         return
     try:
         detail: Any = response.json()
     except ValueError:
         detail = response.text[:500]
-    message = (
-        f"{provider}: HTTP {response.status_code} on {response.request.method} "
-        f"{response.request.url.path}: {detail}"
-    )
+    where = upstream.where(response.request.method, response.request.url)
+    message = upstream.scrub(f"{provider}: HTTP {response.status_code} on {where}: {detail}")
     if response.status_code in _TRANSIENT_STATUS:
         raise TransientProviderError(
             message, status_code=response.status_code, retry_after=retry_after_seconds(response)
@@ -52,16 +53,24 @@ def raise_for_status(provider: str, response: httpx.Response) -> None:
 
 
 async def send(
-    client: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any
+    client: httpx.AsyncClient,
+    provider: str,
+    method: str,
+    url: str,
+    *,
+    upstream: Upstream,
+    **kwargs: Any,
 ) -> httpx.Response:
     """Send a request; every failure comes back as one of our provider errors."""
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
-        raise TransientProviderError(f"{provider}: timeout on {method} {url}") from exc
+        where = upstream.where(method, url)
+        raise TransientProviderError(f"{provider}: timeout on {where}") from exc
     except httpx.TransportError as exc:
-        raise TransientProviderError(f"{provider}: {type(exc).__name__} on {method} {url}") from exc
-    raise_for_status(provider, response)
+        where = upstream.where(method, url)
+        raise TransientProviderError(f"{provider}: {type(exc).__name__} on {where}") from exc
+    raise_for_status(provider, response, upstream)
     return response
 
 
@@ -96,6 +105,7 @@ class HttpProvider(Provider):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(spec)
+        self.upstream = Upstream(base_url or spec.default_base_url, spec.default_base_url)
         self._client = http_client(
             base_url or spec.default_base_url,
             self.auth_headers(api_key),
@@ -138,9 +148,11 @@ class HttpProvider(Provider):
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await send(self._client, self.name, method, url, upstream=self.upstream, **kwargs)
+
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await send(self._client, self.name, method, path, **kwargs)
-        return response.json()
+        return (await self._send(method, path, **kwargs)).json()
 
     def check_limits(self, count: int, size: int) -> None:
         """Refuse, before any upload, a job past the provider's request or byte limit."""
@@ -192,7 +204,7 @@ class HttpProvider(Provider):
             async with self._client.stream("GET", path, params=params) as response:
                 if not response.is_success:
                     await response.aread()
-                    raise_for_status(self.name, response)
+                    raise_for_status(self.name, response, self.upstream)
                 rest = b""
                 async for chunk in response.aiter_bytes():
                     *complete, rest = (rest + chunk).split(b"\n")
@@ -203,6 +215,5 @@ class HttpProvider(Provider):
                 if rest.strip():
                     yield [rest]
         except httpx.TransportError as exc:
-            raise TransientProviderError(
-                f"{self.name}: {type(exc).__name__} on GET {path}"
-            ) from exc
+            where = self.upstream.where("GET", path)
+            raise TransientProviderError(f"{self.name}: {type(exc).__name__} on {where}") from exc

@@ -23,7 +23,7 @@ import orjson
 from unibatch.errors import PermanentProviderError, TransientProviderError
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.gemini.translate import TRANSLATOR, answered
-from unibatch.providers.http import SPOOL_BYTES, HttpProvider, send
+from unibatch.providers.http import SPOOL_BYTES, HttpProvider
 from unibatch.providers.spec import ProviderSpec
 from unibatch.providers.translate import EMBEDDINGS
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
@@ -87,9 +87,7 @@ class GeminiProvider(HttpProvider):
         return {"api_version": env.get(API_VERSION_ENV) or DEFAULT_API_VERSION}
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await send(
-            self._client, self.name, method, f"{self.api_version}/{path}", **kwargs
-        )
+        response = await self._send(method, f"{self.api_version}/{path}", **kwargs)
         return response.json() if response.content else {}
 
     # -- submit -----------------------------------------------------------------------
@@ -121,9 +119,7 @@ class GeminiProvider(HttpProvider):
         return self._job(await self._call("POST", path, content=body, headers=headers))
 
     async def _upload(self, spool: IO[bytes], size: int, tag: str) -> str:
-        start = await send(
-            self._client,
-            self.name,
+        start = await self._send(
             "POST",
             f"upload/{self.api_version}/files",
             headers={
@@ -142,9 +138,7 @@ class GeminiProvider(HttpProvider):
             while chunk := spool.read(_CHUNK):
                 yield chunk
 
-        finished = await send(
-            self._client,
-            self.name,
+        finished = await self._send(
             "POST",
             url,
             headers={
