@@ -16,7 +16,10 @@ from typing import Annotated
 
 import typer
 
+from unibatch import logs
 from unibatch.cli import batches, dev, keys
+from unibatch.cli.common import EXIT_INPUT, error
+from unibatch.errors import ConfigurationError
 
 __all__ = ["app"]
 
@@ -43,6 +46,13 @@ def main(
     ] = False,
 ) -> None:
     """One Batch API for every LLM provider: submit, track and collect batches."""
+    # Warnings (a provider error being retried, say) through the formatter that masks
+    # credentials; `serve`, `worker` and `emulate` set their own default level.
+    try:
+        logs.setup("WARNING")
+    except ConfigurationError as exc:
+        error(exc)
+        raise typer.Exit(EXIT_INPUT) from None
 
 
 # Registration order is the order `unibatch --help` lists commands in.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import orjson
 import typer
 from sqlalchemy.engine import make_url
 
+from unibatch import logs
 from unibatch.cli.common import (
     EXIT_BATCH_FAILED,
     EXIT_NOT_FINISHED,
@@ -234,10 +234,7 @@ async def worker(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Process due work (submit, poll, ingest, finalize, notify) until SIGINT or SIGTERM."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.setup("INFO" if verbose else "WARNING")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

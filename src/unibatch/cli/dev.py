@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated
 import orjson
 import typer
 
+from unibatch import logs
 from unibatch.cli.batches import wait_for, write_results
 from unibatch.cli.common import EXIT_INPUT, DatabaseOpt, Format, async_command, error, run
 from unibatch.cli.render import console, summary
@@ -55,6 +55,7 @@ def emulate(
         error(exc)
         raise typer.Exit(EXIT_INPUT) from None
     try:
+        logs.setup("WARNING")
         serve_emulators(host, port, config)
     except UnibatchError as exc:
         error(exc)
@@ -75,14 +76,12 @@ def serve(
     with virtual keys (UNIBATCH_MASTER_KEY manages them), budgets and usage. Docs at /docs."""
     from unibatch.gateway.serve import serve as run_server
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = Settings()
     if database:
         settings = settings.model_copy(update={"database_url": database})
     try:
-        run_server(host, port, settings=settings, worker=not no_worker)
+        level = logs.setup("INFO")
+        run_server(host, port, settings=settings, worker=not no_worker, log_level=level.lower())
     except UnibatchError as exc:
         error(exc)
         raise typer.Exit(EXIT_INPUT) from None

@@ -25,6 +25,7 @@ import orjson
 
 from unibatch.decode import wire
 from unibatch.decode.records import Record, Unresolved, extend, records
+from unibatch.logs import RedactingFormatter
 from unibatch.pricing import Rates
 from unibatch.providers.base import ProviderJob
 from unibatch.providers.registry import ProviderSet
@@ -131,6 +132,8 @@ def main() -> None:
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RedactingFormatter("%(name)s: %(message)s"))
     try:
         _widen_pipe(sys.stdout.buffer)
         asyncio.run(serve(sys.stdin.buffer, sys.stdout.buffer))

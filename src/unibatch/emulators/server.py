@@ -79,6 +79,8 @@ class _Server(uvicorn.Server):
                 port=port,
                 log_level="warning",
                 access_log=False,
+                # Through the host process's logging (`unibatch.logs` in `emulate`).
+                log_config=None,
                 lifespan="off",
                 ws="none",
                 timeout_graceful_shutdown=2,

@@ -20,6 +20,7 @@ from unibatch.engine.jobs import run_job_step
 from unibatch.engine.plan import Planner
 from unibatch.engine.views import batch_view, batch_views, result_view
 from unibatch.errors import InputError, NotFoundError
+from unibatch.logs import redact
 from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet
 from unibatch.store import Store, open_store
@@ -347,7 +348,8 @@ class Engine:
                             exc,
                         )
                     backoff = min(max(backoff * 2, 0.5), 60.0)
-                    self._worker.error = str(exc)
+                    # Shown by the gateway's /health: no connection string passwords.
+                    self._worker.error = redact(str(exc))
                     await self._until(stop, asyncio.sleep(backoff))
                 else:
                     if backoff:

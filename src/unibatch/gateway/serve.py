@@ -29,12 +29,15 @@ def serve(
     listening = listen(host, port)
     app = create_app(settings, gateway_settings=gateway_settings, worker=worker)
     # Access logs show paths and statuses only; uvicorn never logs the Authorization header.
+    # No log config of its own: its lines go through the root logger's handlers, which
+    # `unibatch.logs.setup` makes mask credentials.
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
         lifespan="on",
+        log_config=None,
         # h11 with a deadline for request headers (uvicorn itself has none).
         http=with_header_timeout(gateway_settings.header_timeout),
     )
