@@ -20,8 +20,8 @@ from unibatch.gateway.routes_admin import router as admin_router
 from unibatch.gateway.routes_batches import router as batches_router
 from unibatch.gateway.routes_files import router as files_router
 from unibatch.gateway.settings import GatewaySettings
-from unibatch.gateway.validation import refuse_nul
 from unibatch.gateway.store import ORPHAN_SWEEP_MARGIN_SECONDS
+from unibatch.gateway.validation import refuse_nul
 from unibatch.providers.registry import ProviderSet
 
 log = logging.getLogger("unibatch.gateway")
