@@ -45,6 +45,8 @@ def media(kind: str, media_type: str) -> list[dict[str, Any]]:
 
 
 TOOLS = [{"name": "get", "input_schema": {"type": "object"}}]
+BUDGET = {"type": "enabled", "budget_tokens": 2048}
+ADAPTIVE = {"type": "adaptive"}
 # custom_id -> (native params, words of Anthropic's error)
 ANTHROPIC_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "temperature-deprecated": (
@@ -80,6 +82,51 @@ ANTHROPIC_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "document-type": (
         claude(messages=media("document", "application/msword")),
         "Input should be 'application/pdf'",
+    ),
+    "effort-unsupported": (
+        claude("claude-sonnet-4-5", output_config={"effort": "low"}),
+        "This model does not support the effort parameter.",
+    ),
+    "effort-xhigh-4-6": (
+        claude("claude-opus-4-6", output_config={"effort": "xhigh"}),
+        "output_config.effort: Input should be 'low'",
+    ),
+    "effort-max-4-5": (
+        claude("claude-opus-4-5", output_config={"effort": "max"}),
+        "output_config.effort: Input should be 'low'",
+    ),
+    "effort-sonnet-4-6": (
+        claude("claude-sonnet-4-6", output_config={"effort": "xhigh"}),
+        "output_config.effort",
+    ),
+    "effort-newest": (claude("claude-opus-5", output_config={"effort": "huge"}), "effort"),
+    "budget-on-adaptive-model": (
+        claude("claude-opus-4-7", max_tokens=4096, thinking=BUDGET),
+        '"thinking.type.enabled" is not supported for this model',
+    ),
+    "budget-above-max-tokens": (
+        claude(max_tokens=2048, thinking=BUDGET),
+        "`max_tokens` must be greater than `thinking.budget_tokens`",
+    ),
+    "thinking-temperature": (
+        claude(max_tokens=4096, thinking=BUDGET, temperature=0.5),
+        "`temperature` may only be set to 1 when thinking is enabled",
+    ),
+    "thinking-top-p": (claude(max_tokens=4096, thinking=BUDGET, top_p=0.5), "top_p"),
+    "thinking-top-k": (claude("claude-3-7-sonnet-latest", thinking=ADAPTIVE, top_k=5), "top_k"),
+    "thinking-forced-tool": (
+        claude(thinking=ADAPTIVE, tools=TOOLS, tool_choice={"type": "any"}),
+        "Thinking may not be enabled when tool_choice forces tool use.",
+    ),
+}
+# What the API takes: a level a family has, thinking within the rules.
+ANTHROPIC_ACCEPTED: dict[str, dict[str, Any]] = {
+    "effort-opus-4-7": claude(
+        "claude-opus-4-7", thinking=ADAPTIVE, output_config={"effort": "xhigh"}
+    ),
+    "budget-haiku": claude(max_tokens=4096, thinking=BUDGET, temperature=1),
+    "budget-3-7": claude(
+        "claude-3-7-sonnet-latest", max_tokens=4096, thinking=BUDGET, temperature=1, top_p=0.95
     ),
 }
 
@@ -211,13 +258,15 @@ def test_anthropic_emulator_errs_each_request_as_anthropic_does(emulator: Runnin
     )
     ok = {"custom_id": "fine", "params": claude(temperature=0.5)}
     requests = [{"custom_id": cid, "params": p} for cid, (p, _) in ANTHROPIC_CASES.items()]
-    batch = client.messages.batches.create(requests=[ok, *requests])  # type: ignore[list-item]
+    accepted = [{"custom_id": cid, "params": p} for cid, p in ANTHROPIC_ACCEPTED.items()]
+    batch = client.messages.batches.create(requests=[ok, *accepted, *requests])  # type: ignore[list-item]
     deadline = time.monotonic() + 30
     while client.messages.batches.retrieve(batch.id).processing_status != "ended":
         assert time.monotonic() < deadline, "the batch never ended"
         time.sleep(0.02)
     results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
-    assert results["fine"].type == "succeeded"
+    for custom_id in ["fine", *ANTHROPIC_ACCEPTED]:
+        assert results[custom_id].type == "succeeded", (custom_id, results[custom_id])
     for custom_id, (_, words) in ANTHROPIC_CASES.items():
         result = results[custom_id]
         assert result.type == "errored", custom_id

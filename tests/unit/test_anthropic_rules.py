@@ -162,3 +162,93 @@ def test_every_rule_names_its_source() -> None:
     assert RULES.family("claude-opus-4-7") is not None
     assert RULES.family("claude-opus-4-7").prefix == "claude-"  # type: ignore[union-attr]
     assert RULES.family("anthropic/claude-3-haiku-20240307").prefix == "claude-3"  # type: ignore[union-attr]
+
+
+# -- reasoning_effort --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "sent"),
+    [
+        ("claude-opus-4-7", "xhigh", "xhigh"),
+        ("claude-next-9", "max", "max"),
+        ("claude-opus-4-6", "max", "max"),
+        ("claude-sonnet-4-6", "minimal", "low"),
+    ],
+)
+def test_effort_models_get_adaptive_thinking_at_that_effort(
+    model: str, effort: str, sent: str
+) -> None:
+    params = to_messages_params(body(model, reasoning_effort=effort))
+    assert params["output_config"] == {"effort": sent}
+    assert params["thinking"] == {"type": "adaptive"}
+    # Thinking counts toward max_tokens: without one the default leaves room for it.
+    assert params["max_tokens"] == 4096 + 16384
+    given = to_messages_params(body(model, reasoning_effort=effort, max_completion_tokens=900))
+    assert given["max_tokens"] == 900
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "budget"),
+    [
+        ("claude-sonnet-4-5", "minimal", 1024),
+        ("claude-haiku-4-5-20251001", "low", 2048),
+        ("claude-3-7-sonnet-latest", "medium", 8192),
+        ("claude-opus-4-1", "high", 16384),
+    ],
+)
+def test_older_thinking_models_get_a_budget(model: str, effort: str, budget: int) -> None:
+    params = to_messages_params(body(model, reasoning_effort=effort))
+    assert params["thinking"] == {"type": "enabled", "budget_tokens": budget}
+    assert params["max_tokens"] == 4096 + budget
+    assert "output_config" not in params
+
+
+def test_opus_4_5_gets_effort_and_a_budget() -> None:
+    params = to_messages_params(body("claude-opus-4-5", reasoning_effort="medium"))
+    assert params["output_config"] == {"effort": "medium"}
+    assert params["thinking"] == {"type": "enabled", "budget_tokens": 8192}
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "words"),
+    [
+        ("claude-opus-4-6", "xhigh", "effort is one of low, medium, high, max (not xhigh)"),
+        ("claude-opus-4-5", "max", "(not max)"),
+        ("claude-sonnet-4-5", "xhigh", "thinks within a token budget"),
+        ("claude-3-5-haiku-20241022", "low", "neither thinks nor takes effort"),
+    ],
+)
+def test_levels_a_model_lacks_are_refused(model: str, effort: str, words: str) -> None:
+    assert words in refused(body(model, reasoning_effort=effort), "reasoning_effort")
+
+
+def test_none_asks_for_no_thinking_on_every_model() -> None:
+    for model in ("claude-3-5-haiku-20241022", "claude-sonnet-4-5", "claude-opus-4-7"):
+        params = to_messages_params(body(model, reasoning_effort="none"))
+        assert "thinking" not in params and "output_config" not in params
+    with pytest.raises(InputError, match="must be one of none, minimal"):
+        to_messages_params(body(reasoning_effort="extreme"))
+
+
+def test_what_thinking_forbids_is_refused() -> None:
+    assert "temperature may only be 1" in refused(
+        body("claude-sonnet-4-5", reasoning_effort="low", temperature=0.3), "temperature"
+    )
+    assert to_messages_params(body("claude-sonnet-4-5", reasoning_effort="low", temperature=1))
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    assert "forced tool" in refused(
+        body("claude-opus-4-6", reasoning_effort="low", response_format=schema), "tool_choice"
+    )
+    assert "below max_tokens" in refused(
+        body("claude-haiku-4-5", reasoning_effort="high", max_tokens=2000), "max_tokens"
+    )
+
+
+def test_native_thinking_is_checked_against_the_family() -> None:
+    native = {"unibatch_native": True, "model": "claude-opus-4-7", "max_tokens": 5000}
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    refused({**native, "messages": [USER], "thinking": thinking}, "reasoning_effort")
+    effort = {"effort": "low"}
+    older = {**native, "model": "claude-haiku-4-5", "messages": [USER], "output_config": effort}
+    assert "no effort setting" in refused(older, "reasoning_effort")

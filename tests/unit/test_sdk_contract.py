@@ -29,7 +29,15 @@ from unibatch.providers.anthropic.translate import to_messages_params
 from unibatch.providers.gemini.rules import RULES as GEMINI_RULES
 from unibatch.providers.gemini.translate import to_request
 
-CLAUDE = ["claude-haiku-4-5", "claude-3-5-haiku-20241022", "claude-opus-4-7", "claude-sonnet-5"]
+CLAUDE = [
+    "claude-haiku-4-5",
+    "claude-3-5-haiku-20241022",
+    "claude-opus-4-7",
+    "claude-sonnet-5",
+    "claude-opus-4-5",
+    "claude-opus-4-6",
+    "claude-3-7-sonnet-latest",
+]
 GEMINI = ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "gemini-3-pro-preview"]
 SAMPLING = ("temperature", "top_p", "top_k")
 
@@ -130,8 +138,12 @@ def chat_bodies(draw: st.DrawFn, models: list[str]) -> dict[str, Any]:
         "stop": st.one_of(words, st.lists(words, min_size=1, max_size=3)),
         "temperature": st.floats(min_value=0, max_value=1),
         "top_p": st.floats(min_value=0.1, max_value=1),
-        "max_tokens": st.integers(min_value=1, max_value=4096),
+        "max_tokens": st.integers(min_value=1, max_value=40_000),
         "user": words,
+        # openai-python's ReasoningEffort values.
+        "reasoning_effort": st.sampled_from(
+            ["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+        ),
     }
     for name, values in optional.items():
         if draw(st.booleans()):

@@ -16,11 +16,30 @@ Sampling parameters changed twice, so they depend on the family:
   "API parameter deprecations"; observed 400s in oumi-ai/oumi#2538 and
   BerriAI/litellm#37868). A model we do not know is treated as one of these: Anthropic's
   new models follow the newest rules.
+
+Reasoning is set two ways, also per family (the effort page,
+https://platform.claude.com/docs/en/build-with-claude/effort, and extended thinking,
+https://platform.claude.com/docs/en/build-with-claude/extended-thinking):
+
+* `output_config.effort` is taken by Opus 4.5 (low, medium, high), Opus 4.6 and Sonnet 4.6
+  (also max) and Opus 4.7 and later (also xhigh); any other model answers "This model does
+  not support the effort parameter." (quoted in anthropics/claude-code#30010);
+* extended thinking with a token budget (`thinking: {type: "enabled", budget_tokens}`,
+  at least 1024 and below `max_tokens`: the SDK's `ThinkingConfigEnabledParam`) from
+  Claude 3.7 Sonnet on; Opus 4.7 and later take only adaptive thinking (the 400 quoted in
+  SigmaNight/basiliskLLM#1185);
+* while Claude thinks, `temperature` may only be 1, `top_k` is not taken, `top_p` only
+  from 0.95, and tool use cannot be forced (extended thinking docs, "Feature
+  compatibility"; the 400s quoted in MayDay-wpf/snow-app#42 and mastra-ai/mastra#7507).
+
+`MODES` says which of these each family takes; translation reads it to map OpenAI's
+`reasoning_effort`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from unibatch.providers.rules import (
@@ -31,6 +50,7 @@ from unibatch.providers.rules import (
     absent,
     each,
     list_items,
+    lookup,
     matches,
     requires,
     together,
@@ -41,6 +61,11 @@ _TYPES = "anthropic-python SDK types (types/*_param.py)"
 _DEPRECATIONS = (
     "Anthropic model deprecations, API parameter deprecations "
     "(platform.claude.com/docs/en/about-claude/model-deprecations)"
+)
+_EFFORT = "Anthropic docs, effort (platform.claude.com/docs/en/build-with-claude/effort)"
+_THINKING = (
+    "Anthropic docs, extended thinking "
+    "(platform.claude.com/docs/en/build-with-claude/extended-thinking)"
 )
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 TOOL_USE_ID = r"[a-zA-Z0-9_-]+"
@@ -159,25 +184,195 @@ DEFAULTS: tuple[Rule, ...] = (
     ),
 )
 
+# -- reasoning: effort and thinking ------------------------------------------------------
+
+
+def _thinks(request: Body) -> bool:
+    return lookup(request, "thinking.type") in ("enabled", "adaptive")
+
+
+def _when_thinking(name: str, ok: Callable[[Any], bool]) -> Callable[[Body], list[str]]:
+    def test(request: Body) -> list[str]:
+        value = lookup(request, name)
+        return [name] if _thinks(request) and value is not None and not ok(value) else []
+
+    return test
+
+
+def _effort_level(levels: tuple[str, ...]) -> Rule:
+    def test(request: Body) -> list[str]:
+        effort = lookup(request, "output_config.effort")
+        return [str(effort)] if effort is not None and effort not in levels else []
+
+    return Rule(
+        test,
+        field="reasoning_effort",
+        why=f"this model's effort is one of {', '.join(levels)} (not {{detail}})",
+        # The API's words for a level a model lacks are not published; this is the
+        # validation error's usual shape.
+        provider_message=(
+            f"output_config.effort: Input should be {' or '.join(repr(v) for v in levels)}"
+        ),
+        source=_EFFORT,
+    )
+
+
+def _budget_problems(request: Body) -> list[str]:
+    if lookup(request, "thinking.type") != "enabled":
+        return []
+    budget, max_tokens = lookup(request, "thinking.budget_tokens"), request.get("max_tokens")
+    if not isinstance(budget, int) or budget < 1024:
+        return [f"budget_tokens {budget} is below 1024"]
+    if isinstance(max_tokens, int) and budget >= max_tokens:
+        return [f"budget_tokens {budget} is not below max_tokens {max_tokens}"]
+    return []
+
+
+NO_EFFORT = absent(
+    "output_config.effort",
+    field="reasoning_effort",
+    why="the model takes no effort setting",
+    provider_message="This model does not support the effort parameter.",
+    source=f"{_EFFORT}; the 400 quoted in anthropics/claude-code#30010",
+)
+THINKING_BUDGET = Rule(
+    _budget_problems,
+    field="max_tokens",
+    why=(
+        "extended thinking needs a budget of at least 1024 tokens, below max_tokens "
+        "({detail}; raise max_tokens or lower reasoning_effort)"
+    ),
+    provider_message=(
+        "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+        "documentation at https://docs.claude.com/en/docs/build-with-claude/"
+        "extended-thinking#max-tokens-and-context-window-size"
+    ),
+    source=f"{_TYPES}: ThinkingConfigEnabledParam.budget_tokens",
+)
+NO_THINKING_BUDGET = Rule(
+    lambda request: ["thinking"] if lookup(request, "thinking.type") == "enabled" else [],
+    field="reasoning_effort",
+    why="the model thinks adaptively only, without a token budget",
+    provider_message=(
+        '"thinking.type.enabled" is not supported for this model. Use '
+        '"thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+    ),
+    source="Anthropic API 400 quoted in SigmaNight/basiliskLLM#1185",
+    observed=True,
+)
+THINKING_TEMPERATURE = Rule(
+    _when_thinking("temperature", lambda value: value == 1),
+    field="temperature",
+    why="while the model thinks (reasoning_effort), temperature may only be 1",
+    provider_message=(
+        "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode. "
+        "Please consult our documentation at "
+        "https://platform.claude.com/docs/en/build-with-claude/extended-thinking"
+    ),
+    source=f"{_THINKING}, feature compatibility; the 400 quoted in MayDay-wpf/snow-app#42",
+)
+THINKING_TOP_P = Rule(
+    _when_thinking("top_p", lambda value: isinstance(value, int | float) and value >= 0.95),
+    field="top_p",
+    why="while the model thinks (reasoning_effort), top_p may only be 0.95 to 1",
+    # The API's words are not published; the docs say top_p may be set between 0.95 and 1.
+    provider_message="top_p must be between 0.95 and 1 when thinking is enabled",
+    source=f"{_THINKING}, feature compatibility",
+)
+THINKING_TOP_K = Rule(
+    _when_thinking("top_k", lambda value: False),
+    field="top_k",
+    why="while the model thinks, top_k is not taken",
+    # The API's words are not published.
+    provider_message="top_k is not supported when thinking is enabled",
+    source=f"{_THINKING}, feature compatibility",
+)
+THINKING_FORCED_TOOL = Rule(
+    lambda request: (
+        ["tool_choice"]
+        if _thinks(request) and lookup(request, "tool_choice.type") in ("any", "tool")
+        else []
+    ),
+    field="tool_choice",
+    why=(
+        "while the model thinks (reasoning_effort), tool use cannot be forced "
+        "(tool_choice required or a named function, or response_format, which is sent as "
+        "a forced tool)"
+    ),
+    provider_message="Thinking may not be enabled when tool_choice forces tool use.",
+    source=f"{_THINKING}, feature compatibility; the 400 quoted in mastra-ai/mastra#7507",
+)
+_WHILE_THINKING = (
+    THINKING_BUDGET,
+    THINKING_TEMPERATURE,
+    THINKING_TOP_P,
+    THINKING_TOP_K,
+    THINKING_FORCED_TOOL,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """How a family reasons: the effort levels it takes (none: no `output_config.effort`)
+    and its thinking (`adaptive`, `budget` for a token budget, or None)."""
+
+    efforts: tuple[str, ...] = ()
+    thinking: str | None = None
+
+
 _NO_SAMPLING = (_deprecated("temperature"), _deprecated("top_p"), _deprecated("top_k"))
-_FREE_SAMPLING: tuple[Rule, ...] = ()
+_LOW_TO_HIGH = ("low", "medium", "high")
+_TO_MAX = (*_LOW_TO_HIGH, "max")
+_ALL_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+# Claude 3.5 and 3: no effort, no thinking.
+_PLAIN = (NO_EFFORT,)
+# Claude 3.7 Sonnet to Sonnet 4.5 and Haiku 4.5: a thinking budget, no effort.
+_BUDGETED = (NO_EFFORT, *_WHILE_THINKING)
+_ONE = _ONE_SAMPLING_PARAMETER
+_TO_MAX_EFFORT = _effort_level(_TO_MAX)
+_LOW_TO_HIGH_EFFORT = _effort_level(_LOW_TO_HIGH)
+_NEWEST = (*_NO_SAMPLING, _effort_level(_ALL_EFFORTS), NO_THINKING_BUDGET, *_WHILE_THINKING)
 
 RULES = RuleTable(
     provider="anthropic",
     defaults=DEFAULTS,
     families=(
         # Unknown Claude models: the newest rules (see the module docstring).
-        Family("claude-", _NO_SAMPLING, "Opus 4.7 and later, Sonnet 5, and unknown models"),
-        Family("claude-3", _FREE_SAMPLING, "Claude 3.x"),
-        Family("claude-sonnet-4-0", _FREE_SAMPLING, "Sonnet 4"),
-        Family("claude-sonnet-4-2025", _FREE_SAMPLING, "Sonnet 4 (dated id)"),
-        Family("claude-opus-4-0", _FREE_SAMPLING, "Opus 4"),
-        Family("claude-opus-4-2025", _FREE_SAMPLING, "Opus 4 (dated id)"),
-        Family("claude-opus-4-1", (_ONE_SAMPLING_PARAMETER,), "Opus 4.1"),
-        Family("claude-opus-4-5", (_ONE_SAMPLING_PARAMETER,), "Opus 4.5"),
-        Family("claude-opus-4-6", (_ONE_SAMPLING_PARAMETER,), "Opus 4.6"),
-        Family("claude-sonnet-4-5", (_ONE_SAMPLING_PARAMETER,), "Sonnet 4.5"),
-        Family("claude-sonnet-4-6", (_ONE_SAMPLING_PARAMETER,), "Sonnet 4.6"),
-        Family("claude-haiku-4-5", (_ONE_SAMPLING_PARAMETER,), "Haiku 4.5"),
+        Family("claude-", _NEWEST, "Opus 4.7 and later, Sonnet 5, and unknown models"),
+        Family("claude-3", _PLAIN, "Claude 3.5 and 3"),
+        Family("claude-3-7-sonnet", _BUDGETED, "Claude 3.7 Sonnet"),
+        Family("claude-sonnet-4-0", _BUDGETED, "Sonnet 4"),
+        Family("claude-sonnet-4-2025", _BUDGETED, "Sonnet 4 (dated id)"),
+        Family("claude-opus-4-0", _BUDGETED, "Opus 4"),
+        Family("claude-opus-4-2025", _BUDGETED, "Opus 4 (dated id)"),
+        Family("claude-opus-4-1", (_ONE, *_BUDGETED), "Opus 4.1"),
+        Family("claude-opus-4-5", (_ONE, _LOW_TO_HIGH_EFFORT, *_WHILE_THINKING), "Opus 4.5"),
+        Family("claude-opus-4-6", (_ONE, _TO_MAX_EFFORT, *_WHILE_THINKING), "Opus 4.6"),
+        Family("claude-sonnet-4-5", (_ONE, *_BUDGETED), "Sonnet 4.5"),
+        Family("claude-sonnet-4-6", (_ONE, _TO_MAX_EFFORT, *_WHILE_THINKING), "Sonnet 4.6"),
+        Family("claude-haiku-4-5", (_ONE, *_BUDGETED), "Haiku 4.5"),
     ),
 )
+
+# How each family reasons (keyed by the family's prefix; a family not listed cannot).
+_BUDGET = Mode(thinking="budget")
+MODES: dict[str, Mode] = {
+    "claude-": Mode(_ALL_EFFORTS, "adaptive"),
+    "claude-3-7-sonnet": _BUDGET,
+    "claude-sonnet-4-0": _BUDGET,
+    "claude-sonnet-4-2025": _BUDGET,
+    "claude-opus-4-0": _BUDGET,
+    "claude-opus-4-2025": _BUDGET,
+    "claude-opus-4-1": _BUDGET,
+    "claude-opus-4-5": Mode(_LOW_TO_HIGH, "budget"),
+    "claude-opus-4-6": Mode(_TO_MAX, "adaptive"),
+    "claude-sonnet-4-5": _BUDGET,
+    "claude-sonnet-4-6": Mode(_TO_MAX, "adaptive"),
+    "claude-haiku-4-5": _BUDGET,
+}
+
+
+def mode(model: str) -> Mode:
+    """How `model` reasons (a model of no known family: the newest family's way)."""
+    family = RULES.family(model)
+    return MODES.get(family.prefix, Mode()) if family else Mode()

@@ -21,6 +21,7 @@ Mapping decisions worth knowing:
 * Every translated request is checked against the rules Anthropic enforces for its model
   (`rules.py`): a request Anthropic would refuse is refused here, before it is sent.
 * `temperature` above 1 is refused (Anthropic's range is 0-1; rescaling would change it).
+* `reasoning_effort` becomes the model's effort and thinking settings (`reasoning.py`).
 * Escape hatch: a body with `"unibatch_native": true` is sent as Messages params unchanged
   (minus the flag and with the bare model name), for features this mapping does not cover.
 """
@@ -36,6 +37,7 @@ from typing import Any
 import orjson
 
 from unibatch.errors import InputError
+from unibatch.providers.anthropic import reasoning
 from unibatch.providers.anthropic.rules import RULES
 from unibatch.providers.translate import NATIVE_FLAG, Translator, refuse
 from unibatch.types import Usage
@@ -62,6 +64,7 @@ _TRANSLATED = frozenset(
         "tool_choice",
         "parallel_tool_calls",
         "response_format",
+        "reasoning_effort",
         "user",
         "stream",
     }
@@ -91,7 +94,6 @@ _NO_OP_ONLY: dict[str, tuple[Callable[[Any], bool], str]] = {
     "service_tier": (_is_default("auto", "default"), "batches run on the batch tier"),
     "stream_options": (_is_default(), "batch requests cannot stream"),
     "web_search_options": (_is_default(), "no built-in web search in this mapping"),
-    "reasoning_effort": (_is_default(), "no reasoning effort (use a native body for thinking)"),
     "verbosity": (_is_default(), "no verbosity setting"),
     "functions": (lambda v: not v, "legacy functions: use `tools`"),
     "function_call": (_is_default(), "legacy function_call: use `tool_choice`"),
@@ -138,6 +140,8 @@ def to_messages_params(body: Body) -> Body:
     _sampling(body, params)
     _tools(body, params)
     _response_format(body, params)
+    given = any(body.get(k) is not None for k in ("max_completion_tokens", "max_tokens"))
+    reasoning.apply(body.get("reasoning_effort"), params, max_tokens_given=given)
     user = body.get("user")
     if user is not None:
         if not isinstance(user, str):
