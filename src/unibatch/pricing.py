@@ -21,6 +21,10 @@ class Price:
     input: float
     output: float
     cached_input: float | None = None
+    # Prompt-cache writes (Anthropic: 1.25 times input for five minutes, 2 times for an
+    # hour); None: the plain input price.
+    cache_write: float | None = None
+    cache_write_1h: float | None = None
 
 
 @lru_cache(maxsize=512)
@@ -57,6 +61,8 @@ def list_price(provider: str, model: str) -> Price | None:
         input=per_mtok(price.input_mtok) or 0.0,
         output=per_mtok(price.output_mtok) or 0.0,
         cached_input=per_mtok(price.cache_read_mtok),
+        cache_write=per_mtok(price.cache_write_mtok),
+        cache_write_1h=per_mtok(getattr(price, "cache_write_1h_mtok", None)),
     )
 
 
@@ -84,7 +90,15 @@ class Pricer:
             return Rates(0.0, 0.0, 0.0)
         factor = self.discount(provider, discount) / 1e6
         cached = price.cached_input if price.cached_input is not None else price.input
-        return Rates(price.input * factor, cached * factor, price.output * factor)
+        write = price.cache_write if price.cache_write is not None else price.input
+        write_1h = price.cache_write_1h if price.cache_write_1h is not None else write
+        return Rates(
+            price.input * factor,
+            cached * factor,
+            price.output * factor,
+            write * factor,
+            write_1h * factor,
+        )
 
     def cost(self, provider: str, model: str, usage: Usage, discount: float) -> Cost:
         return self.rates(provider, model, discount).cost(usage)
@@ -97,10 +111,26 @@ class Rates:
     input: float
     cached_input: float
     output: float
+    # None: the plain input rate (providers without prompt-cache writes).
+    cache_write: float | None = None
+    cache_write_1h: float | None = None
+
+    def as_list(self) -> list[float | None]:
+        return [self.input, self.cached_input, self.output, self.cache_write, self.cache_write_1h]
 
     def cost(self, usage: Usage) -> Cost:
+        return Cost(input=self.input_cost(usage), output=usage.output_tokens * self.output)
+
+    def input_cost(self, usage: Usage) -> float:
+        """Input tokens at their rates: fresh, read from the cache, written to it (for five
+        minutes or for an hour). Cached and written tokens are part of `input_tokens`."""
         cached = min(usage.cached_tokens, usage.input_tokens)
-        return Cost(
-            input=(usage.input_tokens - cached) * self.input + cached * self.cached_input,
-            output=usage.output_tokens * self.output,
-        )
+        cost = (usage.input_tokens - cached) * self.input + cached * self.cached_input
+        written = min(usage.cache_write_tokens, usage.input_tokens - cached)
+        if not written:
+            return cost
+        hour = min(usage.cache_write_1h_tokens, written)
+        five_minutes = self.input if self.cache_write is None else self.cache_write
+        one_hour = five_minutes if self.cache_write_1h is None else self.cache_write_1h
+        extra = (written - hour) * (five_minutes - self.input) + hour * (one_hour - self.input)
+        return cost + extra

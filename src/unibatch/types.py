@@ -46,6 +46,12 @@ class Usage:
     output_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    # Input tokens written to the provider's prompt cache (Anthropic), priced at its
+    # cache-write rate; like cached tokens, they are part of `input_tokens`.
+    cache_write_tokens: int = 0
+    # Of those, the ones written for an hour rather than five minutes, at a higher rate.
+    # Read by pricing when a result arrives; not stored (the stored cost includes them).
+    cache_write_1h_tokens: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -53,6 +59,7 @@ class Usage:
             "output_tokens": self.output_tokens,
             "cached_tokens": self.cached_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
         }
 
 

@@ -60,6 +60,41 @@ async def test_structured_output_and_tool_calls_round_trip(engine: Engine) -> No
     assert json.loads(call["function"]["arguments"]) == {"label": "emulated label"}
 
 
+async def test_cache_writes_are_counted_and_priced_at_the_cache_write_rate(
+    engine: Engine,
+) -> None:
+    def cached(ttl: str | None) -> list[dict[str, Any]]:
+        control = {"type": "ephemeral", **({"ttl": ttl} if ttl else {})}
+        text = {"type": "text", "text": "a long shared prefix " * 40, "cache_control": control}
+        return [{"role": "user", "content": [text]}]
+
+    requests = [
+        {"custom_id": "five", "body": {"model": MODEL, "messages": cached(None)}},
+        {"custom_id": "hour", "body": {"model": MODEL, "messages": cached("1h")}},
+        {
+            "custom_id": "none",
+            "body": {"model": MODEL, "messages": [{"role": "user", "content": "x"}]},
+        },
+    ]
+    batch_id = await engine.create_batch(requests)
+    batch = await engine.wait(batch_id, interval=0.05, timeout=30)
+    results = {r.custom_id: r async for r in engine.results(batch_id)}
+    five, hour, plain = results["five"].usage, results["hour"].usage, results["none"].usage
+    assert five.cache_write_tokens > 0 and plain.cache_write_tokens == 0
+    assert hour.cache_write_tokens == five.cache_write_tokens
+    # The batch totals add them up, once the batch has ended (stored at finalize).
+    assert batch.usage.cache_write_tokens == 2 * five.cache_write_tokens
+    # Haiku 4.5 per million tokens: $1 input, $0.10 read, $1.25 and $2 written; half price.
+    fresh = five.input_tokens - five.cached_tokens - five.cache_write_tokens
+    base = fresh * 1.0 + five.cached_tokens * 0.1
+    assert results["five"].cost.input == pytest.approx(
+        (base + five.cache_write_tokens * 1.25) * 0.5 / 1e6
+    )
+    assert results["hour"].cost.input == pytest.approx(
+        (base + hour.cache_write_tokens * 2.0) * 0.5 / 1e6
+    )
+
+
 async def test_unsupported_field_is_refused_before_sending(
     engine: Engine, emulator: RunningEmulator
 ) -> None:

@@ -53,6 +53,7 @@ def test_every_column_in_table_order() -> None:
         "output_tokens": 10,
         "cached_tokens": 40,
         "reasoning_tokens": 3,
+        "cache_write_tokens": 0,
         "cost_input": pytest.approx(60 * 2e-6 + 40 * 1e-6),
         "cost_output": pytest.approx(10 * 8e-6),
         "body": codec.pack({"id": "chatcmpl-1", "choices": []}),
@@ -114,3 +115,24 @@ def test_gathered_chunks_keep_unresolved_rows_pointing_at_them() -> None:
         extend(chunk, unresolved, *records("b", "j", RATES, rows, now=0.0))
     assert unresolved == [(2, 4)]
     assert chunk[2][RESULT_COLUMNS.index("custom_id")] is None
+
+
+def test_cache_writes_are_priced_at_the_cache_write_rates() -> None:
+    # Anthropic-like rates: writes cost 1.25 times input for five minutes, 2 times for an
+    # hour, reads a tenth.
+    rates = Rates(
+        input=2e-6, cached_input=0.2e-6, output=8e-6, cache_write=2.5e-6, cache_write_1h=4e-6
+    )
+    usage = Usage(
+        input_tokens=1000, cached_tokens=300, cache_write_tokens=500, cache_write_1h_tokens=100
+    )
+    row = ResultRow(custom_id="a", status=RequestStatus.SUCCEEDED, usage=usage)
+    (record,), _ = records("b", "j", rates, [row], now=0.0)
+    stored = record_dicts([record])[0]
+    assert stored["cache_write_tokens"] == 500
+    # 200 fresh, 300 read, 400 written for five minutes, 100 for an hour.
+    expected = 200 * 2e-6 + 300 * 0.2e-6 + 400 * 2.5e-6 + 100 * 4e-6
+    assert stored["cost_input"] == pytest.approx(expected)
+    assert rates.cost(usage).input == pytest.approx(expected)
+    # Without cache-write prices, writes cost what any input token does.
+    assert RATES.cost(usage).input == pytest.approx(700 * 2e-6 + 300 * 1e-6)

@@ -9,6 +9,7 @@ from unibatch import codec
 from unibatch.config import Settings
 from unibatch.engine.schedule import poll_delay, retry_delay
 from unibatch.pricing import Price, Pricer, list_price
+from unibatch.providers.anthropic.translate import TRANSLATOR as ANTHROPIC
 from unibatch.types import Usage
 
 
@@ -59,6 +60,38 @@ def test_cached_tokens_use_cached_rate() -> None:
     pricer = Pricer(overrides={"openai/m": Price(input=2.0, output=8.0, cached_input=0.5)})
     cost = pricer.cost("openai", "m", Usage(1_000_000, 0, cached_tokens=400_000), 0.5)
     assert cost.input == pytest.approx((600_000 * 2.0 + 400_000 * 0.5) * 0.5 / 1e6)
+
+
+def test_anthropic_cache_writes_cost_the_cache_write_rates() -> None:
+    # Haiku 4.5 lists $1 input, $0.10 cache reads, $1.25 five-minute and $2 one-hour
+    # cache writes per million tokens (genai-prices); batches cost half.
+    message = {
+        "id": "msg_1",
+        "model": "claude-haiku-4-5",
+        "content": [{"type": "text", "text": "ok"}],
+        "stop_reason": "end_turn",
+        "usage": {
+            "input_tokens": 100_000,
+            "cache_read_input_tokens": 200_000,
+            "cache_creation_input_tokens": 400_000,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": 300_000,
+                "ephemeral_1h_input_tokens": 100_000,
+            },
+            "output_tokens": 0,
+        },
+    }
+    body, usage = ANTHROPIC.from_native(message)
+    assert (usage.input_tokens, usage.cached_tokens, usage.cache_write_tokens) == (
+        700_000,
+        200_000,
+        400_000,
+    )
+    assert usage.as_dict()["cache_write_tokens"] == 400_000
+    assert body["usage"]["prompt_tokens"] == 700_000  # OpenAI's usage has no slot for writes
+    cost = Pricer().cost("anthropic", "claude-haiku-4-5", usage, 0.5)
+    dollars = 0.1 * 1.0 + 0.2 * 0.1 + 0.3 * 1.25 + 0.1 * 2.0
+    assert cost.input == pytest.approx(dollars * 0.5)
 
 
 def test_discount_override_and_unknown_model() -> None:

@@ -66,9 +66,10 @@ def summary(batch: Batch) -> Table:
         table.add_row("cancelled", str(counts.cancelled))
     if counts.pending:
         table.add_row("pending", str(counts.pending))
+    written = f", {usage.cache_write_tokens:,} cache writes" if usage.cache_write_tokens else ""
     table.add_row(
         "tokens",
-        f"{usage.input_tokens:,} in ({usage.cached_tokens:,} cached), "
+        f"{usage.input_tokens:,} in ({usage.cached_tokens:,} cached{written}), "
         f"{usage.output_tokens:,} out ({usage.reasoning_tokens:,} reasoning)",
     )
     table.add_row("cost (batch prices)", money(batch.cost.total))

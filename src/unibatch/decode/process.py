@@ -81,7 +81,7 @@ class Decoder:
             "job": dataclasses.asdict(job),  # the status is a str enum: JSON keeps its value
             "batch_id": batch_id,
             "job_id": job_id,
-            "rates": [rates.input, rates.cached_input, rates.output],
+            "rates": rates.as_list(),
             "chunk": chunk,
         }
         async with self._lock:

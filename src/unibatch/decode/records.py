@@ -42,12 +42,21 @@ def records(
         tokens_in, cached = usage.input_tokens, min(usage.cached_tokens, usage.input_tokens)
         if r.custom_id is None and r.seq is not None:
             unresolved.append((len(out), r.seq))
-        # Rates.cost inlined: this runs once per result row.
-        cost_in = (tokens_in - cached) * rate_in + cached * rate_cached
+        # Rates.cost inlined: this runs once per result row (cache writes are rare).
+        if usage.cache_write_tokens:
+            cost_in = rates.input_cost(usage)
+        else:
+            cost_in = (tokens_in - cached) * rate_in + cached * rate_cached
         cost_out = usage.output_tokens * rate_out
         body = codec.pack_bytes(orjson.dumps(r.body)) if r.body is not None else None
         ids = (r.status_code, r.row_id, r.request_id)
-        usage_cols = (tokens_in, usage.output_tokens, usage.cached_tokens, usage.reasoning_tokens)
+        usage_cols = (
+            tokens_in,
+            usage.output_tokens,
+            usage.cached_tokens,
+            usage.reasoning_tokens,
+            usage.cache_write_tokens,
+        )
         priced = (*usage_cols, cost_in, cost_out, body)
         if error is None and r.raw is None and r.status is SUCCEEDED:
             out.append((batch_id, r.custom_id, job_id, *ids, *priced, now))

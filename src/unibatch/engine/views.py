@@ -30,6 +30,7 @@ _SUMS = (
     "output_tokens",
     "cached_tokens",
     "reasoning_tokens",
+    "cache_write_tokens",
     "cost_input",
     "cost_output",
 )
@@ -101,6 +102,7 @@ def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Bat
             output_tokens=int(sums["output_tokens"]),
             cached_tokens=int(sums["cached_tokens"]),
             reasoning_tokens=int(sums["reasoning_tokens"]),
+            cache_write_tokens=int(sums["cache_write_tokens"]),
         ),
         cost=Cost(input=float(sums["cost_input"]), output=float(sums["cost_output"])),
         endpoint=batch.endpoint,
@@ -131,6 +133,7 @@ def result_view(row: Row) -> Result:
             row["output_tokens"],
             row["cached_tokens"],
             row["reasoning_tokens"],
+            row["cache_write_tokens"],
         ),
         cost=Cost(input=row["cost_input"], output=row["cost_output"]),
         raw=codec.unpack(row["raw"]),

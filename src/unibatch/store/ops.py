@@ -99,6 +99,7 @@ def _progress_query(where: sa.ColumnElement[bool], *group: sa.ColumnElement[Any]
             sa.func.coalesce(sa.func.sum(r.output_tokens), 0).label("output_tokens"),
             sa.func.coalesce(sa.func.sum(r.cached_tokens), 0).label("cached_tokens"),
             sa.func.coalesce(sa.func.sum(r.reasoning_tokens), 0).label("reasoning_tokens"),
+            sa.func.coalesce(sa.func.sum(r.cache_write_tokens), 0).label("cache_write_tokens"),
             sa.func.coalesce(sa.func.sum(r.cost_input), 0.0).label("cost_input"),
             sa.func.coalesce(sa.func.sum(r.cost_output), 0.0).label("cost_output"),
         )
@@ -464,6 +465,7 @@ class Store(Transitions):
                     sa.func.coalesce(sa.func.sum(results.c.output_tokens), 0),
                     sa.func.coalesce(sa.func.sum(results.c.cached_tokens), 0),
                     sa.func.coalesce(sa.func.sum(results.c.reasoning_tokens), 0),
+                    sa.func.coalesce(sa.func.sum(results.c.cache_write_tokens), 0),
                     sa.func.coalesce(sa.func.sum(results.c.cost_input), 0.0),
                     sa.func.coalesce(sa.func.sum(results.c.cost_output), 0.0),
                 )
@@ -481,17 +483,19 @@ class Store(Transitions):
                 "output_tokens",
                 "cached_tokens",
                 "reasoning_tokens",
+                "cache_write_tokens",
             ),
             0,
         )
         totals.update(cost_input=0.0, cost_output=0.0)
-        for status, n, i, o, c, r, ci, co in rows:
+        for status, n, i, o, c, r, w, ci, co in rows:
             if status in ("succeeded", "errored", "expired", "cancelled"):
                 totals[status] += int(n)
             totals["input_tokens"] += int(i)
             totals["output_tokens"] += int(o)
             totals["cached_tokens"] += int(c)
             totals["reasoning_tokens"] += int(r)
+            totals["cache_write_tokens"] += int(w)
             totals["cost_input"] += float(ci)
             totals["cost_output"] += float(co)
         return totals

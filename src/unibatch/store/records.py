@@ -126,6 +126,7 @@ class BatchRecord:
     output_tokens: int
     cached_tokens: int
     reasoning_tokens: int
+    cache_write_tokens: int
     cost_input: float
     cost_output: float
 

@@ -45,6 +45,7 @@ batches = sa.Table(
     sa.Column("output_tokens", sa.BigInteger, nullable=False, default=0),
     sa.Column("cached_tokens", sa.BigInteger, nullable=False, default=0),
     sa.Column("reasoning_tokens", sa.BigInteger, nullable=False, default=0),
+    sa.Column("cache_write_tokens", sa.BigInteger, nullable=False, default=0),
     sa.Column("cost_input", sa.Float, nullable=False, default=0.0),
     sa.Column("cost_output", sa.Float, nullable=False, default=0.0),
     sa.Index("ix_batches_status", "status"),
@@ -123,6 +124,7 @@ results = sa.Table(
     sa.Column("output_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("cached_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cache_write_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("cost_input", sa.Float, nullable=False, default=0.0),
     sa.Column("cost_output", sa.Float, nullable=False, default=0.0),
     # Response body in the lingua franca (a ChatCompletion, ...), packed.

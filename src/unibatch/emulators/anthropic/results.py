@@ -52,12 +52,18 @@ class Counts:
         }
 
 
-def _has_cache_control(value: Any) -> bool:
+def _cache_ttl(value: Any) -> str | None:
+    """The lifetime of the first cache breakpoint in `value` (`5m` or `1h`), if any."""
     if isinstance(value, dict):
-        return "cache_control" in value or any(_has_cache_control(v) for v in value.values())
+        control = value.get("cache_control")
+        if isinstance(control, dict):
+            return "1h" if control.get("ttl") == "1h" else "5m"
+        value = list(value.values())
     if isinstance(value, list):
-        return any(_has_cache_control(v) for v in value)
-    return False
+        for item in value:
+            if (ttl := _cache_ttl(item)) is not None:
+                return ttl
+    return None
 
 
 def _fake_value(schema: Any, name: str) -> Any:
@@ -108,8 +114,10 @@ def fake_message(params: dict[str, Any], rid: str) -> dict[str, Any]:
         if out > limit:
             text, out, stop = text[: limit * 4], limit, "max_tokens"
         content = [{"type": "text", "text": text}]
-    # A prompt marked for caching reads half of itself from the cache (a warm cache).
-    cached = prompt // 2 if _has_cache_control(params) else 0
+    # A prompt marked for caching reads half of itself from the cache (a warm cache) and
+    # writes a quarter (the part past the cached prefix), for the breakpoint's lifetime.
+    ttl = _cache_ttl(params)
+    cached, written = (prompt // 2, prompt // 4) if ttl else (0, 0)
     return {
         "id": f"msg_{rid[:24]}",
         "type": "message",
@@ -119,8 +127,12 @@ def fake_message(params: dict[str, Any], rid: str) -> dict[str, Any]:
         "stop_reason": stop,
         "stop_sequence": None,
         "usage": {
-            "input_tokens": prompt - cached,
-            "cache_creation_input_tokens": 0,
+            "input_tokens": prompt - cached - written,
+            "cache_creation_input_tokens": written,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": written if ttl == "5m" else 0,
+                "ephemeral_1h_input_tokens": written if ttl == "1h" else 0,
+            },
             "cache_read_input_tokens": cached,
             "output_tokens": out,
             "service_tier": "batch",

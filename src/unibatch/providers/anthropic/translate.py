@@ -522,12 +522,17 @@ class AnthropicTranslator(Translator):
         self, native: Mapping[str, Any], *, model: str = "", created: int = 0
     ) -> tuple[Body, Usage]:
         message = dict(native)
-        usage = chat_usage(message.get("usage") or {})
+        native_usage = message.get("usage") or {}
+        usage = chat_usage(native_usage)
+        # The split by lifetime (`cache_creation`) prices one-hour writes apart.
+        split = native_usage.get("cache_creation") or {}
         return to_chat_completion(message, created=created), Usage(
             input_tokens=usage["prompt_tokens"],
             output_tokens=usage["completion_tokens"],
             cached_tokens=usage["prompt_tokens_details"]["cached_tokens"],
             reasoning_tokens=usage["completion_tokens_details"]["reasoning_tokens"],
+            cache_write_tokens=int(native_usage.get("cache_creation_input_tokens") or 0),
+            cache_write_1h_tokens=int(split.get("ephemeral_1h_input_tokens") or 0),
         )
 
 
