@@ -15,6 +15,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import openai
 import orjson
 import pytest
 from google import genai
@@ -23,6 +24,7 @@ from google.genai import types
 from unibatch.emulators import EmulatorConfig, RunningEmulator
 from unibatch.providers.anthropic.rules import RULES as ANTHROPIC_RULES
 from unibatch.providers.gemini.rules import RULES as GEMINI_RULES
+from unibatch.providers.openai.rules import RULES as OPENAI_RULES
 from unibatch.providers.rules import Rule, RuleTable
 from unibatch.providers.xai.rules import RULES as XAI_RULES
 
@@ -223,6 +225,66 @@ XAI_CASES: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+def gpt(model: str = "gpt-4o-mini", **fields: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [HI], **fields}
+
+
+BAD_NAME_TOOL = {"type": "function", "function": {"name": "get weather", "parameters": {}}}
+# custom_id -> (body, OpenAI's error code, words of its message; "" when it must succeed)
+OPENAI_CASES: dict[str, tuple[dict[str, Any], str | None, str]] = {
+    "temperature-high": (gpt(temperature=2.5), "decimal_above_max_value", "<= 2, but got 2.5"),
+    "temperature-low": (gpt(temperature=-1), "decimal_below_min_value", ">= 0"),
+    "presence-high": (gpt(presence_penalty=3), "decimal_above_max_value", "presence_penalty"),
+    "presence-low": (gpt(presence_penalty=-3), "decimal_below_min_value", "presence_penalty"),
+    "frequency-high": (gpt(frequency_penalty=2.1), "decimal_above_max_value", "frequency"),
+    "frequency-low": (gpt(frequency_penalty=-2.1), "decimal_below_min_value", "frequency"),
+    "top-logprobs-high": (
+        gpt(logprobs=True, top_logprobs=21),
+        "integer_above_max_value",
+        "Expected a value <= 20",
+    ),
+    "top-logprobs-low": (gpt(logprobs=True, top_logprobs=-1), "integer_below_min_value", ">= 0"),
+    "top-logprobs-alone": (gpt(top_logprobs=3), "invalid_value", "logprobs must be set to true"),
+    "logit-bias": (gpt(logit_bias={"50256": -101}), "invalid_value", "token 50256"),
+    "stop-five": (gpt(stop=list("abcde")), "array_above_max_length", "maximum length 4"),
+    "tool-name": (gpt(tools=[BAD_NAME_TOOL]), "invalid_value", "tools[0].function.name"),
+    "fine": (gpt(temperature=2, stop=list("abcd"), logprobs=True, top_logprobs=20), None, ""),
+    "o1-max-tokens": (
+        gpt("o1", max_tokens=5),
+        "unsupported_parameter",
+        "Use 'max_completion_tokens' instead.",
+    ),
+    "o1-temperature": (
+        gpt("o1", temperature=0.5),
+        "unsupported_value",
+        "does not support 0.5 with this model. Only the default (1) value is supported.",
+    ),
+    "o1-effort": (gpt("o1", reasoning_effort="minimal"), "unsupported_value", "'minimal'"),
+    "o1-fine": (gpt("o1", max_completion_tokens=5, temperature=1), None, ""),
+    "o3-stop": (gpt("o3-2025-04-16", stop="x"), "unsupported_parameter", "'stop'"),
+    "gpt-5-top-p": (gpt("gpt-5-mini", top_p=0.5), "unsupported_parameter", "'top_p'"),
+    "gpt-5-effort": (gpt("gpt-5-nano", reasoning_effort="none"), "unsupported_value", "'none'"),
+    "gpt-5-4-max-tokens": (gpt("gpt-5.4", max_tokens=5), "unsupported_parameter", "max_tokens"),
+}
+EMBEDDING_CASES: dict[str, tuple[dict[str, Any], str | None, str]] = {
+    "inputs": (
+        {"model": "text-embedding-3-small", "input": ["x"] * 2049},
+        "array_above_max_length",
+        "maximum length 2048",
+    ),
+    "dimensions": (
+        {"model": "text-embedding-ada-002", "input": "x", "dimensions": 8},
+        "invalid_value",
+        "does not support specifying dimensions",
+    ),
+    "embedding-fine": (
+        {"model": "text-embedding-3-small", "input": "x", "dimensions": 8},
+        None,
+        "",
+    ),
+}
+
+
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
     return EmulatorConfig(time_scale=0.02)
@@ -239,10 +301,16 @@ def test_every_rule_has_an_emulator_case() -> None:
     anthropic_cases = [(params["model"], params) for params, _ in ANTHROPIC_CASES.values()]
     gemini_cases = [(m, req) for m, cases in GEMINI_CASES.items() for req, _ in cases]
     xai_cases = [(body["model"], body) for body, _ in XAI_CASES.values()]
+    openai_cases = [
+        (body["model"], body)
+        for cases in (OPENAI_CASES, EMBEDDING_CASES)
+        for body, _, _ in cases.values()
+    ]
     tables = (
         (ANTHROPIC_RULES, anthropic_cases),
         (GEMINI_RULES, gemini_cases),
         (XAI_RULES, xai_cases),
+        (OPENAI_RULES, openai_cases),
     )
     for table, cases in tables:
         for rule in every_rule(table):
@@ -333,3 +401,52 @@ def test_xai_emulator_errs_each_request_that_breaks_a_rule(emulator: RunningEmul
             assert "response" in results[custom_id], custom_id
             continue
         assert words in str(results[custom_id].get("error")), (custom_id, results[custom_id])
+
+
+@pytest.mark.parametrize("endpoint", ["/v1/chat/completions", "/v1/embeddings"])
+def test_openai_emulator_answers_each_broken_rule_with_a_400_in_the_error_file(
+    emulator: RunningEmulator, endpoint: str
+) -> None:
+    cases = OPENAI_CASES if endpoint == "/v1/chat/completions" else EMBEDDING_CASES
+    client = openai.OpenAI(base_url=emulator.base_url("openai"), api_key="test", max_retries=0)
+    # One batch per model: OpenAI takes one model per input file.
+    by_model: dict[str, list[str]] = {}
+    for custom_id, (body, _, _) in cases.items():
+        by_model.setdefault(body["model"], []).append(custom_id)
+    rows: dict[str, dict[str, Any]] = {}
+    for custom_ids in by_model.values():
+        lines = [
+            {"custom_id": cid, "method": "POST", "url": endpoint, "body": cases[cid][0]}
+            for cid in custom_ids
+        ]
+        data = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+        file = client.files.create(file=("in.jsonl", data), purpose="batch")
+        batch = client.batches.create(
+            input_file_id=file.id,
+            endpoint=endpoint,  # type: ignore[arg-type]
+            completion_window="24h",
+        )
+        deadline = time.monotonic() + 30
+        while (batch := client.batches.retrieve(batch.id)).status != "completed":
+            assert batch.status not in ("failed", "expired", "cancelled"), batch
+            assert time.monotonic() < deadline, "the batch never ended"
+            time.sleep(0.02)
+        refused = [cid for cid in custom_ids if cases[cid][1]]
+        assert batch.request_counts is not None
+        assert batch.request_counts.failed == len(refused)
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if file_id:
+                for raw in client.files.content(file_id).text.splitlines():
+                    row = orjson.loads(raw)
+                    rows[row["custom_id"]] = row
+    for custom_id, (_, code, words) in cases.items():
+        response = rows[custom_id]["response"]
+        if code is None:
+            assert response["status_code"] == 200, (custom_id, response)
+            continue
+        assert response["status_code"] == 400, custom_id
+        error = response["body"]["error"]
+        assert error["type"] == "invalid_request_error"
+        assert error["code"] == code, (custom_id, error)
+        assert words in error["message"], (custom_id, error)
+        assert error["param"]

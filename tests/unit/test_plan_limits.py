@@ -48,8 +48,14 @@ async def test_embeddings_batches_split_at_50000_inputs() -> None:
 
 
 async def test_one_request_over_the_input_limit_is_refused() -> None:
+    # OpenAI's embedding models take 2,048 inputs per request (a rule of theirs)...
+    with pytest.raises(InputError, match=r"line 1: .*body\.input: input takes at most 2048"):
+        await plan([embed(0, ["text"] * 2_049)])
+    # ... and no model takes more than one batch holds.
+    line = embed(0, ["text"] * 50_001)
+    line["body"]["model"] = "openai/own-embedder"
     with pytest.raises(LimitError, match="50001 inputs"):
-        await plan([embed(0, ["text"] * 50_001)])
+        await plan([line])
 
 
 async def test_chat_requests_are_not_counted_as_inputs() -> None:

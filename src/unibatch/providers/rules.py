@@ -29,6 +29,7 @@ class Violation:
     why: str
     provider_message: str  # the provider's words, for the emulator's error
     source: str
+    code: str | None = None  # the provider's error code, where its errors carry one
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +44,13 @@ class Rule:
     # True when the rule comes from errors seen from the live API (quoted in public issue
     # threads) rather than from the provider's documentation or SDK types.
     observed: bool = False
+    code: str | None = None
 
     def violations(self, request: Body, model: str = "") -> Iterator[Violation]:
         for detail in self.test(request):
             message = self.provider_message.format(detail=detail, model=model)
             why = self.why.format(detail=detail, model=model or "this model")
-            yield Violation(self.field, why, message, self.source)
+            yield Violation(self.field, why, message, self.source, self.code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +138,21 @@ def requires(
 
 
 def absent(
-    name: str, *, field: str, why: str, provider_message: str, source: str, observed: bool = False
+    name: str,
+    *,
+    field: str,
+    why: str,
+    provider_message: str,
+    source: str,
+    observed: bool = False,
+    code: str | None = None,
 ) -> Rule:
     """The native field (a dotted path) is refused by these models, whatever its value."""
 
     def test(request: Body) -> list[str]:
         return [name] if lookup(request, name) is not None else []
 
-    return Rule(test, field, why, provider_message, source, observed)
+    return Rule(test, field, why, provider_message, source, observed, code)
 
 
 def each(

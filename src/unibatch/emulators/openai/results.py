@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from unibatch.providers.openai.rules import RULES
+
 from ..kit.fakes import hex_digest, unit
 from ..kit.timeline import CANCELLED, EXPIRED
 from .fakes import FAKERS, Usage
@@ -66,6 +68,21 @@ _UNREADABLE = {
 }
 
 
+def rule_error(body: Any) -> dict[str, Any] | None:
+    """The 400 error OpenAI answers for a body that breaks one of its rules for the model
+    (the rules unibatch's translation reads too), or None."""
+    if not isinstance(body, dict):
+        return None
+    for violation in RULES.violations(body, str(body.get("model") or "")):
+        return {
+            "message": violation.provider_message,
+            "type": "invalid_request_error",
+            "param": violation.field,
+            "code": violation.code,
+        }
+    return None
+
+
 def _http_error(ctx: RowContext, custom_id: str) -> tuple[int, dict[str, Any]]:
     if unit(ctx.seed, "status", custom_id) < 0.5:
         return 500, {
@@ -109,8 +126,10 @@ def iter_outcomes(
                 row["response"] = None
                 row["error"] = {"code": reason or EXPIRED, "message": message}
                 ok = False
-            elif fails(ctx, custom_id):
-                status, error = _http_error(ctx, custom_id)
+            elif (refused := rule_error(obj.get("body"))) or fails(ctx, custom_id):
+                # A rule broken is a 400 in the error file, as OpenAI answers it: the Batch
+                # API's validation at create checks only the shape of each line.
+                status, error = (400, refused) if refused else _http_error(ctx, custom_id)
                 body = {"error": error}
                 row["response"] = {"status_code": status, "request_id": f"req_{rid}", "body": body}
                 row["error"] = None

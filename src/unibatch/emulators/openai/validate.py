@@ -15,7 +15,7 @@ import orjson
 
 from .errors import OpenAIError, missing_param
 from .fakes import EMULATED_ENDPOINTS
-from .results import RowContext, fails
+from .results import RowContext, fails, rule_error
 
 # The endpoints the SDK's `Literal` allows; the emulator fakes responses for a subset.
 SDK_ENDPOINTS = EMULATED_ENDPOINTS | {
@@ -79,7 +79,7 @@ class Scan:
     error: LineError | None
     total: int = 0
     model: str | None = None
-    failures: int = 0  # requests that will answer an HTTP error (failure_rate)
+    failures: int = 0  # requests that will answer an HTTP error (a rule, failure_rate)
 
 
 def _invalid(code: str, message: str, param: str | None, line: int | None) -> Scan:
@@ -152,7 +152,7 @@ def scan_input(
             if len(seen) > max_requests:
                 msg = f"The batch input file contains more than {max_requests} requests."
                 return _invalid("too_many_tasks", msg, None, None)
-            failures += fails(ctx, obj["custom_id"])
+            failures += bool(rule_error(obj["body"])) or fails(ctx, obj["custom_id"])
     if not seen:
         return _invalid("empty_file", "The batch input file is empty.", None, None)
     return Scan(None, len(seen), model, failures)

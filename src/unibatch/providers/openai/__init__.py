@@ -23,6 +23,7 @@ SPEC = ProviderSpec(
     completion_window=24 * 3600,
     finds_lost_batches=True,
     has_realtime=True,
+    rules="unibatch.providers.openai.rules:RULES",
     emulator="unibatch.emulators:OpenAIEmulator",
     emulator_prefix="/openai/v1",
 )

@@ -1,18 +1,28 @@
 """OpenAI bodies need no translation: the lingua franca is OpenAI's own format.
 
-Only usage is read out of responses (chat completions, embeddings and responses name
-their token counts differently)."""
+They are checked against the rules OpenAI enforces per model family (`rules.py`), so a
+request OpenAI would refuse is refused while the file is read. Only usage is read out of
+responses (chat completions, embeddings and responses name their token counts
+differently)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from unibatch.providers.translate import Body, Translator
+from unibatch.providers.openai.rules import RULES
+from unibatch.providers.translate import NATIVE_FLAG, Body, Translator, refuse
 from unibatch.types import Usage
 
 
 class OpenAITranslator(Translator):
+    def to_native(self, endpoint: str, body: Body) -> Body:
+        if body.get(NATIVE_FLAG) is True:
+            body = {k: v for k, v in body.items() if k != NATIVE_FLAG}
+        for violation in RULES.violations(body, str(body.get("model") or "")):
+            raise refuse("openai", violation.field, violation.why)
+        return body
+
     def from_native(
         self, native: Mapping[str, Any], *, model: str = "", created: int = 0
     ) -> tuple[Body, Usage]:
