@@ -98,6 +98,11 @@ class ErrorInfo:
 
 @dataclass(frozen=True, slots=True)
 class RequestCounts:
+    """How a batch's requests stand. Once it has ended: the results. While it runs, a
+    provider batch still running counts by the provider's own counters where those are
+    ahead (OpenAI, Gemini and xAI report them as requests finish), so progress shows
+    before its results land; `pending` is the rest."""
+
     total: int = 0
     pending: int = 0
     succeeded: int = 0
@@ -117,9 +122,10 @@ class RequestCounts:
             "errored": self.errored,
             "expired": self.expired,
             "cancelled": self.cancelled,
-            # OpenAI's names, so scripts written for its batch object keep working.
+            # OpenAI's names, so scripts written for its batch object keep working. As in
+            # OpenAI's batch object, cancelled requests are neither completed nor failed.
             "completed": self.succeeded,
-            "failed": self.total - self.pending - self.succeeded,
+            "failed": self.errored + self.expired,
         }
 
 

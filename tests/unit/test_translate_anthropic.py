@@ -563,3 +563,20 @@ def counts(**values: int) -> dict[str, int]:
 )
 def test_status_mapping(batch: dict[str, Any], status: str) -> None:
     assert map_status(batch) == status
+
+
+def test_job_counts_cancelled_requests_apart_from_failed_ones() -> None:
+    job = AnthropicProvider._job(
+        {
+            "id": "msgbatch_1",
+            "processing_status": "ended",
+            "request_counts": {
+                "processing": 0,
+                "succeeded": 4,
+                "errored": 1,
+                "canceled": 3,
+                "expired": 2,
+            },
+        }
+    )
+    assert (job.completed, job.failed, job.cancelled, job.total) == (4, 3, 3, 10)

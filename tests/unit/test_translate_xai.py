@@ -63,7 +63,7 @@ def test_status_is_derived_from_counters(native: dict[str, Any], ours: BatchStat
 def test_job_carries_counters_tag_and_xai_message() -> None:
     job = job_of(batch(8, pending=1, success=5, error=1, cancelled=1, input_file_id="file_1"))
     assert (job.id, job.tag, job.input_file_id) == ("batch_1", "ubj_1", "file_1")
-    assert (job.total, job.completed, job.failed) == (8, 5, 2)
+    assert (job.total, job.completed, job.failed, job.cancelled) == (8, 5, 1, 1)
     assert job.native_status == "pending=1 success=5 error=1 cancelled=1"
     failed = job_of(batch(cancel_by_xai_message="JSONL file validation failed: line 2"))
     assert failed.status is BatchStatus.FAILED

@@ -6,13 +6,25 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from unibatch.types import Batch
+from unibatch.types import Batch, RequestCounts
 
 console = Console(stderr=True)
 
 
 def money(value: float) -> str:
     return f"${value:,.6f}" if value < 1 else f"${value:,.2f}"
+
+
+def outcome_counts(counts: RequestCounts) -> str:
+    """`ok 7  errored 1`, then expired and cancelled when there are any: a cancelled
+    request is not an error, and is not shown as one."""
+    parts = [f"ok {counts.succeeded}", f"errored {counts.errored}"]
+    parts += [
+        f"{name} {n}"
+        for name, n in (("expired", counts.expired), ("cancelled", counts.cancelled))
+        if n
+    ]
+    return "  ".join(parts)
 
 
 class BatchProgress:
@@ -23,7 +35,7 @@ class BatchProgress:
             TextColumn("[bold]{task.fields[status]:<11}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("ok {task.fields[ok]}  err {task.fields[err]}  {task.fields[cost]}"),
+            TextColumn("{task.fields[counts]}  {task.fields[cost]}"),
             TimeRemainingColumn(),
             console=console,
             transient=False,
@@ -41,8 +53,7 @@ class BatchProgress:
         counts = batch.request_counts
         fields: dict[str, object] = {
             "status": batch.status.value,
-            "ok": counts.succeeded,
-            "err": counts.total - counts.pending - counts.succeeded,
+            "counts": outcome_counts(counts),
             "cost": money(batch.cost.total),
         }
         if self._task is None:

@@ -51,6 +51,20 @@ def _live_status(cancel_requested: bool, jobs: list[JobRecord]) -> BatchStatus:
     return BatchStatus(status)
 
 
+def _job_counts(job: JobRecord, landed: dict[str, int] | None) -> dict[str, int]:
+    """A running job's counts: the provider's own counters while they are ahead of the
+    results we hold (results land only once the provider batch has ended), ours after."""
+    ours = landed or dict.fromkeys(_COUNTS, 0)
+    if job.phase is JobPhase.DONE:
+        return ours
+    reported = {
+        "succeeded": job.provider_completed,
+        "errored": job.provider_failed,
+        "cancelled": job.provider_cancelled,
+    }
+    return reported if sum(reported.values()) > sum(ours.values()) else ours
+
+
 async def batch_view(store: Store, batch_id: str) -> Batch:
     batch = await store.get_batch(batch_id)
     if batch is None:
@@ -82,11 +96,16 @@ def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Bat
         # The totals are written at finalize; until then they add up the results so far.
         status = _live_status(batch.cancel_requested, jobs)
         sums = dict.fromkeys(_SUMS, 0) | {"cost_input": 0.0, "cost_output": 0.0}
-        counts = dict.fromkeys(_COUNTS, 0)
+        landed: dict[str, dict[str, int]] = {}
         for row in progress:
-            counts[row["status"]] = counts.get(row["status"], 0) + int(row["n"])
+            per_job = landed.setdefault(row["job_id"], dict.fromkeys(_COUNTS, 0))
+            per_job[row["status"]] = per_job.get(row["status"], 0) + int(row["n"])
             for key in sums:
                 sums[key] += row[key]
+        counts = dict.fromkeys(_COUNTS, 0)
+        for job in jobs:
+            for key, n in _job_counts(job, landed.get(job.id)).items():
+                counts[key] += n
     total = batch.request_total
     submitted = [j.submitted_at for j in jobs if j.submitted_at]
     errors = [e for j in jobs for e in j.errors]

@@ -51,8 +51,11 @@ class ProviderJob:
     id: str
     status: BatchStatus
     native_status: str
+    # The provider's own progress counters, where it reports them while the batch runs:
+    # requests answered, failed (errored or expired), and cancelled.
     completed: int = 0
     failed: int = 0
+    cancelled: int = 0
     total: int = 0
     input_file_id: str | None = None
     output_file_id: str | None = None

@@ -88,7 +88,7 @@ def _lease_free(table: sa.Table, now: float) -> sa.ColumnElement[bool]:
 
 def _progress_query(where: sa.ColumnElement[bool], *group: sa.ColumnElement[Any]) -> sa.Select[Any]:
     """Per-status counts and sums of the results matching `where`, grouped by status and
-    `group` (a batch id column, to read several batches at once)."""
+    `group` (the job id column; the batch id column too, to read several batches at once)."""
     r = results.c
     return (
         sa.select(
@@ -208,8 +208,8 @@ class Store(Transitions):
         return [JobRecord.from_row(row) for row in rows]
 
     async def progress(self, batch_id: str) -> list[Row]:
-        """Per-status counts and sums over the results landed so far."""
-        return await self._all(_progress_query(results.c.batch_id == batch_id))
+        """Per-job, per-status counts and sums over the results landed so far."""
+        return await self._all(_progress_query(results.c.batch_id == batch_id, results.c.job_id))
 
     async def batch_states(
         self, batch_ids: Sequence[str]
@@ -230,7 +230,9 @@ class Store(Transitions):
             running = [r.id for r in records if r.status.value not in _TERMINAL]
             progress: list[Row] = []
             if running:
-                stmt = _progress_query(results.c.batch_id.in_(running), results.c.batch_id)
+                stmt = _progress_query(
+                    results.c.batch_id.in_(running), results.c.batch_id, results.c.job_id
+                )
                 progress = [dict(r) for r in (await conn.execute(stmt)).mappings()]
         return records, job_records, progress
 

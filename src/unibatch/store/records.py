@@ -63,6 +63,7 @@ class JobRecord:
     byte_count: int
     provider_completed: int
     provider_failed: int
+    provider_cancelled: int
     errors: list[str]
     submitted_at: float | None
     finished_at: float | None
@@ -155,6 +156,7 @@ class ProviderState:
     error_file_id: str | None
     provider_completed: int
     provider_failed: int
+    provider_cancelled: int
     errors: list[str]
 
     def values(self) -> dict[str, Any]:

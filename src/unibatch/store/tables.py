@@ -75,8 +75,10 @@ jobs = sa.Table(
     sa.Column("error_file_id", sa.String(255)),
     sa.Column("request_count", sa.Integer, nullable=False),
     sa.Column("byte_count", sa.BigInteger, nullable=False),
+    # The provider's own progress counters, as last polled (shown while the job runs).
     sa.Column("provider_completed", sa.Integer, nullable=False, default=0),
     sa.Column("provider_failed", sa.Integer, nullable=False, default=0),
+    sa.Column("provider_cancelled", sa.Integer, nullable=False, server_default="0"),
     sa.Column("errors", sa.JSON, nullable=False),
     sa.Column("submitted_at", sa.Float),
     sa.Column("finished_at", sa.Float),

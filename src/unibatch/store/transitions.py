@@ -170,6 +170,7 @@ class Transitions:
             error_file_id=None,
             provider_completed=0,
             provider_failed=0,
+            provider_cancelled=0,
             errors=[],
             submitted_at=None,
             cancel_sent=False,

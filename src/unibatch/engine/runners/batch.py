@@ -53,7 +53,15 @@ class BatchRunner:
                 await ctx.store.resubmit_job(job.id, ctx.owner, str(exc), now=ctx.clock())
 
 
-def provider_state(pj: ProviderJob) -> ProviderState:
+def provider_state(pj: ProviderJob, seen: JobRecord | None = None) -> ProviderState:
+    """What to record of a poll. The counters are kept from the previous poll (`seen`)
+    when the new ones add up to less: OpenAI resets them to zero once a batch is
+    cancelled, and progress shown to users should not run backwards."""
+    counts = (pj.completed, pj.failed, pj.cancelled)
+    if seen is not None:
+        before = (seen.provider_completed, seen.provider_failed, seen.provider_cancelled)
+        if sum(before) > sum(counts):
+            counts = before
     return ProviderState(
         provider_batch_id=pj.id,
         status=pj.status,
@@ -61,8 +69,9 @@ def provider_state(pj: ProviderJob) -> ProviderState:
         input_file_id=pj.input_file_id,
         output_file_id=pj.output_file_id,
         error_file_id=pj.error_file_id,
-        provider_completed=pj.completed,
-        provider_failed=pj.failed,
+        provider_completed=counts[0],
+        provider_failed=counts[1],
+        provider_cancelled=counts[2],
         errors=pj.errors,
     )
 
@@ -142,7 +151,7 @@ async def _poll(ctx: Context, provider: Provider, job: JobRecord) -> None:
             raise TransientProviderError(str(exc), status_code=exc.status_code) from exc
         await ctx.store.job_given_up(job.id, ctx.owner, str(exc), next_run_at=ctx.clock())
         return
-    state = provider_state(pj)
+    state = provider_state(pj, seen=job)
     if pj.status.terminal:
         if pj.status is BatchStatus.CANCELLED and not batch.cancel_requested:
             # We cancelled it ourselves because it ran past the maximum age.

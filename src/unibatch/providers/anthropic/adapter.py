@@ -220,7 +220,8 @@ class AnthropicProvider(HttpProvider):
             status=status,
             native_status=native,
             completed=int(counts.get("succeeded") or 0),
-            failed=sum(int(counts.get(k) or 0) for k in ("errored", "canceled", "expired")),
+            failed=sum(int(counts.get(k) or 0) for k in ("errored", "expired")),
+            cancelled=int(counts.get("canceled") or 0),
             total=_total(batch),
             errors=errors,
         )
