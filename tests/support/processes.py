@@ -32,7 +32,7 @@ def start(
 
 
 def run(
-    args: list[str], env: Mapping[str, str], timeout: float = 120
+    args: list[str], env: Mapping[str, str], timeout: float = 120, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "unibatch", *args],
@@ -40,6 +40,7 @@ def run(
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
     )
 
 

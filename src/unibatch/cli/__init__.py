@@ -18,12 +18,13 @@ import typer
 
 from unibatch import logs
 from unibatch.cli import batches, dev, keys
-from unibatch.cli.common import EXIT_INPUT, error
+from unibatch.cli.common import EXIT_INPUT, Group, error
 from unibatch.errors import ConfigurationError
 
 __all__ = ["app"]
 
 app = typer.Typer(
+    cls=Group,
     help="One Batch API for every LLM provider: submit, track and collect batches.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -16,21 +16,24 @@ from unibatch import logs
 from unibatch.cli.common import (
     EXIT_BATCH_FAILED,
     EXIT_NOT_FINISHED,
+    BatchIdArg,
+    Command,
     DatabaseOpt,
     Format,
     FormatOpt,
+    Group,
     JsonOpt,
     OutputOpt,
     async_command,
     error,
     print_json,
 )
-from unibatch.cli.render import BatchProgress, batch_table, console, summary
+from unibatch.cli.render import BatchProgress, batch_table, console, print_table, summary
 from unibatch.client import AsyncClient
 from unibatch.errors import InputError
 from unibatch.types import Batch, BatchStatus
 
-app = typer.Typer()
+app = typer.Typer(cls=Group)
 
 
 async def write_results(
@@ -100,23 +103,48 @@ def _parse_metadata(pairs: list[str]) -> dict[str, str]:
     return metadata
 
 
-@app.command()
+@app.command(cls=Command)
 @async_command
 async def submit(
-    file: Annotated[Path, typer.Argument(help="Requests, one JSON object per line.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="Requests, one JSON object per line (OpenAI batch lines or "
+            '{"custom_id", "body"}).',
+        ),
+    ],
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", help="provider/model for every line, e.g. openai/gpt-4o-mini"
+            "--model",
+            "-m",
+            metavar="PROVIDER/MODEL",
+            help="The model of every line (fills in or overrides body.model), "
+            "e.g. openai/gpt-4o-mini.",
         ),
     ] = None,
     metadata: Annotated[
-        list[str] | None, typer.Option("--metadata", help="KEY=VALUE, repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--metadata", metavar="KEY=VALUE", help="A label kept with the batch; repeatable."
+        ),
     ] = None,
     on_complete: Annotated[
-        str | None, typer.Option(help="Call module:function once the results are in.")
+        str | None,
+        typer.Option(
+            "--on-complete",
+            metavar="MODULE:FUNCTION",
+            help="A Python function called with the finished batch once its results are in.",
+        ),
     ] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Stay until the batch ends.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Send the batch and follow it here, with a progress bar, until it ends.",
+        ),
+    ] = False,
     output: OutputOpt = None,
     fmt: FormatOpt = Format.openai,
     database: DatabaseOpt = None,
@@ -149,24 +177,30 @@ async def submit(
         await _wait_and_report(client, batch.id, output, fmt, as_json)
 
 
-@app.command()
+@app.command(cls=Command)
 @async_command
-async def status(batch_id: str, database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+async def status(
+    batch_id: BatchIdArg, database: DatabaseOpt = None, as_json: JsonOpt = False
+) -> None:
     """Show one batch: status, request counts, tokens and cost."""
     async with AsyncClient(database) as client:
         _finish(await client.get(batch_id), as_json)
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 @async_command
 async def list_(
     status: Annotated[
         str | None,
         typer.Option(
-            help="Only batches in this status: " + ", ".join(s.value for s in BatchStatus) + "."
+            "--status",
+            metavar="STATUS",
+            help="Only batches in this status: " + ", ".join(s.value for s in BatchStatus) + ".",
         ),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="At most this many, newest first.")
+    ] = 50,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -176,13 +210,13 @@ async def list_(
         if as_json:
             print_json([b.as_dict() for b in batches])
         else:
-            console.print(batch_table(batches))
+            print_table(batch_table(batches))
 
 
-@app.command()
+@app.command(cls=Command)
 @async_command
 async def results(
-    batch_id: str,
+    batch_id: BatchIdArg,
     output: OutputOpt = None,
     fmt: FormatOpt = Format.openai,
     partial: Annotated[
@@ -205,10 +239,10 @@ async def results(
             console.print(f"wrote {count} results to {output}")
 
 
-@app.command("wait")
+@app.command("wait", cls=Command)
 @async_command
 async def wait_(
-    batch_id: str,
+    batch_id: BatchIdArg,
     output: OutputOpt = None,
     fmt: FormatOpt = Format.openai,
     database: DatabaseOpt = None,
@@ -219,19 +253,23 @@ async def wait_(
         await _wait_and_report(client, batch_id, output, fmt, as_json)
 
 
-@app.command()
+@app.command(cls=Command)
 @async_command
-async def cancel(batch_id: str, database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
+async def cancel(
+    batch_id: BatchIdArg, database: DatabaseOpt = None, as_json: JsonOpt = False
+) -> None:
     """Cancel a batch. Results that finished before the cancel are kept."""
     async with AsyncClient(database) as client:
         _finish(await client.cancel(batch_id), as_json)
 
 
-@app.command()
+@app.command(cls=Command)
 @async_command
 async def worker(
     database: DatabaseOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log what the worker does, not only warnings.")
+    ] = False,
 ) -> None:
     """Process due work (submit, poll, ingest, finalize, notify) until SIGINT or SIGTERM."""
     logs.setup("INFO" if verbose else "WARNING")

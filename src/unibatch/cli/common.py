@@ -14,6 +14,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import orjson
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from unibatch.cli.render import console
 from unibatch.errors import ConfigurationError, InputError, NotFoundError, UnibatchError
@@ -28,20 +29,53 @@ class Format(StrEnum):
     unified = "unified"
 
 
+def _flags_as_flags(params: list[Any]) -> list[Any]:
+    # typer labels every option with its type, so a flag would read `--wait <bool>` in
+    # --help, as if it took a value; an empty metavar leaves the label out.
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose --help shows flags as flags (`--wait`, `--json`, `--help`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """A command group whose --help shows flags as flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+
+BatchIdArg = Annotated[
+    str,
+    typer.Argument(metavar="BATCH_ID", help="The batch's id (ubb_...), as submit printed it."),
+]
 DatabaseOpt = Annotated[
     str | None,
     typer.Option(
         "--database",
+        metavar="URL",
         help="Database URL (sqlite:///PATH or postgresql://...). "
         "Default: UNIBATCH_DATABASE_URL, else a SQLite file in the user data directory.",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 FormatOpt = Annotated[
-    Format, typer.Option("--format", help="openai: OpenAI batch output lines; unified: ours.")
+    Format,
+    typer.Option(
+        "--format",
+        help="openai: OpenAI batch output lines; unified: ours, with status, usage and cost.",
+    ),
 ]
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write results here (JSONL).")
+    Path | None,
+    typer.Option("--output", "-o", metavar="FILE", help="Write the results here (JSONL)."),
 ]
 
 

@@ -8,30 +8,62 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
+import platformdirs
 import typer
 
 from unibatch import logs
 from unibatch.cli.batches import wait_for, write_results
-from unibatch.cli.common import EXIT_INPUT, DatabaseOpt, Format, async_command, error, run
+from unibatch.cli.common import (
+    EXIT_INPUT,
+    Command,
+    DatabaseOpt,
+    Format,
+    Group,
+    async_command,
+    error,
+    run,
+)
 from unibatch.cli.render import console, summary
 from unibatch.client import AsyncClient
 from unibatch.config import Settings
 from unibatch.errors import UnibatchError
 
-app = typer.Typer()
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app = typer.Typer(cls=Group)
+db_app = typer.Typer(cls=Group, help="Database maintenance.", no_args_is_help=True)
 
 DEMO_REQUESTS = Path(__file__).parents[1] / "examples" / "chat_requests.jsonl"
+# Next to the default database, not in the working directory: a first try of the tool
+# should not leave a file in the user's project.
+DEMO_OUTPUT = Path(platformdirs.user_data_dir("unibatch")) / "demo-results.jsonl"
 
 
-@app.command()
+@app.command(cls=Command)
 def emulate(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8600,
-    time_scale: Annotated[float, typer.Option(help="Multiplies every batch phase.")] = 1.0,
-    failure_rate: Annotated[float, typer.Option(help="Share of requests that fail.")] = 0.0,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", help="Port (0 picks a free one).")
+    ] = 8600,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            metavar="X",
+            help="Multiplies every batch phase (0.1: ten times faster).",
+        ),
+    ] = 1.0,
+    failure_rate: Annotated[
+        float,
+        typer.Option("--failure-rate", metavar="R", help="Share of requests that fail, 0 to 1."),
+    ] = 0.0,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Where uploaded and result files go (default: temp).")
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            metavar="DIR",
+            help="Where uploaded and result files go (default: a temporary directory).",
+        ),
     ] = None,
     knobs: Annotated[
         list[str] | None,
@@ -62,10 +94,12 @@ def emulate(
         raise typer.Exit(EXIT_INPUT) from None
 
 
-@app.command()
+@app.command(cls=Command)
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port.")] = 8000,
     no_worker: Annotated[
         bool,
         typer.Option("--no-worker", help="Serve only; run `unibatch worker` processes apart."),
@@ -87,20 +121,47 @@ def serve(
         raise typer.Exit(EXIT_INPUT) from None
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("demo-results.jsonl"),
-    database: DatabaseOpt = None,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help=f"Write the results here (JSONL). Default: {DEMO_OUTPUT}",
+            show_default=False,
+        ),
+    ] = DEMO_OUTPUT,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            metavar="URL",
+            help="Keep the demo's batch in this database. Default: a temporary SQLite "
+            "database, deleted when the demo ends (UNIBATCH_DATABASE_URL is not used).",
+        ),
+    ] = None,
 ) -> None:
-    """Run a 200-request batch on the built-in OpenAI emulator: no key, no internet."""
+    """Run a 200-request batch on the built-in OpenAI emulator: no key, no internet.
+    The batch lives in a temporary database unless --database names one; the results
+    are written to --output, and the path is printed."""
     from unibatch.emulators import EmulatorConfig
     from unibatch.emulators.server import running_emulator
 
+    output = output.expanduser().resolve()
+    if output == DEMO_OUTPUT:
+        output.parent.mkdir(parents=True, exist_ok=True)
     # The emulator and the temporary database outlive the event loop, so nothing the
     # loop still finishes on its way out finds them gone.
     with tempfile.TemporaryDirectory() as tmp, running_emulator(EmulatorConfig()) as emu:
         env = {**os.environ, "OPENAI_API_KEY": "demo", "OPENAI_BASE_URL": emu.base_url("openai")}
         run(_demo(env, database or f"sqlite:///{tmp}/demo.db", output))
+    if database is None:
+        console.print(
+            "the batch was kept in a temporary database, now deleted (--database URL keeps it)",
+            soft_wrap=True,
+        )
 
 
 async def _demo(env: dict[str, str], database: str, output: Path) -> None:
@@ -116,7 +177,7 @@ async def _demo(env: dict[str, str], database: str, output: Path) -> None:
         console.print(f"wrote {count} results to {output}")
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", cls=Command)
 @async_command
 async def db_upgrade(database: DatabaseOpt = None) -> None:
     """Create or migrate the database schema to the latest version."""

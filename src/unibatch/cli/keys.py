@@ -9,15 +9,17 @@ from typing import Annotated
 
 import typer
 
-from unibatch.cli.common import DatabaseOpt, JsonOpt, async_command, print_json
-from unibatch.cli.render import console
+from unibatch.cli.common import Command, DatabaseOpt, Group, JsonOpt, async_command, print_json
+from unibatch.cli.render import console, fitted_table, print_table
 from unibatch.config import Settings
 from unibatch.errors import NotFoundError
 from unibatch.gateway.store import GatewayStore
 from unibatch.store import Store
 
 app = typer.Typer(
-    help="Virtual keys of the gateway (works directly on the database).", no_args_is_help=True
+    cls=Group,
+    help="Virtual keys of the gateway (works directly on the database).",
+    no_args_is_help=True,
 )
 
 
@@ -35,13 +37,20 @@ def _finite_budget(value: float | None) -> float | None:
     return value
 
 
-@app.command("create")
+@app.command("create", cls=Command)
 @async_command
 async def keys_create(
-    name: str,
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="A name to know the key by, e.g. a team.")
+    ],
     max_budget: Annotated[
         float | None,
-        typer.Option(help="USD at batch prices this key may spend.", callback=_finite_budget),
+        typer.Option(
+            "--max-budget",
+            metavar="USD",
+            help="USD at batch prices this key may spend (default: no limit).",
+            callback=_finite_budget,
+        ),
     ] = None,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,
@@ -61,12 +70,10 @@ async def keys_create(
     sys.stdout.write(created.key + "\n")
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 @async_command
 async def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
     """List virtual keys with their budget, spend and reservations."""
-    from rich.table import Table
-
     from unibatch.gateway.keys import key_object
 
     store, keys = await _key_store(database)
@@ -77,24 +84,30 @@ async def keys_list(database: DatabaseOpt = None, as_json: JsonOpt = False) -> N
     if as_json:
         print_json([row.model_dump() for row in rows])
         return
-    table = Table("id", "name", "key", "budget", "spent", "reserved", "revoked")
-    for row in rows:
-        budget = "-" if row.max_budget is None else f"${row.max_budget:.4f}"
-        table.add_row(
+    headers = ["id", "name", "key", "budget", "spent", "reserved", "revoked"]
+    cells = [
+        [
             row.id,
             row.name,
             row.key_hint,
-            budget,
+            "-" if row.max_budget is None else f"${row.max_budget:.4f}",
             f"${row.spent:.4f}",
             f"${row.reserved:.4f}",
             "yes" if row.revoked_at else "",
-        )
-    console.print(table)
+        ]
+        for row in rows
+    ]
+    print_table(fitted_table(headers, cells))
 
 
-@app.command("revoke")
+@app.command("revoke", cls=Command)
 @async_command
-async def keys_revoke(key_id: str, database: DatabaseOpt = None) -> None:
+async def keys_revoke(
+    key_id: Annotated[
+        str, typer.Argument(metavar="KEY_ID", help="The key's id (key_...), as keys list shows it.")
+    ],
+    database: DatabaseOpt = None,
+) -> None:
     """Revoke a key: the gateway answers it 401 from now on. Its batches keep running."""
     store, keys = await _key_store(database)
     try:

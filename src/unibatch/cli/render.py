@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -90,18 +94,46 @@ def summary(batch: Batch) -> Table:
 
 
 def batch_table(batches: list[Batch]) -> Table:
-    table = Table("id", "status", "requests", "done", "cost", "providers", "created")
-    import datetime as dt
-
-    for b in batches:
-        created = dt.datetime.fromtimestamp(b.created_at).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(
+    rows = [
+        [
             b.id,
             b.status.value,
-            str(b.request_counts.total),
-            str(b.request_counts.done),
+            f"{b.request_counts.done}/{b.request_counts.total}",
             money(b.cost.total),
+            dt.datetime.fromtimestamp(b.created_at).strftime("%Y-%m-%d %H:%M:%S"),
             ",".join(b.providers),
-            created,
-        )
+        ]
+        for b in batches
+    ]
+    return fitted_table(["id", "status", "done", "cost", "created", "providers"], rows)
+
+
+def fitted_table(headers: Sequence[str], rows: Sequence[Sequence[str]], keep: int = 2) -> Table:
+    """A table of whole values: the first `keep` columns (the id first) always, then as
+    many of the others, in order, as fit the terminal. Rich would rather shorten every
+    column, ids included, to `ubb_0…`, and an id that cannot be copied is of no use."""
+    for shown in range(len(headers), keep - 1, -1):
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+        for header in headers[:shown]:
+            table.add_column(header, no_wrap=True)
+        for row in rows:
+            table.add_row(*row[:shown])
+        if shown == keep or natural_width(table) <= console.width:
+            break
     return table
+
+
+def natural_width(table: Table) -> int:
+    """The width the table takes with no column shortened (measured without a limit:
+    rich caps a measurement at the terminal's width)."""
+    return console.measure(table, options=console.options.update_width(10_000)).maximum
+
+
+def print_table(table: Table) -> None:
+    """Print whole even when the columns that are always kept are wider than the
+    terminal: the terminal wraps the lines, nothing is cut."""
+    width = natural_width(table)
+    if width <= console.width:
+        console.print(table)
+    else:  # `print(width=...)` cannot go past the terminal's width; a wider console can
+        Console(stderr=True, width=width).print(table)
