@@ -116,3 +116,21 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
     assert typo.returncode == 2
     assert f"the directory {missing.parent} does not exist" in typo.stderr
     assert not missing.parent.exists()
+
+
+def test_an_output_file_in_a_missing_directory_is_refused_before_anything_runs(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    requests = tmp_path / "in.jsonl"
+    requests.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in chat_lines(2)))
+    # Wide enough that click's error box does not wrap the path.
+    env = {"UNIBATCH_DATABASE_URL": sqlite_url, "OPENAI_API_KEY": "test-key", "COLUMNS": "400"}
+    missing = tmp_path / "no" / "such" / "out.jsonl"
+    refused = run(["submit", str(requests), "--wait", "-o", str(missing)], env)
+    assert refused.returncode == 2
+    assert f"the directory {missing.parent} does not exist" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # Refused before the batch was stored, not after it ran.
+    assert orjson.loads(run(["list", "--json"], env).stdout) == []
+    demo = run(["demo", "-o", str(missing)], {"HOME": str(tmp_path), "COLUMNS": "400"})
+    assert demo.returncode == 2 and "does not exist" in demo.stderr

@@ -82,13 +82,14 @@ def test_list_and_keys_list_show_whole_ids_in_a_narrow_terminal(
     ]
     listed = run(["list"], env)
     assert listed.returncode == 0, listed.stderr
+    # The tables are the commands' answer: on stdout, for `| less` or `> file`.
     for batch_id in batch_ids:
-        assert batch_id in listed.stderr
+        assert batch_id in listed.stdout
     keys = run(["keys", "list"], env)
     assert keys.returncode == 0, keys.stderr
     for key_id in key_ids:
-        assert key_id in keys.stderr
-    assert "…" not in listed.stderr + keys.stderr
+        assert key_id in keys.stdout
+    assert "…" not in listed.stdout + keys.stdout
 
 
 def test_demo_writes_outside_the_working_directory_and_says_where(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def test_progress_shows_the_providers_count_before_the_batch_ends(
         half_way(env, batch_id, emulator_clock)
         counts = status(env, batch_id)["request_counts"]
         assert (counts["succeeded"], counts["pending"], counts["failed"]) == (5, 5, 0)
-        shown = run(["status", batch_id], env).stderr
+        shown = run(["status", batch_id], env).stdout
         assert row(shown, "status") == "in_progress"
         assert (row(shown, "succeeded"), row(shown, "pending")) == ("5", "5")
         wait_for(lambda: "5/10" in log.read_text(), 60, "the progress bar to show 5/10", 0.1)
@@ -132,5 +132,5 @@ def test_a_cancelled_batch_counts_cancelled_requests_not_errors(
     assert (row(text, "succeeded"), row(text, "errored"), row(text, "cancelled")) == ("5", "0", "5")
     counts = status(env, batch_id)["request_counts"]
     assert (counts["cancelled"], counts["errored"], counts["failed"]) == (5, 0, 0)
-    shown = run(["status", batch_id], env).stderr
+    shown = run(["status", batch_id], env).stdout
     assert (row(shown, "errored"), row(shown, "cancelled")) == ("0", "5")

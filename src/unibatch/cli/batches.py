@@ -90,7 +90,7 @@ def _finish(batch: Batch, as_json: bool) -> None:
     if as_json:
         print_json(batch.as_dict())
     else:
-        console.print(summary(batch))
+        print_table(summary(batch))
 
 
 def _parse_metadata(pairs: list[str]) -> dict[str, str]:

@@ -73,9 +73,30 @@ FormatOpt = Annotated[
         help="openai: OpenAI batch output lines; unified: ours, with status, usage and cost.",
     ),
 ]
+
+
+def writable_output(value: Path | None) -> Path | None:
+    """Checked before anything runs: a typo in a directory must not surface only after a
+    day-long batch has ended."""
+    if value is None:
+        return None
+    folder = value.expanduser().parent
+    if not folder.is_dir():
+        raise typer.BadParameter(f"the directory {folder} does not exist; create it first")
+    if value.is_dir():
+        raise typer.BadParameter(f"{value} is a directory; give a file name")
+    return value
+
+
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", metavar="FILE", help="Write the results here (JSONL)."),
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the results here (JSONL).",
+        callback=writable_output,
+    ),
 ]
 
 

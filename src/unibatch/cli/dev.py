@@ -22,6 +22,7 @@ from unibatch.cli.common import (
     async_command,
     error,
     run,
+    writable_output,
 )
 from unibatch.cli.render import console, summary
 from unibatch.client import AsyncClient
@@ -131,6 +132,8 @@ def demo(
             metavar="FILE",
             help=f"Write the results here (JSONL). Default: {DEMO_OUTPUT}",
             show_default=False,
+            # Its own default folder is made when needed.
+            callback=lambda v: v if v == DEMO_OUTPUT else writable_output(v),
         ),
     ] = DEMO_OUTPUT,
     database: Annotated[

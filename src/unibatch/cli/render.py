@@ -12,7 +12,10 @@ from rich.table import Table
 
 from unibatch.types import Batch, RequestCounts
 
+# Notices, progress and errors go to stderr; what a command answers (tables, summaries)
+# to stdout, so that `unibatch list | less` and `> file` get it.
 console = Console(stderr=True)
+out = Console()
 
 
 def money(value: float) -> str:
@@ -118,7 +121,7 @@ def fitted_table(headers: Sequence[str], rows: Sequence[Sequence[str]], keep: in
             table.add_column(header, no_wrap=True)
         for row in rows:
             table.add_row(*row[:shown])
-        if shown == keep or natural_width(table) <= console.width:
+        if shown == keep or natural_width(table) <= out.width:
             break
     return table
 
@@ -126,14 +129,14 @@ def fitted_table(headers: Sequence[str], rows: Sequence[Sequence[str]], keep: in
 def natural_width(table: Table) -> int:
     """The width the table takes with no column shortened (measured without a limit:
     rich caps a measurement at the terminal's width)."""
-    return console.measure(table, options=console.options.update_width(10_000)).maximum
+    return out.measure(table, options=out.options.update_width(10_000)).maximum
 
 
 def print_table(table: Table) -> None:
     """Print whole even when the columns that are always kept are wider than the
     terminal: the terminal wraps the lines, nothing is cut."""
     width = natural_width(table)
-    if width <= console.width:
-        console.print(table)
+    if width <= out.width:
+        out.print(table)
     else:  # `print(width=...)` cannot go past the terminal's width; a wider console can
-        Console(stderr=True, width=width).print(table)
+        Console(width=width).print(table)
