@@ -136,3 +136,20 @@ def test_cache_writes_are_priced_at_the_cache_write_rates() -> None:
     assert rates.cost(usage).input == pytest.approx(expected)
     # Without cache-write prices, writes cost what any input token does.
     assert RATES.cost(usage).input == pytest.approx(700 * 2e-6 + 300 * 1e-6)
+
+
+def test_nul_in_provider_text_is_replaced_so_postgresql_can_store_it() -> None:
+    # PostgreSQL's text type refuses NUL: a provider message holding one would make the
+    # job's ingest fail on every attempt.
+    row = ResultRow(
+        custom_id="a",
+        status=RequestStatus.ERRORED,
+        row_id="row\x00",
+        request_id="req\x00",
+        error=ErrorInfo(code="bad\x00code", message="broken \x00 text"),
+    )
+    (record,), _ = records("b", "j", RATES, [row], now=0.0)
+    stored = record_dicts([record])[0]
+    for column in ("row_id", "request_id", "error_code", "error_message"):
+        assert "\x00" not in stored[column] and "\ufffd" in stored[column]
+    assert stored["error_message"] == "broken \ufffd text"

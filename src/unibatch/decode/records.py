@@ -29,6 +29,12 @@ def extend(
     chunk += got
 
 
+def _text(value: str | None) -> str | None:
+    """Provider text as PostgreSQL can store it: its text type refuses NUL, and a result
+    that could never be stored would stop the job's ingest for good."""
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
 def records(
     batch_id: str, job_id: str, rates: Rates, rows: Iterable[ResultRow], now: float
 ) -> tuple[list[Record], Unresolved]:
@@ -49,7 +55,7 @@ def records(
             cost_in = (tokens_in - cached) * rate_in + cached * rate_cached
         cost_out = usage.output_tokens * rate_out
         body = codec.pack_bytes(orjson.dumps(r.body)) if r.body is not None else None
-        ids = (r.status_code, r.row_id, r.request_id)
+        ids = (r.status_code, _text(r.row_id), _text(r.request_id))
         usage_cols = (
             tokens_in,
             usage.output_tokens,
@@ -61,7 +67,11 @@ def records(
         if error is None and r.raw is None and r.status is SUCCEEDED:
             out.append((batch_id, r.custom_id, job_id, *ids, *priced, now))
             continue
-        failure = (error.code, error.message, error.retryable) if error else (None, None, False)
+        failure = (
+            (_text(error.code), _text(error.message), error.retryable)
+            if error
+            else (None, None, False)
+        )
         raw = codec.pack_bytes(r.raw) if r.raw is not None else None
         out.append(
             (batch_id, r.custom_id, job_id, r.status.value, *ids, *failure, *priced, raw, now)
