@@ -120,6 +120,43 @@ ANTHROPIC_CASES: dict[str, tuple[dict[str, Any], str]] = {
         claude(thinking=ADAPTIVE, tools=TOOLS, tool_choice={"type": "any"}),
         "Thinking may not be enabled when tool_choice forces tool use.",
     ),
+    "temperature-above-1": (
+        claude("claude-3-5-haiku-20241022", temperature=1.5),
+        "temperature: Input should be less than or equal to 1",
+    ),
+    "temperature-below-0": (
+        claude(temperature=-0.5),
+        "temperature: Input should be greater than or equal to 0",
+    ),
+    "tool-name": (
+        claude(tools=[{"name": "get.weather", "input_schema": {"type": "object"}}]),
+        "tools.0.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'",
+    ),
+    "schema-root": (
+        claude(tools=[{"name": "get", "input_schema": {"type": "array"}}]),
+        "tools.0.custom.input_schema.type: Input should be 'object'",
+    ),
+    "empty-text": (
+        claude(messages=[{"role": "user", "content": [{"type": "text", "text": ""}]}]),
+        "messages: text content blocks must be non-empty",
+    ),
+    "unanswered-call": (
+        claude(messages=[*tool_use("call_1")[:2], HI], tools=TOOLS),
+        "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after",
+    ),
+    "orphan-result": (
+        claude(messages=[tool_use("call_1")[2]], tools=TOOLS),
+        "messages.0.content.0: unexpected `tool_use_id` found in `tool_result` blocks",
+    ),
+    "max-tokens-3": (
+        claude("claude-3-haiku-20240307", max_tokens=4097),
+        "max_tokens: 4097 > 4096, which is the maximum allowed number of output tokens for "
+        "claude-3-haiku-20240307",
+    ),
+    "max-tokens-3-5": (claude("claude-3-5-haiku-20241022", max_tokens=8193), "> 8192"),
+    "max-tokens-opus-4-1": (claude("claude-opus-4-1", max_tokens=32_001), "> 32000"),
+    "max-tokens-haiku": (claude(max_tokens=64_001), "64001 > 64000"),
+    "max-tokens-newest": (claude("claude-opus-4-7", max_tokens=128_001), "> 128000"),
 }
 # What the API takes: a level a family has, thinking within the rules.
 ANTHROPIC_ACCEPTED: dict[str, dict[str, Any]] = {
@@ -130,6 +167,9 @@ ANTHROPIC_ACCEPTED: dict[str, dict[str, Any]] = {
     "budget-3-7": claude(
         "claude-3-7-sonnet-latest", max_tokens=4096, thinking=BUDGET, temperature=1, top_p=0.95
     ),
+    "max-tokens-at-limit": claude(max_tokens=64_000, temperature=0),
+    "calls-answered": claude(messages=tool_use("call_1", "call_2"), tools=TOOLS),
+    "prefilled-call": claude(messages=tool_use("call_1")[:2], tools=TOOLS),
 }
 
 
@@ -195,6 +235,26 @@ GEMINI_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
             "Penalty is not enabled for models/gemini-2.5-flash",
         ),
         (gemini_request(signed_turn(None), tools=GEMINI_TOOLS), ""),
+        (
+            gemini_request(generationConfig={"temperature": 2.5}),
+            "generation_config.temperature: temperature must be in the range [0.0, 2.0]",
+        ),
+        (
+            gemini_request(generationConfig={"stopSequences": list("abcdef")}),
+            "at most 5 stop sequences are allowed, got 6",
+        ),
+        (
+            gemini_request(tools=[{"functionDeclarations": [{"name": "get"}, {"name": "1st"}]}]),
+            "tools[0].function_declarations[1].name: Invalid function name. Must start with a "
+            "letter or an underscore.",
+        ),
+        (
+            gemini_request(
+                tools=[{"functionDeclarations": [{"name": "_ns.tool:get-1"}]}],
+                generationConfig={"temperature": 2, "stopSequences": list("abcde")},
+            ),
+            "",
+        ),
     ],
     "gemini-2.0-flash": [
         (gemini_request(generationConfig={"presencePenalty": 0.5}), ""),

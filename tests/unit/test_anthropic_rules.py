@@ -252,3 +252,74 @@ def test_native_thinking_is_checked_against_the_family() -> None:
     effort = {"effort": "low"}
     older = {**native, "model": "claude-haiku-4-5", "messages": [USER], "output_config": effort}
     assert "no effort setting" in refused(older, "reasoning_effort")
+
+
+@pytest.mark.parametrize("temperature", [1.5, 2, -0.1])
+def test_temperature_outside_claudes_range_is_refused(temperature: float) -> None:
+    assert "temperature is from 0 to 1" in refused(body(temperature=temperature), "temperature")
+    assert to_messages_params(body(temperature=1))["temperature"] == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "limit"),
+    [
+        ("claude-3-haiku-20240307", 4096),
+        ("claude-3-5-haiku-20241022", 8192),
+        ("claude-opus-4-1", 32_000),
+        ("claude-opus-4-20250514", 32_000),
+        ("claude-haiku-4-5", 64_000),
+        ("claude-sonnet-4-5-20250929", 64_000),
+        ("claude-opus-4-6", 128_000),
+        ("claude-next-9", 128_000),
+    ],
+)
+def test_max_tokens_above_the_models_maximum_output_is_refused(model: str, limit: int) -> None:
+    for key in ("max_tokens", "max_completion_tokens"):
+        message = refused(body(model, **{key: limit + 1}), "max_tokens")
+        assert f"at most {limit:,} output tokens" in message
+    assert to_messages_params(body(model, max_tokens=limit))["max_tokens"] == limit
+
+
+def test_the_default_max_tokens_with_thinking_stays_within_every_family() -> None:
+    for model in ("claude-3-haiku-20240307", "claude-opus-4-1", "claude-haiku-4-5"):
+        to_messages_params(body(model))
+    params = to_messages_params(body("claude-opus-4-1", reasoning_effort="high"))
+    assert params["max_tokens"] <= 32_000
+
+
+def test_tool_names_and_schemas_claude_refuses() -> None:
+    dotted = {"type": "function", "function": {"name": "get.weather"}}
+    assert "1 to 128 letters" in refused(body(tools=[dotted]), "tools")
+    long_name = {"type": "function", "function": {"name": "x" * 128}}
+    assert to_messages_params(body(tools=[long_name]))["tools"][0]["name"] == "x" * 128
+    listing = {"type": "function", "function": {"name": "get", "parameters": {"type": "array"}}}
+    assert "type object" in refused(body(tools=[listing]), "tools")
+
+
+def test_a_response_schema_that_is_not_an_object_is_refused() -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "array"}}}
+    message = refused(body(response_format=fmt), "response_format.json_schema.schema")
+    assert "wrap the schema in an object" in message
+
+
+def test_empty_text_is_refused() -> None:
+    assert "empty text" in refused(body(messages=[{"role": "user", "content": ""}]), "messages")
+    empty_part = {
+        "role": "user",
+        "content": [{"type": "text", "text": ""}, {"type": "text", "text": "x"}],
+    }
+    refused(body(messages=[empty_part]), "messages")
+
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{}"}}
+ASKED = {"role": "assistant", "content": None, "tool_calls": [CALL]}
+ANSWER = {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+
+
+def test_tool_calls_must_be_answered_in_the_next_message() -> None:
+    fine = to_messages_params(body(messages=[USER, ASKED, ANSWER, USER], tools=[TOOL]))
+    assert [m["role"] for m in fine["messages"]] == ["user", "assistant", "user"]
+    unanswered = refused(body(messages=[USER, ASKED, USER], tools=[TOOL]), "messages")
+    assert "right after the assistant message" in unanswered
+    orphan = refused(body(messages=[USER, ANSWER], tools=[TOOL]), "messages")
+    assert "must answer a tool call" in orphan

@@ -193,3 +193,26 @@ def test_every_rule_names_its_source() -> None:
     rules = RULES.defaults + tuple(r for f in RULES.families for r in f.rules)
     assert rules and all(rule.source for rule in rules)
     assert RULES.family("models/gemini-2.5-pro").prefix == "gemini-2.5-pro"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-2.0-flash", "gemini-3-pro-preview"])
+def test_sampling_limits_of_every_model(model: str) -> None:
+    assert "from 0 to 2" in refused(body(model, temperature=2.5), "temperature")
+    assert "at most 5 stop sequences" in refused(body(model, stop=list("abcdef")), "stop")
+    request = to_request(body(model, temperature=2, stop=list("abcde")))
+    assert request["generationConfig"]["stopSequences"] == list("abcde")
+
+
+@pytest.mark.parametrize("name", ["1st_tool", "get weather", "x" * 65, "get/weather"])
+def test_function_names_gemini_refuses(name: str) -> None:
+    tool = {"type": "function", "function": {"name": name}}
+    assert "starts with a letter or an underscore" in refused(
+        body("gemini-2.5-flash", tools=[tool]), "tools"
+    )
+
+
+def test_function_names_gemini_takes() -> None:
+    names = ["_private", "ns.get:weather-1", "x" * 64]
+    tools = [{"type": "function", "function": {"name": n}} for n in names]
+    request = to_request(body("gemini-2.5-flash", tools=tools))
+    assert [d["name"] for d in request["tools"][0]["functionDeclarations"]] == names

@@ -1,7 +1,8 @@
 """Every request the translation accepts is one the provider's own SDK types describe.
 
 A generated corpus of ordinary OpenAI chat bodies (text, images, tool calls and their
-results, tools, tool_choice, response_format, stop, sampling parameters) goes through the
+results, tools, tool_choice, response_format, stop, sampling parameters, n and seed, at
+values across OpenAI's ranges, some beyond the provider's) goes through the
 Anthropic and Gemini translations; each request they accept must validate against the
 official SDK's request types with unknown fields refused, and break none of the
 provider's rules. A field the SDK types do not know is a bug.
@@ -58,7 +59,8 @@ user = st.builds(
     lambda c: {"role": "user", "content": c},
     st.one_of(words, st.lists(parts, min_size=1, max_size=3)),
 )
-names = st.sampled_from(["lookup", "weather", "add"])
+# Names OpenAI takes; "get.weather" only Gemini takes ("." is outside Anthropic's pattern).
+names = st.sampled_from(["lookup", "weather", "add", "get.weather", "_x" * 32])
 tools = st.lists(names, max_size=3, unique=True).map(
     lambda found: [
         {
@@ -131,14 +133,25 @@ def chat_bodies(draw: st.DrawFn, models: list[str]) -> dict[str, Any]:
                         "type": "json_schema",
                         "json_schema": {"name": "out", "schema": schema, "strict": True},
                     },
+                    # Not an object at the root: Claude's tool input cannot hold it.
+                    {
+                        "type": "json_schema",
+                        "json_schema": {"name": "out", "schema": {"type": "array"}},
+                    },
                 ]
             )
         )
     optional = {
-        "stop": st.one_of(words, st.lists(words, min_size=1, max_size=3)),
-        "temperature": st.floats(min_value=0, max_value=1),
+        # Gemini takes at most 5 stop sequences.
+        "stop": st.one_of(words, st.lists(words, min_size=1, max_size=6)),
+        # OpenAI's range; Anthropic's stops at 1.
+        "temperature": st.floats(min_value=0, max_value=2),
         "top_p": st.floats(min_value=0.1, max_value=1),
-        "max_tokens": st.integers(min_value=1, max_value=40_000),
+        # Beyond every Claude model's maximum output.
+        "max_tokens": st.integers(min_value=1, max_value=140_000),
+        # Gemini only (Anthropic refuses both): candidateCount and seed.
+        "n": st.integers(min_value=1, max_value=3),
+        "seed": st.integers(min_value=0, max_value=2**31 - 1),
         "user": words,
         # openai-python's ReasoningEffort values.
         "reasoning_effort": st.sampled_from(
@@ -146,6 +159,8 @@ def chat_bodies(draw: st.DrawFn, models: list[str]) -> dict[str, Any]:
         ),
     }
     for name, values in optional.items():
+        if name in ("n", "seed") and not body["model"].startswith("gemini"):
+            continue
         if draw(st.booleans()):
             body[name] = draw(values)
     return body

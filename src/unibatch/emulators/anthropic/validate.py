@@ -101,9 +101,6 @@ def params_error(params: Any) -> str | None:
         role = message.get("role") if isinstance(message, dict) else None
         if role not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
-    temperature = params.get("temperature")
-    if isinstance(temperature, int | float) and not 0 <= temperature <= 1:
-        return "temperature: Input should be less than or equal to 1"
     # The per-model rules unibatch's translation reads too.
     for violation in RULES.violations(params, params["model"]):
         return violation.provider_message

@@ -32,6 +32,12 @@ https://platform.claude.com/docs/en/build-with-claude/extended-thinking):
   from 0.95, and tool use cannot be forced (extended thinking docs, "Feature
   compatibility"; the 400s quoted in MayDay-wpf/snow-app#42 and mastra-ai/mastra#7507).
 
+Every model also refuses (`DEFAULTS`): a `temperature` outside 0 to 1 (the API reference;
+OpenAI's range goes to 2), a tool name outside `^[a-zA-Z0-9_-]{1,128}$`, a tool schema
+whose root is not an object, empty text, and a tool call not answered in the next message
+(or an answer to no call); and each family caps `max_tokens` at its maximum output (the
+models overview, https://platform.claude.com/docs/en/about-claude/models/overview).
+
 `MODES` says which of these each family takes; translation reads it to map OpenAI's
 `reasoning_effort`.
 """
@@ -67,8 +73,13 @@ _THINKING = (
     "Anthropic docs, extended thinking "
     "(platform.claude.com/docs/en/build-with-claude/extended-thinking)"
 )
+_MODELS = (
+    "Anthropic models overview, max output per model "
+    "(platform.claude.com/docs/en/about-claude/models/overview)"
+)
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 TOOL_USE_ID = r"[a-zA-Z0-9_-]+"
+TOOL_NAME = r"[a-zA-Z0-9_-]{1,128}"
 
 
 def _blocks(request: Body) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -109,6 +120,120 @@ def _base64_sources(kind: str) -> Callable[[Body], Iterator[tuple[str, Any]]]:
     return walk
 
 
+def _temperature_bound(limit: int, *, above: bool) -> Rule:
+    """`temperature` beyond Anthropic's range, one rule per side as the API words them."""
+
+    def test(request: Body) -> list[str]:
+        value = request.get("temperature")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return []
+        return [str(value)] if (value > limit if above else value < limit) else []
+
+    side, most = ("less", "at most") if above else ("greater", "at least")
+    return Rule(
+        test,
+        field="temperature",
+        # OpenAI's range is 0-2; rescaling would change what the user asked for.
+        why=(
+            f"Claude's temperature is from 0 to 1, so {most} {limit} (not {{detail}}; "
+            "OpenAI's range goes to 2, and rescaling would change its meaning)"
+        ),
+        provider_message=f"temperature: Input should be {side} than or equal to {limit}",
+        source=f"{_API_REFERENCE}, temperature (ranges from 0.0 to 1.0)",
+    )
+
+
+def _tool_names(request: Body) -> Iterator[tuple[str, Any]]:
+    for i, tool in enumerate(request.get("tools") or []):
+        # Server tools (web search, code execution) carry a `type` and fixed names.
+        if isinstance(tool, dict) and tool.get("type", "custom") == "custom":
+            yield f"tools.{i}.custom.name", tool.get("name")
+
+
+def _schema_roots(request: Body) -> Iterator[tuple[str, Any]]:
+    for i, tool in enumerate(request.get("tools") or []):
+        if isinstance(tool, dict) and tool.get("type", "custom") == "custom":
+            yield f"tools.{i}.custom.input_schema.type", lookup(tool, "input_schema.type")
+
+
+def _empty_texts(request: Body) -> list[str]:
+    found = []
+    for i, message in enumerate(request.get("messages") or []):
+        if isinstance(message, dict) and message.get("content") == "":
+            found.append(f"messages.{i}.content")
+    found += [
+        f"{where}.text"
+        for where, block in _blocks(request)
+        if block.get("type") == "text" and block.get("text") == ""
+    ]
+    return found
+
+
+def _ids_of(message: Any, kind: str, key: str) -> list[Any]:
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return []
+    return [b.get(key) for b in content if isinstance(b, dict) and b.get("type") == kind]
+
+
+def _unanswered_calls(request: Body) -> list[str]:
+    messages = request.get("messages") or []
+    found = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            continue
+        calls = _ids_of(message, "tool_use", "id")
+        following = messages[i + 1] if i + 1 < len(messages) else None
+        answered = set(_ids_of(following, "tool_result", "tool_use_id"))
+        # A final assistant turn awaits no answer yet: only calls followed by a message
+        # are checked.
+        if following is not None and any(c not in answered for c in calls):
+            found.append(f"messages.{i}")
+    return found
+
+
+def _orphan_results(request: Body) -> list[str]:
+    messages = request.get("messages") or []
+    found = []
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        previous = messages[i - 1] if i > 0 else None
+        calls = set(_ids_of(previous, "tool_use", "id"))
+        for j, block in enumerate(content):
+            is_result = isinstance(block, dict) and block.get("type") == "tool_result"
+            if is_result and block.get("tool_use_id") not in calls:
+                found.append(f"messages.{i}.content.{j}")
+    return found
+
+
+def max_output(limit: int) -> Rule:
+    """`max_tokens` above the family's maximum output (the models overview)."""
+
+    def test(request: Body) -> list[str]:
+        value = request.get("max_tokens")
+        return [str(value)] if isinstance(value, int) and value > limit else []
+
+    return Rule(
+        test,
+        field="max_tokens",
+        why=(
+            f"{{model}} writes at most {limit:,} output tokens (max_tokens or "
+            "max_completion_tokens, or the default plus the thinking reasoning_effort adds, "
+            "is {detail})"
+        ),
+        provider_message=(
+            f"max_tokens: {{detail}} > {limit}, which is the maximum allowed number of output "
+            "tokens for {model}"
+        ),
+        source=(
+            f"{_MODELS}; the 400's words as quoted in anthropics/claude-code#24451 and "
+            "BerriAI/litellm#15715"
+        ),
+    )
+
+
 def _deprecated(name: str) -> Rule:
     return absent(
         name,
@@ -130,6 +255,68 @@ _ONE_SAMPLING_PARAMETER = together(
 )
 
 DEFAULTS: tuple[Rule, ...] = (
+    _temperature_bound(1, above=True),
+    _temperature_bound(0, above=False),
+    each(
+        _tool_names,
+        matches(TOOL_NAME),
+        field="tools",
+        why="a tool name is 1 to 128 letters, digits, underscores or dashes ({detail} as sent)",
+        provider_message="{detail}: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'",
+        source="Anthropic API 400 quoted in modelcontextprotocol/modelcontextprotocol#1345",
+        observed=True,
+    ),
+    each(
+        _schema_roots,
+        lambda value: value == "object",
+        field="tools",
+        why=(
+            "a tool's parameters (and a response_format schema, sent as a tool) must be a "
+            "JSON schema of type object ({detail} as sent)"
+        ),
+        provider_message="{detail}: Input should be 'object'",
+        source=f"{_TYPES}: InputSchemaTyped.type",
+    ),
+    Rule(
+        _empty_texts,
+        field="messages",
+        why="Claude refuses empty text ({detail} as sent)",
+        provider_message="messages: text content blocks must be non-empty",
+        source="Anthropic API 400 quoted in anthropics/claude-code#53473 and miurla/morphic#83",
+        observed=True,
+    ),
+    Rule(
+        _unanswered_calls,
+        field="messages",
+        why=(
+            "every tool call needs a tool message with its id right after the assistant "
+            "message that made it (unanswered at {detail} as sent)"
+        ),
+        # The API lists the unanswered ids after "immediately after:".
+        provider_message=(
+            "{detail}: `tool_use` ids were found without `tool_result` blocks immediately "
+            "after. Each `tool_use` block must have a corresponding `tool_result` block in "
+            "the next message."
+        ),
+        source="Anthropic API 400 quoted in anthropics/claude-code#5060",
+        observed=True,
+    ),
+    Rule(
+        _orphan_results,
+        field="messages",
+        why=(
+            "a tool message must answer a tool call of the assistant message just before it "
+            "(unmatched at {detail} as sent)"
+        ),
+        # The API lists the unexpected ids after "blocks:".
+        provider_message=(
+            "{detail}: unexpected `tool_use_id` found in `tool_result` blocks. Each "
+            "`tool_result` block must have a corresponding `tool_use` block in the previous "
+            "message."
+        ),
+        source="Anthropic API 400 quoted in anthropics/claude-code#13460",
+        observed=True,
+    ),
     each(
         list_items("stop_sequences"),
         lambda value: isinstance(value, str) and bool(value.strip()),
@@ -333,24 +520,44 @@ _TO_MAX_EFFORT = _effort_level(_TO_MAX)
 _LOW_TO_HIGH_EFFORT = _effort_level(_LOW_TO_HIGH)
 _NEWEST = (*_NO_SAMPLING, _effort_level(_ALL_EFFORTS), NO_THINKING_BUDGET, *_WHILE_THINKING)
 
+# Maximum output per family (one rule per limit, so the README lists each limit once).
+_MAX_4K, _MAX_8K = max_output(4096), max_output(8192)
+_MAX_32K, _MAX_64K, _MAX_128K = max_output(32_000), max_output(64_000), max_output(128_000)
 RULES = RuleTable(
     provider="anthropic",
     defaults=DEFAULTS,
     families=(
         # Unknown Claude models: the newest rules (see the module docstring).
-        Family("claude-", _NEWEST, "Opus 4.7 and later, Sonnet 5, and unknown models"),
-        Family("claude-3", _PLAIN, "Claude 3.5 and 3"),
-        Family("claude-3-7-sonnet", _BUDGETED, "Claude 3.7 Sonnet"),
-        Family("claude-sonnet-4-0", _BUDGETED, "Sonnet 4"),
-        Family("claude-sonnet-4-2025", _BUDGETED, "Sonnet 4 (dated id)"),
-        Family("claude-opus-4-0", _BUDGETED, "Opus 4"),
-        Family("claude-opus-4-2025", _BUDGETED, "Opus 4 (dated id)"),
-        Family("claude-opus-4-1", (_ONE, *_BUDGETED), "Opus 4.1"),
-        Family("claude-opus-4-5", (_ONE, _LOW_TO_HIGH_EFFORT, *_WHILE_THINKING), "Opus 4.5"),
-        Family("claude-opus-4-6", (_ONE, _TO_MAX_EFFORT, *_WHILE_THINKING), "Opus 4.6"),
-        Family("claude-sonnet-4-5", (_ONE, *_BUDGETED), "Sonnet 4.5"),
-        Family("claude-sonnet-4-6", (_ONE, _TO_MAX_EFFORT, *_WHILE_THINKING), "Sonnet 4.6"),
-        Family("claude-haiku-4-5", (_ONE, *_BUDGETED), "Haiku 4.5"),
+        Family(
+            "claude-",
+            (*_NEWEST, _MAX_128K),
+            "Opus 4.7 and later, Sonnet 5, and unknown models",
+        ),
+        Family("claude-3", (*_PLAIN, _MAX_4K), "Claude 3"),
+        Family("claude-3-5", (*_PLAIN, _MAX_8K), "Claude 3.5"),
+        Family("claude-3-7-sonnet", (*_BUDGETED, _MAX_64K), "Claude 3.7 Sonnet"),
+        Family("claude-sonnet-4-0", (*_BUDGETED, _MAX_64K), "Sonnet 4"),
+        Family("claude-sonnet-4-2025", (*_BUDGETED, _MAX_64K), "Sonnet 4 (dated id)"),
+        Family("claude-opus-4-0", (*_BUDGETED, _MAX_32K), "Opus 4"),
+        Family("claude-opus-4-2025", (*_BUDGETED, _MAX_32K), "Opus 4 (dated id)"),
+        Family("claude-opus-4-1", (_ONE, *_BUDGETED, _MAX_32K), "Opus 4.1"),
+        Family(
+            "claude-opus-4-5",
+            (_ONE, _LOW_TO_HIGH_EFFORT, *_WHILE_THINKING, _MAX_64K),
+            "Opus 4.5",
+        ),
+        Family(
+            "claude-opus-4-6",
+            (_ONE, _TO_MAX_EFFORT, *_WHILE_THINKING, _MAX_128K),
+            "Opus 4.6",
+        ),
+        Family("claude-sonnet-4-5", (_ONE, *_BUDGETED, _MAX_64K), "Sonnet 4.5"),
+        Family(
+            "claude-sonnet-4-6",
+            (_ONE, _TO_MAX_EFFORT, *_WHILE_THINKING, _MAX_128K),
+            "Sonnet 4.6",
+        ),
+        Family("claude-haiku-4-5", (_ONE, *_BUDGETED, _MAX_64K), "Haiku 4.5"),
     ),
 )
 

@@ -20,7 +20,8 @@ Mapping decisions worth knowing:
 * `strict` on a tool, and on a `json_schema` response format, becomes strict tool use.
 * Every translated request is checked against the rules Anthropic enforces for its model
   (`rules.py`): a request Anthropic would refuse is refused here, before it is sent.
-* `temperature` above 1 is refused (Anthropic's range is 0-1; rescaling would change it).
+* `temperature` outside 0-1 is refused by the rules (OpenAI's range goes to 2; rescaling
+  would change it), and so is a `max_tokens` above the model's maximum output.
 * `reasoning_effort` becomes the model's effort and thinking settings (`reasoning.py`).
 * Escape hatch: a body with `"unibatch_native": true` is sent as Messages params unchanged
   (minus the flag and with the bare model name), for features this mapping does not cover.
@@ -173,9 +174,6 @@ def _sampling(body: Body, params: Body) -> None:
     if temperature is not None:
         if not isinstance(temperature, int | float) or isinstance(temperature, bool):
             raise InputError("body.temperature must be a number")
-        if temperature > 1:
-            # OpenAI's range is 0-2, Anthropic's 0-1; rescaling would change the meaning.
-            raise unsupported("temperature", f"{temperature} is above Anthropic's maximum of 1")
         params["temperature"] = temperature
     if body.get("top_p") is not None:
         params["top_p"] = body["top_p"]
@@ -428,6 +426,13 @@ def _response_format(body: Body, params: Body) -> None:
         raise unsupported("response_format", f"type {kind!r}")
     if params.get("tools") or "tool_choice" in params:
         raise unsupported("response_format", "it cannot be combined with tools or tool_choice")
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        # The answer is a tool's input, which Anthropic takes as an object only.
+        raise unsupported(
+            "response_format.json_schema.schema",
+            "Claude answers in JSON through a tool whose input must be an object: wrap the "
+            "schema in an object",
+        )
     # A forced tool call is the structured-output mechanism every Claude model has.
     tool: Body = {
         "name": RESPONSE_TOOL,

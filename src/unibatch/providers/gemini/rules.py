@@ -20,11 +20,17 @@ Sources, as Google words them:
   https://ai.google.dev/gemini-api/docs/structured-output);
 * presence and frequency penalties are enabled only on the 1.5 and 2.0 models ("Penalty is
   not enabled for models/gemini-2.5-flash", quoted in BerriAI/litellm and
-  google-gemini/deprecated-generative-ai-python issue threads).
+  google-gemini/deprecated-generative-ai-python issue threads);
+* every model: `temperature` from 0 to 2 and at most 5 `stopSequences` (the API reference,
+  https://ai.google.dev/api/generate-content#generationconfig), and function names that
+  start with a letter or an underscore, then letters, digits, `_ . : -`, at most 64 in all
+  (the API's 400 as quoted in public issue threads; google-genai's docstring says 128, the
+  live API refuses more than 64).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +42,10 @@ _SIGNATURES = (
 _THINKING = "Gemini API docs, thinking (ai.google.dev/gemini-api/docs/thinking)"
 _TOOLS_JSON = "Gemini API 400 for 2.x models; structured outputs docs (ai.google.dev)"
 _PENALTIES = "Gemini API 400 'Penalty is not enabled for models/...' (2.5 and later)"
+_GENERATION_CONFIG = (
+    "Gemini API reference, GenerationConfig (ai.google.dev/api/generate-content#generationconfig)"
+)
+_FUNCTION_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}")
 
 
 def _current_turn_calls(request: Body) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -94,6 +104,70 @@ def _thinking_level(allowed: tuple[str, ...]) -> Rule:
     )
 
 
+def _temperature_out_of_range(request: Body) -> list[str]:
+    value = lookup(request, "generationConfig.temperature")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return []
+    return [str(value)] if not 0 <= value <= 2 else []
+
+
+def _too_many_stops(request: Body) -> list[str]:
+    stops = lookup(request, "generationConfig.stopSequences")
+    return [str(len(stops))] if isinstance(stops, list) and len(stops) > 5 else []
+
+
+def _bad_function_names(request: Body) -> list[str]:
+    found = []
+    for i, tool in enumerate(request.get("tools") or []):
+        declarations = tool.get("functionDeclarations") if isinstance(tool, dict) else None
+        for j, declaration in enumerate(declarations or []):
+            name = declaration.get("name") if isinstance(declaration, dict) else None
+            if not isinstance(name, str) or _FUNCTION_NAME.fullmatch(name) is None:
+                found.append(f"tools[{i}].function_declarations[{j}]")
+    return found
+
+
+TEMPERATURE = Rule(
+    _temperature_out_of_range,
+    field="temperature",
+    why="Gemini's temperature is from 0 to 2 (not {detail})",
+    # The API's words for this are not quoted anywhere we found; this is the shape of its
+    # other field errors.
+    provider_message=(
+        "* GenerateContentRequest.generation_config.temperature: temperature must be in the "
+        "range [0.0, 2.0], got {detail}"
+    ),
+    source=f"{_GENERATION_CONFIG}, temperature",
+)
+STOP_SEQUENCES = Rule(
+    _too_many_stops,
+    field="stop",
+    why="Gemini takes at most 5 stop sequences (not {detail})",
+    # The API's words are not quoted anywhere we found.
+    provider_message=(
+        "* GenerateContentRequest.generation_config.stop_sequences: at most 5 stop sequences "
+        "are allowed, got {detail}"
+    ),
+    source=f"{_GENERATION_CONFIG}, stopSequences",
+)
+FUNCTION_NAMES = Rule(
+    _bad_function_names,
+    field="tools",
+    why=(
+        "a Gemini function name starts with a letter or an underscore, then letters, digits, "
+        "underscores, dots, colons or dashes, at most 64 in all ({detail} as sent)"
+    ),
+    provider_message=(
+        "* GenerateContentRequest.{detail}.name: Invalid function name. Must start with a "
+        "letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots "
+        "(.), colons (:), or dashes (-), with a maximum length of 64."
+    ),
+    source=(
+        "Gemini API 400 quoted in router-for-me/Cli-Proxy-API-Management-Center#120 and "
+        "kaitranntt/ccs#219; google-genai SDK types (FunctionDeclaration.name)"
+    ),
+    observed=True,
+)
 UNSIGNED_CALLS = Rule(
     _unsigned_calls,
     field="messages",
@@ -146,7 +220,7 @@ _GEMINI_3_FLASH = (*_GEMINI_3, _thinking_level(("minimal", "low", "medium", "hig
 
 RULES = RuleTable(
     provider="gemini",
-    defaults=(),
+    defaults=(TEMPERATURE, STOP_SEQUENCES, FUNCTION_NAMES),
     families=(
         Family("gemini-", _GEMINI_3_PRO, "unknown models (the newest rules)"),
         Family("gemini-3", _GEMINI_3_PRO, "Gemini 3 (Pro and unknown variants)"),
