@@ -15,6 +15,7 @@ from unibatch.errors import (
 )
 from unibatch.types import (
     Batch,
+    BatchError,
     BatchStatus,
     Cost,
     ErrorInfo,
@@ -43,6 +44,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AsyncClient",
     "Batch",
+    "BatchError",
     "BatchStatus",
     "Client",
     "ConfigurationError",

@@ -130,6 +130,33 @@ class RequestCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchError:
+    """Why a batch failed before anything was sent, in the shape of OpenAI's `BatchError`:
+    a bad request (`line`: its 1-based line or position; `param`: the field) or an import
+    that did not finish."""
+
+    code: str
+    message: str
+    line: int | None = None
+    param: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchError:
+        return cls(
+            code=str(data.get("code") or "invalid_request"),
+            message=str(data.get("message") or ""),
+            line=data.get("line"),
+            param=data.get("param"),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "line": self.line, "param": self.param}
+
+    def __str__(self) -> str:
+        return self.message if self.line is None else f"line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """A logical batch: what the user submitted, however many provider jobs it became."""
 
@@ -146,6 +173,8 @@ class Batch:
     finished_at: float | None = None
     cancel_requested: bool = False
     errors: tuple[str, ...] = ()
+    # Set when the batch failed before anything was sent; `errors` has them as text too.
+    validation_errors: tuple[BatchError, ...] = ()
 
     @property
     def done(self) -> bool:

@@ -14,10 +14,9 @@ from typing import Any, Literal
 from unibatch.config import Settings
 from unibatch.engine.batches import run_batch_step
 from unibatch.engine.context import Context
-from unibatch.engine.ids import new_id
-from unibatch.engine.inputs import RequestReader, Source
+from unibatch.engine.imports import draft_batch, import_requests, sweep_imports
+from unibatch.engine.inputs import Source
 from unibatch.engine.jobs import run_job_step
-from unibatch.engine.plan import Planner
 from unibatch.engine.views import batch_view, batch_views, result_view
 from unibatch.errors import InputError, NotFoundError
 from unibatch.logs import redact
@@ -129,44 +128,62 @@ class Engine:
         on_complete: str | None = None,
         max_age: float | None = None,
         batch_id: str | None = None,
+        keep_failed: bool = False,
     ) -> str:
-        """Validate, plan and store a batch in one transaction; nothing is sent yet.
-        `batch_id` lets a front end record its own rows for the batch (the gateway's
-        ownership and budget reservation) before the batch exists."""
-        if on_complete is not None and ":" not in on_complete:
-            raise InputError(f"on_complete {on_complete!r} must be written as 'module:function'")
-        now = time.time()
-        batch_id = batch_id or new_id("ubb")
-        planner = Planner(batch_id, now)
-        reader = RequestReader(
-            source,
-            batch_id=batch_id,
-            planner=planner,
-            providers=self.ctx.providers,
-            model=model,
-            chunk=self.ctx.settings.ingest_chunk,
+        """Validate, plan and store a batch; nothing is sent yet. Requests are stored in
+        committed chunks while the batch stays invisible, so a long import holds no lock
+        for its whole length; a bad line undoes it all and raises `InputError` naming it
+        (with `keep_failed` the batch stays, `failed`, with the error). `batch_id` lets a
+        front end record its own rows for the batch (the gateway's ownership and budget
+        reservation) before the batch exists."""
+        batch = self.draft_batch(
+            metadata=metadata, on_complete=on_complete, max_age=max_age, batch_id=batch_id
         )
-        batch_row = {
-            "id": batch_id,
-            "status": "pending",
-            # Replaced by the first job's endpoint at the end of the import.
-            "endpoint": "/v1/chat/completions",
-            "created_at": now,
-            "metadata": dict(metadata or {}),
-            "errors": [],
-            "cancel_requested": False,
-            "max_age": max_age if max_age is not None else self.ctx.settings.max_age,
-            "on_complete": on_complete,
-            "handler_state": "none",
-            "handler_attempts": 0,
-            "request_total": 0,
-        }
-        await self.store.import_batch(batch_row, reader.chunks(), planner.rows, reader.duplicate)
-        log.info("batch %s: %d requests in %d jobs", batch_id, reader.count, len(planner.jobs))
-        return batch_id
+        await self.store.start_import(batch)
+        await self.import_batch(batch, source, model=model, keep_failed=keep_failed)
+        return str(batch["id"])
 
-    async def get_batch(self, batch_id: str) -> Batch:
-        return await batch_view(self.store, batch_id)
+    def draft_batch(
+        self,
+        *,
+        endpoint: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        on_complete: str | None = None,
+        max_age: float | None = None,
+        batch_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The row of a batch to import, not yet written: a front end writes it with
+        `Store.insert_import` in its own transaction, then calls `import_batch` (the
+        gateway answers in between, while the batch is `validating`)."""
+        return draft_batch(
+            self.ctx,
+            endpoint=endpoint,
+            metadata=metadata,
+            on_complete=on_complete,
+            max_age=max_age,
+            batch_id=batch_id,
+        )
+
+    async def import_batch(
+        self,
+        batch: dict[str, Any],
+        source: Source,
+        *,
+        model: str | None = None,
+        keep_failed: bool = False,
+    ) -> int:
+        """Import the requests of a drafted batch (see `create_batch`); how many."""
+        return await import_requests(self.ctx, batch, source, model=model, keep_failed=keep_failed)
+
+    async def sweep_imports(self) -> int:
+        """Fail batches whose import stopped half way (its process died); how many.
+        Workers do it as they start and every lease period."""
+        return await sweep_imports(self.ctx)
+
+    async def get_batch(self, batch_id: str, *, importing: bool = False) -> Batch:
+        """The batch; one still being imported (`validating`) only with `importing`, for
+        the front end that started it."""
+        return await batch_view(self.store, batch_id, importing=importing)
 
     async def get_batches(self, batch_ids: Sequence[str]) -> list[Batch]:
         """The batches of `batch_ids` that exist, in that order, in a fixed number of
@@ -180,12 +197,13 @@ class Engine:
         rows = await self.store.list_batches(status=status, limit=limit)
         return await batch_views(self.store, [row.id for row in rows])
 
-    async def cancel(self, batch_id: str) -> Batch:
-        """Request cancellation; workers (or `wait`) cancel the provider jobs."""
-        if await self.store.get_batch(batch_id) is None:
+    async def cancel(self, batch_id: str, *, importing: bool = False) -> Batch:
+        """Request cancellation; workers (or `wait`) cancel the provider jobs. With
+        `importing`, a batch still being imported too: it ends cancelled once imported."""
+        if await self.store.get_batch(batch_id, importing=importing) is None:
             raise NotFoundError(f"no batch {batch_id!r}")
         await self.store.request_cancel(batch_id, time.time())
-        return await self.get_batch(batch_id)
+        return await self.get_batch(batch_id, importing=importing)
 
     async def results(self, batch_id: str) -> AsyncIterator[Result]:
         """Every result landed so far, in input order."""
@@ -302,7 +320,8 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             worked = await self.run_once(batch_id=batch_id)
-            row = await self.store.get_batch(batch_id)
+            # A batch still being imported (by a gateway, say) is waited for too.
+            row = await self.store.get_batch(batch_id, importing=True)
             if row is None:
                 raise NotFoundError(f"no batch {batch_id!r}")
             # The full view aggregates every result; build it only when someone looks.
@@ -312,7 +331,7 @@ class Engine:
                 row.handler_state is not HandlerState.PENDING or row.handler_attempts > 0
             )
             if on_progress is not None or finished:
-                batch = await self.get_batch(batch_id)
+                batch = await self.get_batch(batch_id, importing=True)
                 if on_progress is not None:
                     maybe = on_progress(batch)
                     if maybe is not None:
@@ -334,9 +353,14 @@ class Engine:
         log.info("worker %s started", self.ctx.owner)
         self._worker = WorkerHealth(running=True, last_loop=time.monotonic())
         backoff = 0.0
+        next_sweep = 0.0
         try:
             while not stop.is_set():
                 try:
+                    if time.monotonic() >= next_sweep:
+                        # Imports that died half way: failed, never run.
+                        await self.sweep_imports()
+                        next_sweep = time.monotonic() + self.ctx.settings.lease_seconds
                     worked = await self.run_once()
                     if not worked:
                         await self._until(stop, self._sleep_until_due(None, idle))

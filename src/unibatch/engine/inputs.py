@@ -83,6 +83,8 @@ class RequestReader:
         self.model = model
         self.chunk = chunk
         self.count = 0
+        # The line being read (for errors raised about it from elsewhere).
+        self.line: int | None = None
         self.endpoint: str | None = None
         # Ids of the chunk being built; repeats across chunks are caught by the store's
         # unique constraint, so memory stays flat however long the file is.
@@ -171,9 +173,12 @@ class RequestReader:
         line = self._line_of_seq[row["seq"]]
         return self._error(f"duplicate custom_id {row['custom_id']!r}", line, "custom_id")
 
-    async def chunks(self) -> AsyncIterator[list[dict[str, Any]]]:
+    def iter_chunks(self) -> Iterator[list[dict[str, Any]]]:
+        """Validated request rows, `chunk` at a time. Synchronous, so an importer can read
+        and validate in a thread while its event loop stays free."""
         chunk: list[dict[str, Any]] = []
         for raw in self._lines:
+            self.line = raw.number
             chunk.append(self._row(raw))
             self.count += 1
             if len(chunk) >= self.chunk:
@@ -185,6 +190,10 @@ class RequestReader:
             yield chunk
         if self.count == 0:
             raise InputError("no requests", path=self.path)
+
+    async def chunks(self) -> AsyncIterator[list[dict[str, Any]]]:
+        for chunk in self.iter_chunks():
+            yield chunk
 
 
 def embedding_inputs(body: dict[str, Any]) -> int:

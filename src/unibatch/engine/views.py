@@ -12,6 +12,7 @@ from unibatch.store import Store
 from unibatch.store.records import BatchRecord, JobPhase, JobRecord
 from unibatch.types import (
     Batch,
+    BatchError,
     BatchStatus,
     Cost,
     ErrorInfo,
@@ -65,8 +66,10 @@ def _job_counts(job: JobRecord, landed: dict[str, int] | None) -> dict[str, int]
     return reported if sum(reported.values()) > sum(ours.values()) else ours
 
 
-async def batch_view(store: Store, batch_id: str) -> Batch:
-    batch = await store.get_batch(batch_id)
+async def batch_view(store: Store, batch_id: str, *, importing: bool = False) -> Batch:
+    """The batch as users see it; one still being imported only with `importing` (it is
+    `validating` then, with no requests counted yet)."""
+    batch = await store.get_batch(batch_id, importing=importing)
     if batch is None:
         raise NotFoundError(f"no batch {batch_id!r}")
     jobs = await store.jobs_of(batch_id)
@@ -92,7 +95,9 @@ def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Bat
     status = batch.status
     sums: Row = {key: getattr(batch, key) for key in _SUMS}
     counts = {key: int(getattr(batch, key)) for key in _COUNTS}
-    if not status.terminal:
+    if status is BatchStatus.VALIDATING:
+        status = BatchStatus.CANCELLING if batch.cancel_requested else status
+    elif not status.terminal:
         # The totals are written at finalize; until then they add up the results so far.
         status = _live_status(batch.cancel_requested, jobs)
         sums = dict.fromkeys(_SUMS, 0) | {"cost_input": 0.0, "cost_output": 0.0}
@@ -108,7 +113,8 @@ def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Bat
                 counts[key] += n
     total = batch.request_total
     submitted = [j.submitted_at for j in jobs if j.submitted_at]
-    errors = [e for j in jobs for e in j.errors]
+    validation = tuple(BatchError.from_dict(e) for e in batch.errors if isinstance(e, dict))
+    errors = [str(e) for e in validation] + [e for j in jobs for e in j.errors]
     return Batch(
         id=batch.id,
         status=status,
@@ -131,6 +137,7 @@ def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Bat
         finished_at=batch.finished_at,
         cancel_requested=batch.cancel_requested,
         errors=tuple(errors),
+        validation_errors=validation,
     )
 
 

@@ -5,6 +5,8 @@ Users give plain URLs (`sqlite:///path`, `postgresql://...`); we pick the async 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from unibatch.errors import ConfigurationError
 from unibatch.store.ops import Store
@@ -59,16 +61,42 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# The connection option that marks a SQLite transaction as a writer's (see `_SQLiteEngine`).
+_WRITES = "unibatch_writes"
+
+
+class _SQLiteEngine(AsyncEngine):
+    """SQLite: `begin()` opens a write transaction, `connect()` a read-only one.
+
+    A deferred BEGIN that later writes fails with "database is locked" at once when
+    another writer holds the lock (the busy timeout does not apply to that upgrade), so
+    write transactions take the lock at BEGIN (IMMEDIATE) and wait for it. Reads must not:
+    under WAL a deferred read never waits for a writer, so status and progress stay
+    readable while a long write (an import, an ingest) runs. Every write in the store
+    goes through `begin()`; `connect()` is for reads only."""
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self.connect() as conn:
+            await conn.execution_options(**{_WRITES: True})
+            async with conn.begin():
+                yield conn
+
+    def execution_options(self, **opt: Any) -> AsyncEngine:
+        return _SQLiteEngine(self.sync_engine.execution_options(**opt))
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    writes = conn.get_execution_options().get(_WRITES, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
 def create_engine(url: str) -> AsyncEngine:
     full = async_url(url)
     if full.startswith("sqlite"):
-        engine = create_async_engine(full, connect_args={"timeout": 30})
+        engine = _SQLiteEngine(create_async_engine(full, connect_args={"timeout": 30}).sync_engine)
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        # aiosqlite's default BEGIN is deferred; the lock upgrade then fails with "database
-        # is locked" without waiting. Taking the write lock at BEGIN makes busy_timeout apply.
-        sa.event.listen(
-            engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
-        )
+        sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
         sa.event.listen(
             engine.sync_engine,
             "connect",

@@ -8,7 +8,7 @@ candidates are selected `FOR UPDATE SKIP LOCKED` so two workers never wait on ea
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from unibatch.codec import (
     SUCCESS_CONSTANTS,
     ResultRecord,
 )
+from unibatch.store.imports import IMPORTING, Imports
 from unibatch.store.records import BatchRecord, JobRecord
 from unibatch.store.tables import batches, jobs, requests, results
 from unibatch.store.transitions import Transitions
@@ -108,7 +109,7 @@ def _progress_query(where: sa.ColumnElement[bool], *group: sa.ColumnElement[Any]
     )
 
 
-class Store(Transitions):
+class Store(Transitions, Imports):
     """All persistent state of unibatch, over one SQLAlchemy async engine."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -138,63 +139,23 @@ class Store(Transitions):
 
     # -- batches ---------------------------------------------------------------------
 
-    async def import_batch(
-        self,
-        batch: Row,
-        request_chunks: AsyncIterator[list[Row]],
-        job_rows: Callable[[], Sequence[Row]],
-        duplicate: Callable[[Row], Exception],
-    ) -> None:
-        """Insert a batch, its requests and its jobs in ONE transaction: all or nothing.
-
-        `job_rows` is called after the last chunk, when the planner knows every job.
-        Duplicate custom_ids are caught by the table's unique constraint rather than a
-        set in memory; `duplicate(row)` builds the error for the first repeated row.
-        """
-        async with self.engine.begin() as conn:
-            await conn.execute(batches.insert(), batch)
-            async for chunk in request_chunks:
-                if not chunk:
-                    continue
-                try:
-                    async with conn.begin_nested():
-                        await conn.execute(requests.insert(), chunk)
-                except sa.exc.IntegrityError:
-                    raise duplicate(await self._first_repeat(conn, chunk)) from None
-            rows = job_rows()
-            if rows:
-                await conn.execute(jobs.insert(), list(rows))
-            await conn.execute(
-                batches.update()
-                .where(batches.c.id == batch["id"])
-                .values(
-                    request_total=sum(r["request_count"] for r in rows),
-                    endpoint=rows[0]["endpoint"] if rows else batch["endpoint"],
-                )
-            )
-
-    @staticmethod
-    async def _first_repeat(conn: AsyncConnection, chunk: list[Row]) -> Row:
-        """The first row of a refused chunk whose custom_id an earlier chunk already had."""
-        ids = [row["custom_id"] for row in chunk]
-        stored = {
-            r[0]
-            for r in await conn.execute(
-                sa.select(requests.c.custom_id).where(
-                    requests.c.batch_id == chunk[0]["batch_id"], requests.c.custom_id.in_(ids)
-                )
-            )
-        }
-        return next(row for row in chunk if row["custom_id"] in stored)
-
-    async def get_batch(self, batch_id: str) -> BatchRecord | None:
-        row = await self._one(sa.select(batches).where(batches.c.id == batch_id))
+    async def get_batch(self, batch_id: str, *, importing: bool = False) -> BatchRecord | None:
+        """The batch, or None; a batch still being imported only with `importing` (its
+        front end shows it as `validating`; everyone else must not see it yet)."""
+        stmt = sa.select(batches).where(batches.c.id == batch_id)
+        if not importing:
+            stmt = stmt.where(batches.c.status != IMPORTING)
+        row = await self._one(stmt)
         return None if row is None else BatchRecord.from_row(row)
 
     async def list_batches(
         self, *, status: str | None = None, limit: int = 100, before: float | None = None
     ) -> list[BatchRecord]:
-        stmt = sa.select(batches).order_by(batches.c.created_at.desc(), batches.c.id.desc())
+        stmt = (
+            sa.select(batches)
+            .where(batches.c.status != IMPORTING)
+            .order_by(batches.c.created_at.desc(), batches.c.id.desc())
+        )
         if status:
             stmt = stmt.where(batches.c.status == status)
         if before is not None:
@@ -320,7 +281,7 @@ class Store(Transitions):
             .exists()
         )
         where = sa.or_(
-            sa.and_(batches.c.status.not_in(_TERMINAL), ~unfinished_job),
+            sa.and_(batches.c.status.not_in([*_TERMINAL, IMPORTING]), ~unfinished_job),
             sa.and_(batches.c.handler_state == "pending", batches.c.next_run_at <= now),
         )
         if batch_id is not None:

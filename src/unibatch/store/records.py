@@ -108,7 +108,8 @@ class BatchRecord:
     submitted_at: float | None
     finished_at: float | None
     metadata: dict[str, str]
-    errors: list[str]
+    # Why the batch failed before anything was sent (`BatchError` fields), if it did.
+    errors: list[dict[str, Any]]
     cancel_requested: bool
     max_age: float | None
     on_complete: str | None

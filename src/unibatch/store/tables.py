@@ -16,12 +16,15 @@ batches = sa.Table(
     "batches",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
+    # `validating` while its requests are being imported (`unibatch.store.imports`): no
+    # one but its importer sees or runs it; then `pending`, and a terminal status at the end.
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("endpoint", sa.String(64), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("submitted_at", sa.Float),
     sa.Column("finished_at", sa.Float),
     sa.Column("metadata", sa.JSON, nullable=False),
+    # Why the batch failed before anything was sent: [{code, message, line, param}].
     sa.Column("errors", sa.JSON, nullable=False),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
     # Seconds after submit before a job is cancelled; NULL: the provider's own window.
@@ -31,7 +34,8 @@ batches = sa.Table(
     sa.Column("handler_state", sa.String(8), nullable=False, default="none"),
     sa.Column("handler_attempts", sa.Integer, nullable=False, default=0),
     sa.Column("handler_error", sa.Text),
-    # Batch-level steps (finalize, notify) are scheduled and leased like jobs.
+    # Batch-level steps (finalize, notify) are scheduled and leased like jobs; an import
+    # leases its batch too (the lease is its heartbeat).
     sa.Column("next_run_at", sa.Float),
     sa.Column("lease_owner", sa.String(64)),
     sa.Column("lease_until", sa.Float),

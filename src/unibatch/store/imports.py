@@ -1,0 +1,223 @@
+"""Importing a batch in committed chunks, invisible until it is complete.
+
+A batch of a million requests must not hold SQLite's write lock (or one PostgreSQL
+transaction) for the minutes its import takes, so its requests are written one committed
+chunk at a time into a batch row whose status is `validating`. Every engine read (get,
+list, status, results) and every claim skips such a batch, so nothing sees a half import
+or runs it. The last transaction adds the jobs and makes the batch `pending` at once.
+
+The importer holds the batch's lease (`lease_owner`, `lease_until`) and renews it with
+every chunk: each chunk is written only while the lease is still its own. An import whose
+lease ran out (its process died) is taken over by a sweep (`take_over_import`), which
+deletes its requests and leaves the batch `failed`, saying why. A live import is never
+taken over: its lease is current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from unibatch.errors import UnibatchError
+from unibatch.store.tables import batches, jobs, requests
+from unibatch.types import BatchStatus
+
+Row = dict[str, Any]
+# The stored status of a batch whose import has not finished.
+IMPORTING = BatchStatus.VALIDATING.value
+# Requests deleted per transaction when an import is undone.
+_DELETE_CHUNK = 20_000
+
+
+class ImportLostError(UnibatchError):
+    """The batch being imported was taken over (its lease ran out: the importer stalled
+    for longer than the lease) and has been failed; nothing more is written to it."""
+
+
+def _importing(batch_id: str, owner: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        batches.c.id == batch_id, batches.c.status == IMPORTING, batches.c.lease_owner == owner
+    )
+
+
+class Imports:
+    """Mixed into `Store`: the named operations of a chunked import."""
+
+    engine: AsyncEngine
+
+    @staticmethod
+    async def insert_import(conn: AsyncConnection, batch: Row) -> None:
+        """Insert the batch row of an import (status `validating`, leased to the importer)
+        inside the caller's transaction, so a front end can record its own rows with it."""
+        assert batch["status"] == IMPORTING and batch["lease_owner"]
+        await conn.execute(batches.insert(), batch)
+
+    async def start_import(self, batch: Row) -> None:
+        async with self.engine.begin() as conn:
+            await self.insert_import(conn, batch)
+
+    async def import_chunk(
+        self,
+        batch_id: str,
+        owner: str,
+        chunk: list[Row],
+        *,
+        lease_until: float,
+        duplicate: Callable[[Row], Exception],
+    ) -> None:
+        """Store one chunk of requests (one transaction) and renew the import's lease.
+
+        Duplicate custom_ids, within the chunk or with an earlier one, are caught by the
+        table's unique constraint rather than a set in memory; `duplicate(row)` builds the
+        error for the first repeated row. Raises `ImportLostError` if the lease is lost."""
+        async with self.engine.begin() as conn:
+            await self._hold(conn, batch_id, owner, lease_until)
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(requests.insert(), chunk)
+            except sa.exc.IntegrityError:
+                raise duplicate(await _first_repeat(conn, chunk)) from None
+
+    async def renew_import(self, batch_id: str, owner: str, *, lease_until: float) -> bool:
+        async with self.engine.begin() as conn:
+            held = await conn.execute(
+                batches.update().where(_importing(batch_id, owner)).values(lease_until=lease_until)
+            )
+            return bool(held.rowcount)
+
+    async def finish_import(
+        self, batch_id: str, owner: str, job_rows: Sequence[Row], *, endpoint: str, now: float
+    ) -> None:
+        """Add the jobs and make the batch `pending`, in one transaction: from here on
+        workers run it. A cancel asked for during the import ends its jobs at once."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                batches.update()
+                .where(_importing(batch_id, owner))
+                .values(
+                    status=BatchStatus.PENDING.value,
+                    lease_owner=None,
+                    lease_until=None,
+                    request_total=sum(r["request_count"] for r in job_rows),
+                    endpoint=job_rows[0]["endpoint"] if job_rows else endpoint,
+                )
+                .returning(batches.c.cancel_requested)
+            )
+            cancelled = done.scalar()
+            if cancelled is None:
+                raise ImportLostError(f"batch {batch_id}: the import was taken over")
+            if job_rows:
+                await conn.execute(jobs.insert(), list(job_rows))
+            if cancelled:
+                await conn.execute(
+                    jobs.update()
+                    .where(jobs.c.batch_id == batch_id)
+                    .values(phase="done", status="cancelled", finished_at=now, next_run_at=None)
+                )
+
+    async def abort_import(
+        self, batch_id: str, owner: str, *, errors: list[Row] | None, now: float
+    ) -> bool:
+        """Undo an import: delete its requests (a slice per transaction, so undoing a
+        large import does not hold the write lock either), then delete the batch, or
+        with `errors` keep it as `failed` with them (what a front end shows its caller).
+        False when another process took the import over first (it finishes the undo)."""
+        while True:
+            async with self.engine.begin() as conn:
+                if not await self._still_held(conn, batch_id, owner):
+                    return False
+                some = (
+                    sa.select(requests.c.seq)
+                    .where(requests.c.batch_id == batch_id)
+                    .order_by(requests.c.seq)
+                    .limit(_DELETE_CHUNK)
+                    .scalar_subquery()
+                )
+                gone = await conn.execute(
+                    requests.delete().where(
+                        requests.c.batch_id == batch_id, requests.c.seq.in_(some)
+                    )
+                )
+                if not gone.rowcount:
+                    break
+        async with self.engine.begin() as conn:
+            where = _importing(batch_id, owner)
+            if errors is None:
+                result = await conn.execute(batches.delete().where(where))
+            else:
+                result = await conn.execute(
+                    batches.update()
+                    .where(where)
+                    .values(
+                        status=BatchStatus.FAILED.value,
+                        errors=errors,
+                        finished_at=now,
+                        request_total=0,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+                )
+            return bool(result.rowcount)
+
+    # -- imports whose process died ----------------------------------------------------
+
+    async def stale_imports(self, now: float, *, limit: int = 100) -> list[str]:
+        """Batches still importing whose importer has not renewed its lease in time."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(batches.c.id)
+                .where(batches.c.status == IMPORTING, batches.c.lease_until < now)
+                .order_by(batches.c.created_at)
+                .limit(limit)
+            )
+            return [r[0] for r in rows]
+
+    async def take_over_import(
+        self, batch_id: str, owner: str, *, now: float, lease_until: float
+    ) -> bool:
+        """Take over an import whose lease ran out (to undo it); False if it is live."""
+        async with self.engine.begin() as conn:
+            taken = await conn.execute(
+                batches.update()
+                .where(
+                    batches.c.id == batch_id,
+                    batches.c.status == IMPORTING,
+                    batches.c.lease_until < now,
+                )
+                .values(lease_owner=owner, lease_until=lease_until)
+            )
+            return bool(taken.rowcount)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    async def _still_held(conn: AsyncConnection, batch_id: str, owner: str) -> bool:
+        found = await conn.execute(sa.select(batches.c.id).where(_importing(batch_id, owner)))
+        return found.first() is not None
+
+    @staticmethod
+    async def _hold(conn: AsyncConnection, batch_id: str, owner: str, lease_until: float) -> None:
+        held = await conn.execute(
+            batches.update().where(_importing(batch_id, owner)).values(lease_until=lease_until)
+        )
+        if not held.rowcount:
+            raise ImportLostError(
+                f"batch {batch_id}: the import stalled past its lease and was taken over"
+            )
+
+
+async def _first_repeat(conn: AsyncConnection, chunk: list[Row]) -> Row:
+    """The first row of a refused chunk whose custom_id an earlier chunk already had."""
+    ids = [row["custom_id"] for row in chunk]
+    stored = {
+        r[0]
+        for r in await conn.execute(
+            sa.select(requests.c.custom_id).where(
+                requests.c.batch_id == chunk[0]["batch_id"], requests.c.custom_id.in_(ids)
+            )
+        )
+    }
+    return next(row for row in chunk if row["custom_id"] in stored)
