@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from tests.support.emulated import chat_lines, emulator_state, open_engine
 from tests.support.processes import run, start, wait_for
 from unibatch.config import Settings
 from unibatch.providers.registry import spec_of
-from unibatch.store.tables import jobs, requests, results
+from unibatch.store.tables import batches, jobs, requests, results
 
 pytestmark = pytest.mark.slow
 
@@ -126,3 +127,39 @@ def test_submitter_killed_after_provider_create_adopts_the_batch(
     assert orjson.loads(result.stdout)["request_counts"]["succeeded"] == 12
     assert len(created()) == 1  # adopted, not sent again
     assert scalar(database_url, sa.select(jobs.c.provider_batch_id)) == created()[0]["id"]
+
+
+def test_submit_killed_mid_import_leaves_a_failed_batch_that_never_runs(
+    database_url: str, emulator: Any, tmp_path: Path
+) -> None:
+    # The requests arrive through a pipe the test holds open, so the import stops where
+    # the test wants it: after two committed chunks, waiting for more lines.
+    pipe_path = tmp_path / "requests.jsonl"
+    os.mkfifo(pipe_path)
+    env = worker_env(database_url, emulator, UNIBATCH_INGEST_CHUNK="50")
+    assert run(["db", "upgrade"], env).returncode == 0
+    stored = sa.select(sa.func.count()).select_from(requests)
+    submitter = start(["submit", str(pipe_path)], env, tmp_path / "submit.log")
+    try:
+        with pipe_path.open("wb") as pipe:
+            pipe.write(b"".join(orjson.dumps(line) + b"\n" for line in chat_lines(120)))
+            pipe.flush()
+            wait_for(lambda: scalar(database_url, stored) == 100, 60, "two chunks stored")
+            submitter.send_signal(signal.SIGKILL)
+            submitter.wait()
+    finally:
+        if submitter.poll() is None:
+            submitter.kill()
+    status = sa.select(batches.c.status)
+    assert scalar(database_url, status) == "validating"
+
+    # A worker fails it once its importer's lease has run out, and never sends it.
+    worker = start(["worker"], env, tmp_path / "worker.log")
+    try:
+        wait_for(lambda: scalar(database_url, status) == "failed", 60, "the sweep")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert scalar(database_url, stored) == 0
+    assert scalar(database_url, sa.select(sa.func.count()).select_from(jobs)) == 0
+    assert emulator_state(emulator)["batches"] == []
