@@ -8,6 +8,7 @@ UnibatchError
 ├── NotFoundError             no batch (or key) with that id in the store
 ├── HandlerError              a completion handler cannot be imported
 ├── BudgetExceededError       a virtual key's remaining budget cannot cover a batch (gateway)
+├── IdempotencyConflictError  an Idempotency-Key was used for a different create (gateway)
 ├── UnpricedModelError        no price is known for a model, so a budget cannot hold it (gateway)
 ├── DecoderError              the result decoder process failed for a reason not a provider's
 └── ProviderError             a provider answered with an error (vendor errors translated here)
@@ -129,6 +130,22 @@ class BudgetExceededError(UnibatchError):
         self.max_budget = max_budget
         self.committed = committed
         self.estimate = estimate
+
+
+class IdempotencyConflictError(UnibatchError):
+    """An `Idempotency-Key` already made a batch, in the last 24 hours, from a request
+    with a different body: the caller reused a key for another request.
+
+    Raised by the gateway's store; the gateway answers 409 `idempotency_key_reused`.
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"the Idempotency-Key {key!r} was used in the last 24 hours for a create with "
+            "a different body; send a new key for a new batch, or the same body to get the "
+            "batch it made"
+        )
+        self.key = key
 
 
 class UnpricedModelError(UnibatchError):

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import MASTER, auth, create_from_file, jsonl, upload
+from tests.gateway.conftest import MASTER, auth, jsonl, upload
 from tests.support.emulated import chat_lines
 from unibatch.config import Settings
 from unibatch.emulators.server import RunningEmulator
@@ -26,23 +26,41 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
     return error
 
 
-async def test_invalid_lines_are_named_by_line_number(client: httpx.AsyncClient) -> None:
+async def _failed(client: httpx.AsyncClient, engine: Engine, data: bytes) -> dict[str, Any]:
+    """Create a batch from `data`: the answer comes before the file is checked, and a bad
+    line then fails the batch, OpenAI's way; the first of its `errors`."""
+    created = await _create(client, data)
+    assert created.status_code == 200 and created.json()["status"] == "validating"
+    batch_id = created.json()["id"]
+    await engine.wait(batch_id, interval=0.02, timeout=30)
+    batch = (await client.get(f"/v1/batches/{batch_id}", headers=H)).json()
+    assert batch["status"] == "failed" and batch["failed_at"] is not None, batch
+    assert batch["request_counts"]["total"] == 0 and batch["output_file_id"] is None
+    assert batch["errors"]["object"] == "list"
+    first: dict[str, Any] = batch["errors"]["data"][0]
+    assert set(first) == {"code", "message", "param", "line"}
+    return first
+
+
+async def test_invalid_lines_are_named_by_line_number(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
     good = jsonl(chat_lines(2))
-    broken = good + b"{not json\n"
-    error = _error(await _create(client, broken), 400)
-    assert error["message"].startswith("line 3: not valid JSON")
+    error = await _failed(client, engine, good + b"{not json\n")
+    assert error["line"] == 3 and error["message"].startswith("not valid JSON")
     # The stored upload's path on the server never leaks.
-    assert "/" not in error["message"].split(":")[0]
+    assert "/" not in error["message"]
 
     lines = chat_lines(3)
     lines[1] = {**lines[1], "custom_id": lines[0]["custom_id"]}
-    assert (
-        "line 2: duplicate custom_id" in _error(await _create(client, jsonl(lines)), 400)["message"]
-    )
+    error = await _failed(client, engine, jsonl(lines))
+    assert (error["line"], error["param"]) == (2, "custom_id")
+    assert error["message"].startswith("duplicate custom_id")
     streaming = chat_lines(1)
     streaming[0]["body"]["stream"] = True
-    assert "line 1" in _error(await _create(client, jsonl(streaming)), 400)["message"]
-    assert _error(await _create(client, b"\n"), 400)["message"] == "no requests"
+    assert (await _failed(client, engine, jsonl(streaming)))["line"] == 1
+    empty = await _failed(client, engine, b"\n")
+    assert (empty["message"], empty["line"]) == ("no requests", None)
 
 
 async def _create(client: httpx.AsyncClient, data: bytes) -> httpx.Response:
@@ -63,10 +81,11 @@ async def _create(client: httpx.AsyncClient, data: bytes) -> httpx.Response:
     [("mistral/large", "'mistral'"), ("gpt-4o-mini", "'gpt-4o-mini'"), ("", "body.model")],
 )
 async def test_unknown_models_and_providers_are_named(
-    client: httpx.AsyncClient, model: str, named: str
+    client: httpx.AsyncClient, engine: Engine, model: str, named: str
 ) -> None:
     lines = chat_lines(2, model=model)
-    assert named in _error(await create_from_file(client, MASTER, lines), 400)["message"]
+    error = await _failed(client, engine, jsonl(lines))
+    assert named in error["message"] and (error["line"], error["param"]) == (1, "model")
     requests = [
         {"custom_id": "a", "body": {"model": "openai/gpt-4o-mini"}},
         {"custom_id": "b", "body": {"model": model}},
@@ -92,7 +111,11 @@ async def test_a_provider_without_credentials_is_named(
             transport=httpx.ASGITransport(app=app), base_url="http://gw"
         ) as http:
             lines = chat_lines(1, model="xai/grok-4")
-            error = _error(await create_from_file(http, MASTER, lines), 400)
+            error = await _failed(http, engine, jsonl(lines))
+            assert "'xai'" in error["message"] and error["param"] == "model"
+            assert (error["code"], error["line"]) == ("model_not_found", 1)
+            inline = {"requests": [{"custom_id": "a", "body": {"model": "xai/grok-4"}}]}
+            error = _error(await http.post("/v1/batches", json=inline, headers=H), 400)
             assert "'xai'" in error["message"] and error["param"] == "model"
     finally:
         await engine.aclose()

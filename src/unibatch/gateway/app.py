@@ -62,6 +62,9 @@ def create_app(
                 settings=settings or Settings(), providers=providers, result_hooks=result_hooks()
             )
         app.state.gateway = gw = Gateway.build(engine, gw_settings)
+        # Imports that a stopped or crashed server left half done end `failed` here (and
+        # in every worker), not `validating` for ever.
+        await engine.sweep_imports()
         await _release_orphans(gw)
         stop = asyncio.Event()
         task = asyncio.create_task(engine.run_worker(stop)) if worker else None
@@ -71,6 +74,7 @@ def create_app(
         try:
             yield
         finally:
+            await gw.imports.aclose()
             stop.set()
             if task is not None:
                 await task

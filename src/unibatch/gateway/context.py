@@ -1,4 +1,4 @@
-"""What every route needs: the engine, the gateway's store and its settings."""
+"""What every route needs: the engine, the gateway's store, its settings and its imports."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import Request
 
 from unibatch.engine import Engine
 from unibatch.gateway.accounting import result_hooks
+from unibatch.gateway.imports import BackgroundImports
 from unibatch.gateway.settings import GatewaySettings
 from unibatch.gateway.store import GatewayStore
 
@@ -17,6 +18,7 @@ class Gateway:
     engine: Engine
     store: GatewayStore
     settings: GatewaySettings
+    imports: BackgroundImports
 
     @classmethod
     def build(cls, engine: Engine, settings: GatewaySettings) -> Gateway:
@@ -24,7 +26,7 @@ class Gateway:
         # An engine handed in by the caller may lack the hooks; the gateway's own has them.
         for hook in result_hooks():
             engine.add_result_hook(hook)
-        return cls(engine, GatewayStore(engine.store.engine), settings)
+        return cls(engine, GatewayStore(engine.store.engine), settings, BackgroundImports())
 
 
 def gateway(request: Request) -> Gateway:

@@ -79,13 +79,7 @@ def batch_object(batch: Batch, owner: Mapping[str, Any]) -> BatchObject:
             generated_file_id("output", batch.id) if terminal and counts.succeeded else None
         ),
         error_file_id=generated_file_id("error", batch.id) if terminal and failed else None,
-        errors=(
-            BatchErrors(
-                data=[BatchErrorItem(code="provider_error", message=e) for e in batch.errors]
-            )
-            if batch.errors
-            else None
-        ),
+        errors=_errors(batch),
         created_at=int(batch.created_at),
         in_progress_at=_ts(batch.submitted_at),
         expires_at=int(batch.created_at) + 86400,
@@ -105,6 +99,23 @@ def batch_object(batch: Batch, owner: Mapping[str, Any]) -> BatchObject:
         expired_at=at("expired_at"),
         cancelled_at=at("cancelled_at"),
     )
+
+
+def _errors(batch: Batch) -> BatchErrors | None:
+    """OpenAI's `errors`: why the input was refused (with its line), else what providers
+    said about the batch's jobs."""
+    if batch.validation_errors:
+        return BatchErrors(
+            data=[
+                BatchErrorItem(code=e.code, message=e.message, param=e.param, line=e.line)
+                for e in batch.validation_errors
+            ]
+        )
+    if batch.errors:
+        return BatchErrors(
+            data=[BatchErrorItem(code="provider_error", message=e) for e in batch.errors]
+        )
+    return None
 
 
 def file_object(row: Mapping[str, Any]) -> FileObject:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from unibatch.engine.ids import new_id
@@ -20,6 +21,7 @@ from unibatch.engine.views import result_view
 from unibatch.errors import (
     BudgetExceededError,
     ConfigurationError,
+    IdempotencyConflictError,
     InputError,
     UnknownProviderError,
     UnpricedModelError,
@@ -43,6 +45,7 @@ from unibatch.gateway.models import (
     error_responses,
 )
 from unibatch.gateway.routes_files import file_path
+from unibatch.gateway.store import Idempotency
 from unibatch.providers.registry import known_providers
 
 router = APIRouter(
@@ -67,6 +70,7 @@ async def _create(
     source: Source,
     estimate_lines: Iterable[Mapping[str, Any]],
     spec: BatchCreate,
+    idempotency: Idempotency | None,
 ) -> BatchObject:
     try:
         estimate = await anyio.to_thread.run_sync(
@@ -90,12 +94,26 @@ async def _create(
         "estimated_cost": estimate,
         "created_at": time.time(),
     }
+    draft = gw.engine.draft_batch(endpoint=spec.endpoint, metadata=spec.metadata, batch_id=batch_id)
     try:
-        await gw.store.reserve_batch(owner, who.max_budget)
+        earlier = await gw.store.reserve_batch(
+            owner, who.max_budget, batch=draft, idempotency=idempotency
+        )
     except BudgetExceededError as exc:
         raise APIError(402, str(exc), code="budget_exceeded") from None
+    except IdempotencyConflictError as exc:
+        raise _conflict(exc) from None
+    if earlier is not None:
+        return await _view(gw, who, earlier)
+    if isinstance(source, Path):
+        # Answer now, as OpenAI does: the file is checked and stored after the answer, and
+        # a bad line leaves the batch `failed` with `errors` naming it.
+        created = batch_object(await gw.engine.get_batch(batch_id, importing=True), owner)
+        gw.imports.start(batch_id, gw.engine.import_batch(draft, source, keep_failed=True))
+        return created
+    # Inline requests came with the request: they are checked before the answer.
     try:
-        await gw.engine.create_batch(source, metadata=spec.metadata, batch_id=batch_id)
+        await gw.engine.import_batch(draft, source)
     except (UnknownProviderError, ConfigurationError) as exc:
         # A provider the registry knows but this deployment has no credentials for.
         # Before InputError, of which an unknown provider is a kind.
@@ -109,6 +127,30 @@ async def _create(
         await gw.store.drop_reservation(batch_id)
         raise
     return batch_object(await gw.engine.get_batch(batch_id), owner)
+
+
+def _conflict(exc: IdempotencyConflictError) -> APIError:
+    return APIError(409, str(exc), param="Idempotency-Key", code="idempotency_key_reused")
+
+
+def _idempotency(key: str | None, who: Principal, spec: BatchCreate) -> Idempotency | None:
+    """The create's Idempotency-Key, per caller, with a digest of its body."""
+    if key is None:
+        return None
+    if not 0 < len(key) <= 255 or not (key.isascii() and key.isprintable()):
+        raise APIError(
+            400,
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            param="Idempotency-Key",
+        )
+    body = orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return Idempotency(who.key_id or "", key, hashlib.sha256(body).hexdigest())
+
+
+async def _view(gw: Gateway, who: Principal, batch_id: str) -> BatchObject:
+    """The batch as its caller sees it, `validating` while it is being imported."""
+    owner = await _owned(gw, who, batch_id)
+    return batch_object(await gw.engine.get_batch(batch_id, importing=True), owner)
 
 
 def _json_lines(spec: BatchCreate) -> list[dict[str, Any]]:
@@ -131,11 +173,27 @@ def _json_lines(spec: BatchCreate) -> list[dict[str, Any]]:
 @router.post(
     "",
     response_model=BatchObject,
-    responses=error_responses(402),
+    responses=error_responses(402, 409),
 )
-async def create_batch(gw: GatewayDep, who: Caller, spec: BatchCreate) -> BatchObject:
+async def create_batch(
+    gw: GatewayDep,
+    who: Caller,
+    spec: BatchCreate,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Send a create again with the same key and body (within 24 h) "
+            "to get the batch it made instead of a second one.",
+        ),
+    ] = None,
+) -> BatchObject:
     """Create a batch from an uploaded file (`input_file_id`) or inline `requests`.
-    Each request's `body.model` (`provider/model`) picks the provider that runs it."""
+    Each request's `body.model` (`provider/model`) picks the provider that runs it.
+
+    A file is checked after the answer: the batch is `validating` until it is stored,
+    then runs, or ends `failed` with `errors` naming the bad line. Inline requests are
+    checked before it (400 naming `requests[i]`)."""
     if spec.endpoint not in ENDPOINTS:
         raise APIError(
             400,
@@ -148,9 +206,18 @@ async def create_batch(gw: GatewayDep, who: Caller, spec: BatchCreate) -> BatchO
             "give exactly one of input_file_id (an uploaded file) or requests (inline)",
             param="requests",
         )
+    idempotency = _idempotency(idempotency_key, who, spec)
+    if idempotency is not None:
+        # A retry answers from what the first create made, whatever happened since.
+        try:
+            earlier = await gw.store.idempotent_batch(idempotency)
+        except IdempotencyConflictError as exc:
+            raise _conflict(exc) from None
+        if earlier is not None:
+            return await _view(gw, who, earlier)
     if spec.requests is not None:
         lines = _json_lines(spec)
-        return await _create(gw, who, lines, lines, spec)
+        return await _create(gw, who, lines, lines, spec, idempotency)
     assert spec.input_file_id is not None
     if spec.model is not None:
         raise APIError(
@@ -167,7 +234,7 @@ async def create_batch(gw: GatewayDep, who: Caller, spec: BatchCreate) -> BatchO
             param="input_file_id",
             code="invalid_request",
         )
-    return await _create(gw, who, path, jsonl_dicts(str(path)), spec)
+    return await _create(gw, who, path, jsonl_dicts(str(path)), spec, idempotency)
 
 
 @router.get("", response_model=BatchList)
@@ -200,15 +267,14 @@ async def _owned(gw: Gateway, who: Principal, batch_id: str) -> dict[str, Any]:
 
 @router.get("/{batch_id}", response_model=BatchObject)
 async def retrieve_batch(gw: GatewayDep, who: Caller, batch_id: str) -> BatchObject:
-    owner = await _owned(gw, who, batch_id)
-    return batch_object(await gw.engine.get_batch(batch_id), owner)
+    return await _view(gw, who, batch_id)
 
 
 @router.post("/{batch_id}/cancel", response_model=BatchObject)
 async def cancel_batch(gw: GatewayDep, who: Caller, batch_id: str) -> BatchObject:
     """Cancel; results that finished first are kept. A finished batch stays as it is."""
     owner = await _owned(gw, who, batch_id)
-    return batch_object(await gw.engine.cancel(batch_id), owner)
+    return batch_object(await gw.engine.cancel(batch_id, importing=True), owner)
 
 
 async def _jsonl(gw: Gateway, batch_id: str) -> AsyncIterator[bytes]:
@@ -237,7 +303,7 @@ async def batch_results(
     """The unified results of a finished batch, in input order: a page, or every one as
     streamed JSONL (`format=jsonl`, or `Accept: application/x-ndjson`)."""
     await _owned(gw, who, batch_id)
-    batch = await gw.engine.get_batch(batch_id)
+    batch = await gw.engine.get_batch(batch_id, importing=True)
     if provider is not None and provider not in known_providers():
         raise APIError(400, f"unknown provider {provider!r}", param="provider")
     if not batch.status.terminal:

@@ -103,7 +103,7 @@ async def _generated(gw: Gateway, who: Principal, file_id: str) -> tuple[Kind, s
     owner = await gw.store.owned_batch(batch_id, who.scope)
     if owner is None:
         raise not_found("file", file_id)
-    batch = await gw.engine.get_batch(batch_id)
+    batch = await gw.engine.get_batch(batch_id, importing=True)
     if not batch.status.terminal or batch.status is BatchStatus.FAILED:
         raise not_found("file", file_id)
     return kind, batch_id

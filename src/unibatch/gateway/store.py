@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from unibatch.errors import BudgetExceededError
+from unibatch.errors import BudgetExceededError, IdempotencyConflictError
 from unibatch.gateway.tables import (
     gateway_batches,
     gateway_files,
+    gateway_idempotency,
     gateway_keys,
     gateway_output_sizes,
     gateway_usage,
@@ -38,6 +40,18 @@ _ORPHAN_RESERVATION_SECONDS = 3600.0
 # file of the largest body the gateway takes (200 MB by default) takes a minute or two.
 ORPHAN_SWEEP_MARGIN_SECONDS = 600.0
 Scope = str | None
+# How long an Idempotency-Key keeps returning the batch it made.
+IDEMPOTENCY_SECONDS = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """A create's `Idempotency-Key`: per caller (a key id, "" for the master key), with
+    the SHA-256 of its request body."""
+
+    caller: str
+    key: str
+    request_hash: str
 
 
 def _owned(column: sa.ColumnElement[Any], scope: Scope) -> sa.ColumnElement[bool]:
@@ -117,26 +131,92 @@ class GatewayStore(Store):
 
     # -- batches ---------------------------------------------------------------------
 
-    async def reserve_batch(self, row: Row, max_budget: float | None) -> None:
+    async def reserve_batch(
+        self,
+        row: Row,
+        max_budget: float | None,
+        *,
+        batch: Row | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> str | None:
         """Record a batch's owner and reserve its estimated cost, refusing it (raising
-        `BudgetExceededError`) when the key's budget cannot cover it. Atomic per key."""
-        async with self.engine.begin() as conn:
-            key_id = row["key_id"]
-            if key_id is not None and max_budget is not None:
-                # Serialise creates of one key so two cannot both take the last dollar
-                # (SQLite's BEGIN IMMEDIATE already serialises every writer).
-                await conn.execute(
-                    sa.select(gateway_keys.c.id)
-                    .where(gateway_keys.c.id == key_id)
-                    .with_for_update()
-                )
-                spent, reserved = await self._spending(conn, key_id, time.time())
-                committed = spent + reserved
-                if committed + row["estimated_cost"] > max_budget + 1e-12:
-                    raise BudgetExceededError(
-                        max_budget=max_budget, committed=committed, estimate=row["estimated_cost"]
+        `BudgetExceededError`) when the key's budget cannot cover it. Atomic per key.
+
+        `batch` is the engine's row of the batch about to be imported, written in the same
+        transaction, so the batch never exists without its owner or the other way round.
+        With `idempotency`, a create that already used the key wins: nothing is written and
+        its batch id is returned (`IdempotencyConflictError` if its body differed). The
+        key's primary key decides between concurrent creates, not a read before the write."""
+        try:
+            async with self.engine.begin() as conn:
+                if idempotency is not None:
+                    await self._use_idempotency_key(conn, idempotency, row)
+                key_id = row["key_id"]
+                if key_id is not None and max_budget is not None:
+                    # Serialise creates of one key so two cannot both take the last dollar
+                    # (SQLite's BEGIN IMMEDIATE already serialises every writer).
+                    await conn.execute(
+                        sa.select(gateway_keys.c.id)
+                        .where(gateway_keys.c.id == key_id)
+                        .with_for_update()
                     )
-            await conn.execute(gateway_batches.insert(), row)
+                    spent, reserved = await self._spending(conn, key_id, time.time())
+                    committed = spent + reserved
+                    if committed + row["estimated_cost"] > max_budget + 1e-12:
+                        raise BudgetExceededError(
+                            max_budget=max_budget,
+                            committed=committed,
+                            estimate=row["estimated_cost"],
+                        )
+                await conn.execute(gateway_batches.insert(), row)
+                if batch is not None:
+                    await self.insert_import(conn, batch)
+        except sa.exc.IntegrityError:
+            earlier = None if idempotency is None else await self.idempotent_batch(idempotency)
+            if earlier is None:
+                raise
+            return earlier
+        return None
+
+    @staticmethod
+    async def _use_idempotency_key(conn: AsyncConnection, idem: Idempotency, row: Row) -> None:
+        """Record the key for this create (an IntegrityError when a create has it already);
+        a use older than 24 hours is forgotten first."""
+        mine = sa.and_(
+            gateway_idempotency.c.caller == idem.caller,
+            gateway_idempotency.c.idempotency_key == idem.key,
+        )
+        await conn.execute(
+            gateway_idempotency.delete().where(
+                mine, gateway_idempotency.c.created_at < row["created_at"] - IDEMPOTENCY_SECONDS
+            )
+        )
+        await conn.execute(
+            gateway_idempotency.insert(),
+            {
+                "caller": idem.caller,
+                "idempotency_key": idem.key,
+                "request_hash": idem.request_hash,
+                "batch_id": row["batch_id"],
+                "created_at": row["created_at"],
+            },
+        )
+
+    async def idempotent_batch(self, idem: Idempotency) -> str | None:
+        """The batch an earlier create with this key made in the last 24 hours, if any;
+        `IdempotencyConflictError` when that create's body was another."""
+        found = await self._one(
+            sa.select(gateway_idempotency).where(
+                gateway_idempotency.c.caller == idem.caller,
+                gateway_idempotency.c.idempotency_key == idem.key,
+                gateway_idempotency.c.created_at >= time.time() - IDEMPOTENCY_SECONDS,
+            )
+        )
+        if found is None:
+            return None
+        if found["request_hash"] != idem.request_hash:
+            raise IdempotencyConflictError(idem.key)
+        return str(found["batch_id"])
 
     async def release_orphan_reservations(self, created_before: float) -> int:
         """Stop counting the reservations made before `created_before` whose batch does
@@ -156,9 +236,13 @@ class GatewayStore(Store):
             return int(released.rowcount)
 
     async def drop_reservation(self, batch_id: str) -> None:
+        """Forget a batch that was refused after its reservation (and its key's use)."""
         async with self.engine.begin() as conn:
             await conn.execute(
                 gateway_batches.delete().where(gateway_batches.c.batch_id == batch_id)
+            )
+            await conn.execute(
+                gateway_idempotency.delete().where(gateway_idempotency.c.batch_id == batch_id)
             )
 
     async def owned_batch(self, batch_id: str, scope: Scope) -> Row | None:

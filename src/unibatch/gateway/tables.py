@@ -81,3 +81,16 @@ gateway_output_sizes = sa.Table(
     sa.Column("kind", sa.String(8), primary_key=True),
     sa.Column("bytes", sa.BigInteger, nullable=False),
 )
+
+# `Idempotency-Key`s of batch creates, per caller (`caller`: the key id, or "" for the
+# master key). The primary key makes two concurrent creates with one key make one batch;
+# `request_hash` (SHA-256 of the request body) tells a retry from a different request.
+gateway_idempotency = sa.Table(
+    "gateway_idempotency",
+    metadata,
+    sa.Column("caller", sa.String(64), primary_key=True),
+    sa.Column("idempotency_key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

@@ -8,7 +8,7 @@ candidates are selected `FOR UPDATE SKIP LOCKED` so two workers never wait on ea
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
