@@ -207,3 +207,23 @@ async def test_sqlite_reads_do_not_wait_for_a_writer(
     finally:
         await writer.aclose()
         await reader.aclose()
+
+
+async def test_a_batch_cancelled_while_it_is_imported_ends_cancelled_unsent(
+    database_url: str, emulator: RunningEmulator, chunked: Settings
+) -> None:
+    engine = await open_engine(database_url, emulator, chunked)
+    source = GatedLines(chat_lines(120), stop=101)
+    try:
+        task = asyncio.create_task(engine.create_batch(source, batch_id="ubb_cancel"))
+        await asyncio.to_thread(source.reached.wait)
+        seen = await engine.cancel("ubb_cancel", importing=True)
+        assert seen.status is BatchStatus.CANCELLING
+        source.gate.set()
+        await task
+        done = await engine.wait("ubb_cancel", interval=0.02, timeout=30)
+        assert done.status is BatchStatus.CANCELLED and done.request_counts.cancelled == 120
+        assert emulator_state(emulator)["batches"] == []
+    finally:
+        source.gate.set()
+        await engine.aclose()

@@ -37,8 +37,9 @@ gateway_files = sa.Table(
 )
 
 # Which key owns a batch created through the gateway, and the cost reserved for it.
-# Written before the batch itself, so a worker can never ingest results of a gateway batch
-# whose owner is unknown (usage events need it). No foreign key for that reason.
+# Written with the batch's own row (in one transaction), so a worker can never ingest
+# results of a gateway batch whose owner is unknown (usage events need it). No foreign key:
+# a reservation can outlive a batch that was refused.
 gateway_batches = sa.Table(
     "gateway_batches",
     metadata,
