@@ -80,3 +80,21 @@ async def create_from_file(
         },
         headers=auth(key),
     )
+
+
+async def import_error(
+    client: httpx.AsyncClient, engine: Engine, created: httpx.Response, key: str = MASTER
+) -> dict[str, Any]:
+    """The first of `errors` of a batch created from a file with a bad line: the create
+    answers `validating` before the file is read, and the line then fails the batch."""
+    assert created.status_code == 200, created.text
+    assert created.json()["status"] == "validating"
+    batch_id = created.json()["id"]
+    await engine.wait(batch_id, interval=0.02, timeout=30)
+    batch = (await client.get(f"/v1/batches/{batch_id}", headers=auth(key))).json()
+    assert batch["status"] == "failed" and batch["failed_at"] is not None, batch
+    assert batch["request_counts"]["total"] == 0 and batch["output_file_id"] is None
+    assert batch["errors"]["object"] == "list"
+    first: dict[str, Any] = batch["errors"]["data"][0]
+    assert set(first) == {"code", "message", "param", "line"}
+    return first

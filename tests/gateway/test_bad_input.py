@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import MASTER, auth, jsonl, upload
+from tests.gateway.conftest import MASTER, auth, import_error, jsonl, upload
 from tests.support.emulated import chat_lines
 from unibatch.config import Settings
 from unibatch.emulators.server import RunningEmulator
@@ -27,19 +27,7 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 async def _failed(client: httpx.AsyncClient, engine: Engine, data: bytes) -> dict[str, Any]:
-    """Create a batch from `data`: the answer comes before the file is checked, and a bad
-    line then fails the batch, OpenAI's way; the first of its `errors`."""
-    created = await _create(client, data)
-    assert created.status_code == 200 and created.json()["status"] == "validating"
-    batch_id = created.json()["id"]
-    await engine.wait(batch_id, interval=0.02, timeout=30)
-    batch = (await client.get(f"/v1/batches/{batch_id}", headers=H)).json()
-    assert batch["status"] == "failed" and batch["failed_at"] is not None, batch
-    assert batch["request_counts"]["total"] == 0 and batch["output_file_id"] is None
-    assert batch["errors"]["object"] == "list"
-    first: dict[str, Any] = batch["errors"]["data"][0]
-    assert set(first) == {"code", "message", "param", "line"}
-    return first
+    return await import_error(client, engine, await _create(client, data))
 
 
 async def test_invalid_lines_are_named_by_line_number(

@@ -1,6 +1,7 @@
-"""Input the database or the JSON encoder cannot take gets a 400 naming it, on SQLite and
-PostgreSQL alike (PostgreSQL refuses NUL in text and over-long values; orjson refuses deep
-nesting): never a 500."""
+"""Input the database or the JSON encoder cannot take gets a 400 naming it (a line of an
+uploaded file: a failed batch whose `errors` name it), on SQLite and PostgreSQL alike
+(PostgreSQL refuses NUL in text and over-long values; orjson refuses deep nesting): never
+a 500."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import MASTER, auth, create_from_file, jsonl, upload
+from tests.gateway.conftest import MASTER, auth, create_from_file, import_error, jsonl, upload
 from tests.support.emulated import chat_lines
 from unibatch.engine import Engine
 
@@ -51,7 +52,7 @@ async def test_a_nul_in_any_path_or_query_parameter_is_a_400_naming_it(
 
 
 async def test_a_nul_in_a_json_field_or_a_filename_is_a_400_naming_it(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, engine: Engine
 ) -> None:
     key = await client.post("/v1/keys", json={"name": "a\x00b"}, headers=H)
     assert _error(key)["param"] == "name"
@@ -64,8 +65,10 @@ async def test_a_nul_in_a_json_field_or_a_filename_is_a_400_naming_it(
         inline = await client.post("/v1/batches", json={"requests": [line]}, headers=H)
         assert "requests[0]: " in _error(inline)["message"]
         assert "contains a NUL character" in _error(inline)["message"]
+        # A file's line fails its batch, naming the line.
         from_file = await create_from_file(client, MASTER, [line])
-        assert _error(from_file)["message"].startswith("line 1: ")
+        error = await import_error(client, engine, from_file)
+        assert error["line"] == 1 and "contains a NUL character" in error["message"]
     # A raw multipart body: the filename holds the NUL byte itself, not an escape.
     boundary = "b0undary"
     body = (
@@ -99,15 +102,17 @@ async def test_a_nul_inside_a_prompt_is_stored_and_sent_as_is(
 
 
 async def test_over_long_custom_ids_and_models_in_files_name_line_field_and_limit(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, engine: Engine
 ) -> None:
     lines = chat_lines(3)
     lines[1]["custom_id"] = "c" * 513
-    error = _error(await create_from_file(client, MASTER, lines))
-    assert error["message"] == "line 2: custom_id is 513 characters long; the limit is 512"
+    error = await import_error(client, engine, await create_from_file(client, MASTER, lines))
+    assert error["message"] == "custom_id is 513 characters long; the limit is 512"
+    assert (error["line"], error["param"]) == (2, "custom_id")
     lines = chat_lines(3, model="openai/" + "m" * 129)
-    error = _error(await create_from_file(client, MASTER, lines))
-    assert error["message"] == "line 1: body.model is 129 characters long; the limit is 128"
+    error = await import_error(client, engine, await create_from_file(client, MASTER, lines))
+    assert error["message"] == "body.model is 129 characters long; the limit is 128"
+    assert error["line"] == 1
     at_limits = chat_lines(1, model="openai/" + "m" * 128)
     at_limits[0]["custom_id"] = "c" * 512
     assert (await create_from_file(client, MASTER, at_limits)).status_code == 200
@@ -119,7 +124,7 @@ def _deep(depth: int) -> str:
 
 @pytest.mark.parametrize("depth", [130, 300, 900])
 async def test_deeply_nested_bodies_are_refused_as_nested_too_deeply(
-    client: httpx.AsyncClient, depth: int
+    client: httpx.AsyncClient, engine: Engine, depth: int
 ) -> None:
     body = '{"model": "openai/gpt-4o-mini", "x": ' + _deep(depth) + "}"
     line = '{"custom_id": "a", "body": ' + body + "}"
@@ -132,7 +137,8 @@ async def test_deeply_nested_bodies_are_refused_as_nested_too_deeply(
     good = jsonl(chat_lines(1))
     file = await upload(client, MASTER, good + line.encode() + b"\n")
     created = await client.post("/v1/batches", json={"input_file_id": file["id"]}, headers=H)
-    assert _error(created)["message"].startswith("line 2: body is nested too deeply")
+    error = await import_error(client, engine, created)
+    assert error["line"] == 2 and error["message"].startswith("body is nested too deeply")
 
 
 async def test_a_body_too_deep_to_parse_is_named_so(client: httpx.AsyncClient) -> None:

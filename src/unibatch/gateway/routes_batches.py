@@ -133,8 +133,9 @@ def _conflict(exc: IdempotencyConflictError) -> APIError:
     return APIError(409, str(exc), param="Idempotency-Key", code="idempotency_key_reused")
 
 
-def _idempotency(key: str | None, who: Principal, spec: BatchCreate) -> Idempotency | None:
-    """The create's Idempotency-Key, per caller, with a digest of its body."""
+def _idempotency(key: str | None, who: Principal, body: bytes) -> Idempotency | None:
+    """The create's Idempotency-Key, per caller, with a digest of its body (the bytes
+    sent: a retry sends the same ones)."""
     if key is None:
         return None
     if not 0 < len(key) <= 255 or not (key.isascii() and key.isprintable()):
@@ -143,7 +144,6 @@ def _idempotency(key: str | None, who: Principal, spec: BatchCreate) -> Idempote
             "Idempotency-Key must be 1 to 255 printable ASCII characters",
             param="Idempotency-Key",
         )
-    body = orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
     return Idempotency(who.key_id or "", key, hashlib.sha256(body).hexdigest())
 
 
@@ -176,6 +176,7 @@ def _json_lines(spec: BatchCreate) -> list[dict[str, Any]]:
     responses=error_responses(402, 409),
 )
 async def create_batch(
+    request: Request,
     gw: GatewayDep,
     who: Caller,
     spec: BatchCreate,
@@ -206,7 +207,7 @@ async def create_batch(
             "give exactly one of input_file_id (an uploaded file) or requests (inline)",
             param="requests",
         )
-    idempotency = _idempotency(idempotency_key, who, spec)
+    idempotency = _idempotency(idempotency_key, who, await request.body())
     if idempotency is not None:
         # A retry answers from what the first create made, whatever happened since.
         try:
