@@ -120,6 +120,8 @@ async def test_request_missing_from_results_is_errored(
         assert missing.status is RequestStatus.ERRORED
         assert missing.error is not None and missing.error.code == "missing_result"
         assert "no result" in missing.error.message
+        # The provider forgot it; the request itself may well succeed when sent again.
+        assert missing.as_unified()["error"]["retryable"] is True
     finally:
         await engine.aclose()
 

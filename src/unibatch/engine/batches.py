@@ -10,19 +10,28 @@ from unibatch.engine import notify
 from unibatch.engine.context import Context
 from unibatch.engine.schedule import poll_delay
 from unibatch.engine.views import batch_view
+from unibatch.providers.error_classes import (
+    BATCH_CANCELLED,
+    BATCH_EXPIRED,
+    BATCH_FAILED,
+    MISSING_RESULT,
+    UNRUN,
+)
 from unibatch.store.records import BatchRecord, HandlerState, JobPhase, JobRecord
 
 log = logging.getLogger("unibatch.engine")
 
-# What a request without any result row became, by the status its job ended in.
+# What a request without any result row became, by the status its job ended in. A
+# cancelled job's requests are retryable here as after a cancel for maximum age; the store
+# makes every cancelled request of a batch the user cancelled permanent when it finalizes.
 _MISSING = {
-    "cancelled": ("cancelled", "batch_cancelled", "not executed: the batch was cancelled"),
-    "expired": ("expired", "batch_expired", "not executed before the batch expired"),
-    "failed": ("errored", "batch_failed", "the provider batch failed"),
+    "cancelled": ("cancelled", BATCH_CANCELLED, "not executed: the batch was cancelled"),
+    "expired": ("expired", BATCH_EXPIRED, "not executed before the batch expired"),
+    "failed": ("errored", BATCH_FAILED, "the provider batch failed"),
 }
 _MISSING_DEFAULT = (
     "errored",
-    "missing_result",
+    MISSING_RESULT,
     "the provider returned no result for this request in any result file",
 )
 
@@ -31,7 +40,13 @@ def _fill_spec(job: JobRecord) -> dict[str, Any]:
     status, code, message = _MISSING.get(job.status, _MISSING_DEFAULT)
     if job.status == "failed" and job.errors:
         message = f"{message}: {'; '.join(job.errors)}"
-    return {"job_id": job.id, "status": status, "error_code": code, "error_message": message}
+    return {
+        "job_id": job.id,
+        "status": status,
+        "error_code": code,
+        "error_message": message,
+        "retryable": UNRUN[code],
+    }
 
 
 async def run_batch_step(ctx: Context, batch: BatchRecord) -> None:

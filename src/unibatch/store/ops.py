@@ -367,7 +367,8 @@ class Store(Transitions, Imports):
         self, batch_id: str, owner: str, fill: Iterable[Row], now: float, *, cancelled: bool
     ) -> bool:
         """Close a batch in one transaction: give every request without a result the
-        outcome its job implies, then write totals and the terminal status."""
+        outcome its job implies, then write totals and the terminal status. In a batch
+        the user `cancelled`, no cancelled request is retryable: they wanted it stopped."""
         async with self.engine.begin() as conn:
             for spec in fill:
                 missing = (
@@ -378,6 +379,7 @@ class Store(Transitions, Imports):
                         sa.literal(spec["status"]).label("status"),
                         sa.literal(spec["error_code"]).label("error_code"),
                         sa.literal(spec["error_message"]).label("error_message"),
+                        sa.literal(spec["retryable"]).label("retryable"),
                         sa.literal(now).label("created_at"),
                     )
                     .outerjoin(
@@ -398,10 +400,17 @@ class Store(Transitions, Imports):
                             "status",
                             "error_code",
                             "error_message",
+                            "retryable",
                             "created_at",
                         ],
                         missing,
                     )
+                )
+            if cancelled:
+                await conn.execute(
+                    results.update()
+                    .where(results.c.batch_id == batch_id, results.c.status == "cancelled")
+                    .values(retryable=False)
                 )
             totals = await self._totals(conn, batch_id)
             job_statuses = {

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from ..kit.fakes import hex_digest, text_of, tokens, unit
+from ..kit.faults import requested_error
 from .validate import params_error
 
 CANCELED = "canceled"
@@ -145,8 +146,33 @@ def _errored(error_type: str, message: str, request_id: str | None) -> dict[str,
     return {"type": "errored", "error": {"type": "error", "error": inner, "request_id": request_id}}
 
 
-def _result(ctx: RowContext, custom_id: str, params: Any) -> dict[str, Any]:
+# The error type Anthropic gives each HTTP status (https://docs.claude.com/en/api/errors),
+# for a request that asks to fail (`emulate-error:<status>`).
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def _asked(status: int, rid: str) -> dict[str, Any]:
+    fallback = "api_error" if status >= 500 else "invalid_request_error"
+    error_type = _STATUS_TYPES.get(status, fallback)
+    return _errored(error_type, f"Emulated HTTP {status}.", f"workerreq_{rid}")
+
+
+def _result(ctx: RowContext, custom_id: str, params: Any, raw: bytes) -> dict[str, Any]:
     rid = hex_digest(ctx.batch_id, custom_id)
+    asked = requested_error(raw)
+    if asked is not None:
+        return _asked(asked, rid)
     problem = params_error(params)
     if problem is not None:
         return _errored("invalid_request_error", problem, None)
@@ -167,7 +193,7 @@ def iter_rows(path: Path, ctx: RowContext, cut: int, reason: str | None) -> Iter
             if index >= cut:
                 result: dict[str, Any] = {"type": reason or EXPIRED}
             else:
-                result = _result(ctx, custom_id, request.get("params"))
+                result = _result(ctx, custom_id, request.get("params"), raw)
             yield orjson.dumps({"custom_id": custom_id, "result": result}) + b"\n"
 
 

@@ -18,6 +18,7 @@ import orjson
 from unibatch.providers.gemini.rules import RULES
 
 from ..kit.fakes import hex_digest, tokens, unit
+from ..kit.faults import requested_error
 
 
 def fails(seed: int, rate: float, batch: str, index: int) -> bool:
@@ -95,6 +96,26 @@ _ERRORS = (
 )
 
 
+# The google.rpc status Gemini gives each HTTP status
+# (https://ai.google.dev/gemini-api/docs/troubleshooting), for a request that asks to fail
+# (`emulate-error:<status>`).
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def asked_error(status: int) -> dict[str, Any]:
+    name = _STATUS_NAMES.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
+    return {"code": status, "message": f"Emulated HTTP {status}.", "status": name}
+
+
 def rule_error(request: Any, model: str) -> dict[str, Any] | None:
     """The error Gemini gives a request that breaks one of its rules for `model` (the
     rules unibatch's translation reads too), as a google.rpc.Status."""
@@ -125,8 +146,11 @@ def iter_results(
                 return
             obj = orjson.loads(raw)
             entry: dict[str, Any] = {"key": obj.get("key")} if file_rows else {}
+            asked = requested_error(raw)
             refused = None if embed else rule_error(obj.get("request"), model)
-            if refused is not None:
+            if asked is not None:
+                entry["error"] = asked_error(asked)
+            elif refused is not None:
                 entry["error"] = refused
             elif fails(seed, rate, batch, index):
                 entry["error"] = _ERRORS[int(unit(seed, "kind", batch, index) * 2)]

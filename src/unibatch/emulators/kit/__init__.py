@@ -7,7 +7,7 @@ OpenAI fakes that OpenAI-shaped providers (xAI) reuse.
 from .base import Clock, Handler, ProviderEmulator
 from .config import EmulatorConfig, Fault
 from .errors import EmulatedError
-from .faults import FaultPlan
+from .faults import FaultPlan, requested_error
 from .responses import json_response, paced, read_chunks, rechunk
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "paced",
     "read_chunks",
     "rechunk",
+    "requested_error",
 ]

@@ -1,8 +1,10 @@
-"""Which API calls answer an injected fault instead of their result."""
+"""Which API calls answer an injected fault instead of their result, and which requests
+of a batch ask to fail."""
 
 from __future__ import annotations
 
 import random
+import re
 from collections import deque
 
 from .config import EmulatorConfig, Fault
@@ -45,3 +47,21 @@ class FaultPlan:
         if rate > 0 and self._rng.random() < rate:
             return Fault(self._config.fault_status, self._config.retry_after)
         return None
+
+
+# A request whose text holds `emulate-error:<status>` fails with that HTTP status, in its
+# provider's own per-request error shape: a test picks exactly which rows fail and how,
+# whatever ids the provider's wire uses.
+REQUEST_ERROR_MARKER = b"emulate-error:"
+_REQUEST_ERROR = re.compile(rb"emulate-error:([45]\d\d)")
+
+
+def requested_error(raw: bytes | str) -> int | None:
+    """The HTTP status the request (its raw JSON) asks to fail with, or None.
+
+    Example: a chat request whose user message says ``emulate-error:429``."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if REQUEST_ERROR_MARKER not in data:
+        return None
+    found = _REQUEST_ERROR.search(data)
+    return int(found[1]) if found else None

@@ -19,6 +19,7 @@ import orjson
 from unibatch.providers.openai.rules import RULES
 
 from ..kit.fakes import hex_digest, unit
+from ..kit.faults import requested_error
 from ..kit.timeline import CANCELLED, EXPIRED
 from .fakes import FAKERS, Usage
 
@@ -99,6 +100,18 @@ def _http_error(ctx: RowContext, custom_id: str) -> tuple[int, dict[str, Any]]:
     }
 
 
+def asked_error(status: int) -> dict[str, Any]:
+    """The error body OpenAI answers with `status`, for a request that asks to fail
+    (`emulate-error:<status>`); shapes from https://platform.openai.com/docs/guides/error-codes."""
+    if status == 429:
+        kind, code, message = "requests", "rate_limit_exceeded", "Rate limit reached (emulated)."
+    elif status >= 500:
+        kind, code, message = "server_error", None, "The server had an error (emulated)."
+    else:
+        kind, code, message = "invalid_request_error", None, f"Emulated HTTP {status}."
+    return {"message": message, "type": kind, "param": None, "code": code}
+
+
 # -- result rows -------------------------------------------------------------------------
 
 
@@ -125,6 +138,12 @@ def iter_outcomes(
                 message = _UNRUN_MESSAGES[reason or EXPIRED]
                 row["response"] = None
                 row["error"] = {"code": reason or EXPIRED, "message": message}
+                ok = False
+            elif (asked := requested_error(raw)) is not None:
+                status, error = asked, asked_error(asked)
+                body = {"error": error}
+                row["response"] = {"status_code": status, "request_id": f"req_{rid}", "body": body}
+                row["error"] = None
                 ok = False
             elif (refused := rule_error(obj.get("body"))) or fails(ctx, custom_id):
                 # A rule broken is a 400 in the error file, as OpenAI answers it: the Batch

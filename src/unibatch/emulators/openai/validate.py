@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from ..kit.faults import requested_error
 from .errors import OpenAIError, missing_param
 from .fakes import EMULATED_ENDPOINTS
 from .results import RowContext, fails, rule_error
@@ -152,7 +153,11 @@ def scan_input(
             if len(seen) > max_requests:
                 msg = f"The batch input file contains more than {max_requests} requests."
                 return _invalid("too_many_tasks", msg, None, None)
-            failures += bool(rule_error(obj["body"])) or fails(ctx, obj["custom_id"])
+            failures += (
+                requested_error(raw) is not None
+                or bool(rule_error(obj["body"]))
+                or fails(ctx, obj["custom_id"])
+            )
     if not seen:
         return _invalid("empty_file", "The batch input file is empty.", None, None)
     return Scan(None, len(seen), model, failures)

@@ -23,12 +23,31 @@ import orjson
 from unibatch.providers.xai.rules import RULES
 
 from ..kit.fakes import hex_digest, unit
+from ..kit.faults import requested_error
 from ..openai.fakes import FAKERS
 
 # Per-request outcome decided at ingestion (one byte each, so a million requests cost 1 MB).
-OK, EMULATED_FAILURE, BAD_MAX_TOKENS, RULE_BROKEN = 0, 1, 2, 3
+OK, EMULATED_FAILURE, BAD_MAX_TOKENS, RULE_BROKEN, ASKED_ERROR = 0, 1, 2, 3, 4
 CANCELLED_ERROR = "Batch cancelled"
 FAILURE_MESSAGE = "Emulated request failure (failure_rate): the model could not serve it"
+# The bare error string of a request that asks to fail (`emulate-error:<status>`), in the
+# words of the gRPC status xAI's errors name.
+_ASKED_MESSAGES = {
+    400: "Client specified an invalid argument (emulated)",
+    401: "Request not authenticated (emulated)",
+    403: "The caller does not have permission to execute the specified operation (emulated)",
+    404: "Some requested entity was not found (emulated)",
+    429: "Resource exhausted: too many requests (emulated)",
+    500: "Internal error (emulated)",
+    503: "The service is currently unavailable (emulated)",
+    504: "Deadline exceeded (emulated)",
+}
+
+
+def asked_message(body: dict[str, Any]) -> str:
+    status = requested_error(orjson.dumps(body)) or 500
+    fallback = _ASKED_MESSAGES[500 if status >= 500 else 400]
+    return _ASKED_MESSAGES.get(status, fallback)
 
 
 @dataclass(frozen=True)
@@ -200,6 +219,8 @@ class XAIBatch:
             return {"batch_request_id": rid, "batch_result": {"error": message}}
         if kind == EMULATED_FAILURE:
             return {"batch_request_id": rid, "batch_result": {"error": FAILURE_MESSAGE}}
+        if kind == ASKED_ERROR:
+            return {"batch_request_id": rid, "batch_result": {"error": asked_message(body)}}
         if kind == RULE_BROKEN:
             return {"batch_request_id": rid, "batch_result": {"error": rule_error(body)}}
         completion = fake_completion(body, hex_digest(self.id, rid), int(self.timeline.created))
@@ -222,6 +243,8 @@ def _uuid(hex32: str) -> str:
 
 
 def request_kind(body: dict[str, Any], custom_id: str, seed: int, failure_rate: float) -> int:
+    if requested_error(orjson.dumps(body)) is not None:
+        return ASKED_ERROR
     limit = body.get("max_tokens", body.get("max_completion_tokens"))
     if isinstance(limit, int) and not isinstance(limit, bool) and limit <= 0:
         return BAD_MAX_TOKENS

@@ -27,6 +27,7 @@ import httpx
 import orjson
 
 from unibatch.errors import ForeignBatchError, PermanentProviderError, TransientProviderError
+from unibatch.providers.anthropic.classify import retryable
 from unibatch.providers.anthropic.translate import TRANSLATOR
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.http import SPOOL_BYTES, HttpProvider
@@ -297,7 +298,7 @@ def parse_row(line: bytes, *, created: int = 0, tag: str | None = None) -> Resul
             custom_id=custom_id,
             seq=seq,
             status=status,
-            error=ErrorInfo(code=code, message=message_text, retryable=True),
+            error=ErrorInfo(code=code, message=message_text, retryable=retryable(code)),
             raw=line,
         )
     envelope = result.get("error") or {}
@@ -312,9 +313,7 @@ def parse_row(line: bytes, *, created: int = 0, tag: str | None = None) -> Resul
         status_code=http,
         # The OpenAI error body, so the default output line reads like OpenAI's.
         body={"error": {"message": message_text, "type": error_type, "param": None, "code": None}},
-        error=ErrorInfo(
-            code=error_type, message=message_text, retryable=http in (429, 500, 504, 529)
-        ),
+        error=ErrorInfo(code=error_type, message=message_text, retryable=retryable(error_type)),
         request_id=envelope.get("request_id"),
         raw=line,
     )

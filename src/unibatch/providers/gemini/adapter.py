@@ -22,6 +22,7 @@ import orjson
 
 from unibatch.errors import PermanentProviderError, TransientProviderError
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
+from unibatch.providers.gemini.classify import finish_retryable, retryable
 from unibatch.providers.gemini.translate import TRANSLATOR, answered
 from unibatch.providers.http import SPOOL_BYTES, HttpProvider
 from unibatch.providers.spec import ProviderSpec
@@ -48,11 +49,6 @@ _GRPC_HTTP = {
     1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429,
     9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
 }  # fmt: skip
-_RETRYABLE_HTTP = frozenset({408, 429, 499, 500, 502, 503, 504})
-# Finish reasons a new attempt may turn into an answer.
-_WORTH_RETRYING = frozenset(
-    {"OTHER", "MALFORMED_FUNCTION_CALL", "MALFORMED_RESPONSE", "FINISH_REASON_UNSPECIFIED"}
-)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
@@ -278,7 +274,7 @@ def parse_entry(entry: dict[str, Any], key: Any, model: str, raw: bytes) -> Resu
                 error=ErrorInfo(
                     code=unfinished.lower(),
                     message=f"Gemini stopped without an answer (finishReason {unfinished})",
-                    retryable=unfinished in _WORTH_RETRYING,
+                    retryable=finish_retryable(unfinished),
                 ),
                 usage=usage,
                 request_id=response.get("responseId"),
@@ -299,15 +295,16 @@ def parse_entry(entry: dict[str, Any], key: Any, model: str, raw: bytes) -> Resu
     error = entry.get("error") or entry.get("status") or {}
     code = int(error.get("code") or 0)
     http = code if code >= 100 else _GRPC_HTTP.get(code, 500)
+    status = error.get("status")
     return ResultRow(
         custom_id=custom_id,
         seq=seq,
         status=RequestStatus.ERRORED,
         status_code=http,
         error=ErrorInfo(
-            code=str(error.get("status") or f"http_{http}"),
+            code=str(status or f"http_{http}"),
             message=str(error.get("message") or f"HTTP {http}"),
-            retryable=http in _RETRYABLE_HTTP,
+            retryable=retryable(code or http, status if isinstance(status, str) else None),
         ),
         raw=raw,
     )

@@ -13,6 +13,7 @@ import orjson
 from unibatch.errors import PermanentProviderError
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
 from unibatch.providers.http import HttpProvider
+from unibatch.providers.openai.classify import retryable
 from unibatch.providers.openai.translate import TRANSLATOR, usage_of
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
 
@@ -137,15 +138,17 @@ def parse_row(line: bytes) -> ResultRow:
             )
         err = (body or {}).get("error") if isinstance(body, dict) else None
         err = err or {}
+        code_name = err.get("code")
+        error_type = err.get("type")
         return ResultRow(
             custom_id=custom_id,
             status=RequestStatus.ERRORED,
             status_code=code,
             body=body if isinstance(body, dict) else None,
             error=ErrorInfo(
-                code=str(err.get("code") or err.get("type") or f"http_{code}"),
+                code=str(code_name or error_type or f"http_{code}"),
                 message=str(err.get("message") or f"HTTP {code}"),
-                retryable=code == 429 or code >= 500,
+                retryable=retryable(code, _text(code_name), _text(error_type)),
             ),
             row_id=row.get("id"),
             request_id=response.get("request_id"),
@@ -158,7 +161,12 @@ def parse_row(line: bytes) -> ResultRow:
         error=ErrorInfo(
             code=code_name,
             message=str(error.get("message") or ""),
-            retryable=code_name in _ROW_STATUS,
+            retryable=retryable(None, code_name),
         ),
         row_id=row.get("id"),
     )
+
+
+def _text(value: object) -> str | None:
+    # `code` and `type` are strings on the wire; anything else names no known class.
+    return value if isinstance(value, str) else None

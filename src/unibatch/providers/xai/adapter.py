@@ -15,7 +15,9 @@ import orjson
 
 from unibatch.errors import PermanentProviderError
 from unibatch.providers.base import JobSpec, ProviderJob, RequestLine, ResultRow
+from unibatch.providers.error_classes import UNRUN
 from unibatch.providers.http import HttpProvider
+from unibatch.providers.xai.classify import retryable as error_retryable
 from unibatch.providers.xai.translate import TRANSLATOR
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus
 
@@ -24,8 +26,6 @@ _PAGE = 1000
 _LIST_PAGE = 100
 # xAI words the rows of requests it never ran this way (capture: "Batch cancelled").
 _CANCELLED_ROW = "batch cancelled"
-# Bare error strings carry no code; these words mark a failure a later retry may not hit.
-_RETRYABLE_WORDS = ("internal", "unavailable", "timed out", "timeout", "rate limit", "overloaded")
 
 
 class XAIProvider(HttpProvider):
@@ -171,18 +171,17 @@ def job_of(batch: Mapping[str, Any]) -> ProviderJob:
 def _error_row(custom_id: str, error: Any, batch_status: BatchStatus, raw: bytes) -> ResultRow:
     # A dict would be the proto's google.rpc.Status, should REST ever send it.
     message = str(error.get("message") or error) if isinstance(error, dict) else str(error)
-    status, code, retryable = RequestStatus.ERRORED, "xai_error", False
-    lowered = message.lower()
-    if _CANCELLED_ROW in lowered:
+    status, code = RequestStatus.ERRORED, "xai_error"
+    retryable = error_retryable(error)
+    if _CANCELLED_ROW in message.lower():
         # Which cancel it was is known only from the batch: ours, expiry, or xAI's own.
         if batch_status is BatchStatus.EXPIRED:
-            status, code, retryable = RequestStatus.EXPIRED, "batch_expired", True
+            status, code = RequestStatus.EXPIRED, "batch_expired"
         elif batch_status is BatchStatus.FAILED:
             code = "batch_failed"
         else:
-            status, code, retryable = RequestStatus.CANCELLED, "batch_cancelled", True
-    elif any(word in lowered for word in _RETRYABLE_WORDS):
-        retryable = True
+            status, code = RequestStatus.CANCELLED, "batch_cancelled"
+        retryable = UNRUN[code]
     return ResultRow(
         custom_id=custom_id,
         status=status,
