@@ -43,3 +43,44 @@ async def test_partial_failure_splits_results_into_output_and_error_files(
     assert deleted.status_code == 400
     usage = (await client.get("/v1/usage", headers=auth(key))).json()["data"]
     assert sum(row["requests"] for row in usage) == 30  # errored requests are events too
+
+
+def _inline(n: int) -> dict[str, object]:
+    requests = [
+        {"custom_id": f"q{i}", "body": {"messages": [{"role": "user", "content": "hi"}]}}
+        for i in range(n)
+    ]
+    return {"model": "openai/gpt-4o-mini", "requests": requests}
+
+
+async def test_a_failed_batch_has_a_readable_error_file(
+    client: httpx.AsyncClient, engine: Engine, emulator: RunningEmulator
+) -> None:
+    key = (await new_key(client, "files"))["key"]
+    created = (await client.post("/v1/batches", json=_inline(3), headers=auth(key))).json()
+    emulator.emulators["openai"].inject_faults(1, status=400)  # the provider refuses it
+    await engine.wait(created["id"], interval=0.05, timeout=30)
+    batch = (await client.get(f"/v1/batches/{created['id']}", headers=auth(key))).json()
+    assert batch["status"] == "failed"
+    assert batch["request_counts"] == {"total": 3, "completed": 0, "failed": 3}
+    content = await client.get(f"/v1/files/{batch['error_file_id']}/content", headers=auth(key))
+    assert content.status_code == 200, content.text
+    assert len(content.content.splitlines()) == 3
+
+
+async def test_cancelled_requests_are_not_counted_as_failed(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    key = (await new_key(client, "files"))["key"]
+    created = (await client.post("/v1/batches", json=_inline(4), headers=auth(key))).json()
+    # Cancelled before a worker sent it: every request ends cancelled.
+    cancelled = await client.post(f"/v1/batches/{created['id']}/cancel", headers=auth(key))
+    assert cancelled.status_code == 200, cancelled.text
+    await engine.wait(created["id"], interval=0.05, timeout=30)
+    batch = (await client.get(f"/v1/batches/{created['id']}", headers=auth(key))).json()
+    assert batch["status"] == "cancelled"
+    assert batch["request_counts"] == {"total": 4, "completed": 0, "failed": 0}
+    # They are still listed, with their error, in the error file (as OpenAI lists them).
+    content = await client.get(f"/v1/files/{batch['error_file_id']}/content", headers=auth(key))
+    assert content.status_code == 200, content.text
+    assert len(content.content.splitlines()) == 4

@@ -61,7 +61,10 @@ def _ts(value: float | None) -> int | None:
 
 def batch_object(batch: Batch, owner: Mapping[str, Any]) -> BatchObject:
     counts = batch.request_counts
-    failed = counts.done - counts.succeeded
+    # As in OpenAI's batch object: cancelled requests are neither completed nor failed
+    # (and the CLI's `--json` counts the same way). They still go to the error file.
+    failed = counts.errored + counts.expired
+    unsucceeded = counts.done - counts.succeeded
     terminal = batch.status.terminal
     finished = _FINISHED_AT.get(batch.status)
 
@@ -78,7 +81,7 @@ def batch_object(batch: Batch, owner: Mapping[str, Any]) -> BatchObject:
         output_file_id=(
             generated_file_id("output", batch.id) if terminal and counts.succeeded else None
         ),
-        error_file_id=generated_file_id("error", batch.id) if terminal and failed else None,
+        error_file_id=generated_file_id("error", batch.id) if terminal and unsucceeded else None,
         errors=_errors(batch),
         created_at=int(batch.created_at),
         in_progress_at=_ts(batch.submitted_at),

@@ -27,7 +27,6 @@ from unibatch.gateway.deps import GatewayDep
 from unibatch.gateway.errors import APIError, not_found
 from unibatch.gateway.models import FileDeleted, FileList, FileObject, error_responses
 from unibatch.gateway.validation import check_filename
-from unibatch.types import BatchStatus
 
 router = APIRouter(
     prefix="/v1/files", tags=["files"], responses=error_responses(400, 401, 404, 413)
@@ -104,7 +103,8 @@ async def _generated(gw: Gateway, who: Principal, file_id: str) -> tuple[Kind, s
     if owner is None:
         raise not_found("file", file_id)
     batch = await gw.engine.get_batch(batch_id, importing=True)
-    if not batch.status.terminal or batch.status is BatchStatus.FAILED:
+    # A failed batch whose requests were sent has results like any other that ended.
+    if not batch.status.terminal:
         raise not_found("file", file_id)
     return kind, batch_id
 
