@@ -2,43 +2,70 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
-
-from unibatch.errors import (
-    ConfigurationError,
-    InputError,
-    LimitError,
-    NotFoundError,
-    ProviderError,
-    UnibatchError,
-    UnknownProviderError,
-)
-from unibatch.types import (
-    Batch,
-    BatchError,
-    BatchStatus,
-    Cost,
-    ErrorInfo,
-    RequestCounts,
-    RequestStatus,
-    Result,
-    Usage,
-)
 
 if TYPE_CHECKING:
     from unibatch.client import AsyncClient, Client
+    from unibatch.errors import (
+        ConfigurationError,
+        InputError,
+        LimitError,
+        NotFoundError,
+        ProviderError,
+        UnibatchError,
+        UnknownProviderError,
+    )
+    from unibatch.types import (
+        Batch,
+        BatchError,
+        BatchStatus,
+        Cost,
+        ErrorInfo,
+        RequestCounts,
+        RequestStatus,
+        Result,
+        Usage,
+    )
 
 __version__ = "0.1.0"
 
+# Where each public name lives. They load on first use (PEP 562): the clients pull in the
+# engine, the store and SQLAlchemy, and a process that needs none of it (the CLI's
+# `--help`, the ingest decoder process) must not pay for them.
+_HOMES = {
+    "AsyncClient": "unibatch.client",
+    "Client": "unibatch.client",
+    "ConfigurationError": "unibatch.errors",
+    "InputError": "unibatch.errors",
+    "LimitError": "unibatch.errors",
+    "NotFoundError": "unibatch.errors",
+    "ProviderError": "unibatch.errors",
+    "UnibatchError": "unibatch.errors",
+    "UnknownProviderError": "unibatch.errors",
+    "Batch": "unibatch.types",
+    "BatchError": "unibatch.types",
+    "BatchStatus": "unibatch.types",
+    "Cost": "unibatch.types",
+    "ErrorInfo": "unibatch.types",
+    "RequestCounts": "unibatch.types",
+    "RequestStatus": "unibatch.types",
+    "Result": "unibatch.types",
+    "Usage": "unibatch.types",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # The clients pull in the engine, the store and SQLAlchemy; importing them lazily keeps
-    # `import unibatch.providers...` light for the ingest decoder process.
-    if name in ("AsyncClient", "Client"):
-        from unibatch import client
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'unibatch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # looked up once
+    return value
 
-        return getattr(client, name)
-    raise AttributeError(f"module 'unibatch' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
 
 
 __all__ = [

@@ -1,7 +1,10 @@
 """How results are encoded for storage, shared by the decoder (which builds records) and
 the store (which writes them); neither imports the other.
 
-JSON documents are stored as orjson bytes, zlib-compressed when that pays. A result
+JSON documents are stored as orjson bytes, zlib-compressed when that pays. A result's
+body is stored as `orjson.dumps` wrote it (never the provider's own spelling of it), so
+exports copy it out as it is (`json_bytes`): parsing and writing it again would give the
+same bytes. A result
 record is one tuple per row: either the full row in `RESULT_COLUMNS` order (the results
 table's column order), or, for a plain success (no error, no native row kept), the
 shorter `SUCCESS_COLUMNS` tuple: the store writes the constant columns as SQL literals,
@@ -35,6 +38,16 @@ def pack_bytes(data: bytes) -> bytes:
     if len(data) >= _COMPRESS_FROM:
         return _ZLIB + zlib.compress(data, 1)
     return _PLAIN + data
+
+
+def json_bytes(blob: bytes | None) -> bytes | None:
+    """The JSON document of a packed blob, unparsed."""
+    if blob is None:
+        return None
+    blob = bytes(blob)
+    if blob[:1] == _ZLIB:
+        return zlib.decompress(blob[1:])
+    return blob[1:]
 
 
 def unpack(blob: bytes | None) -> Any:

@@ -6,22 +6,18 @@ Provider keys and endpoints use the variables of the official SDKs
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
-import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from unibatch.dburl import default_database_url
+
+__all__ = ["DEFAULT_POLL_SCHEDULE", "Settings", "default_database_url"]
 
 # Early polls come quickly (a small batch can end within seconds, and a poll is one cheap
 # GET); later ones spread out for batches that take hours.
 DEFAULT_POLL_SCHEDULE = (2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-
-
-def default_database_url() -> str:
-    data_dir = Path(platformdirs.user_data_dir("unibatch"))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{data_dir / 'unibatch.db'}"
 
 
 class Settings(BaseSettings):

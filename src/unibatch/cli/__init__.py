@@ -7,11 +7,14 @@ ended (`results` without `--partial`).
 Commands live by area (`batches`, `keys`, `dev`); `common` holds what they share, among
 it `async_command`, which runs an `async def` command and turns our errors into the
 exit codes above.
+
+Start-up time is part of every command: these modules import only typer and rich, and a
+command imports what it needs (the store, the engine, the gateway) when it runs.
+tests/unit/test_lazy_imports.py checks that `--help` loads none of them.
 """
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Annotated
 
 import typer
@@ -33,6 +36,8 @@ app = typer.Typer(
 
 def _version(shown: bool) -> None:
     if shown:
+        from importlib import metadata  # loads the email package: only when asked
+
         typer.echo(f"unibatch {metadata.version('unibatch')}")
         raise typer.Exit()
 

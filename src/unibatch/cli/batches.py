@@ -1,4 +1,7 @@
-"""Batch commands: submit, status, list, results, wait, cancel, and the worker."""
+"""Batch commands: submit, status, list, results, wait, cancel, and the worker.
+
+Each command imports the engine, the store or the client when it runs: loading them all
+for every command would make `unibatch --help` take over a second."""
 
 from __future__ import annotations
 
@@ -6,11 +9,9 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from sqlalchemy.engine import make_url
 
 from unibatch import logs
 from unibatch.cli.common import (
@@ -29,9 +30,12 @@ from unibatch.cli.common import (
     print_json,
 )
 from unibatch.cli.render import BatchProgress, batch_table, console, print_table, summary
-from unibatch.client import AsyncClient
+from unibatch.dburl import database_url
 from unibatch.errors import InputError
 from unibatch.types import Batch, BatchStatus
+
+if TYPE_CHECKING:
+    from unibatch.client import AsyncClient
 
 app = typer.Typer(cls=Group)
 
@@ -40,24 +44,21 @@ async def write_results(
     client: AsyncClient, batch_id: str, output: Path | None, fmt: Format
 ) -> int:
     """Write a batch's results to `output` (stdout when None); returns how many."""
-
-    def encode(result: Any) -> bytes:
-        data = result.as_openai(batch_id) if fmt is Format.openai else result.as_unified()
-        return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
-
+    engine = await client.engine()
+    lines = engine.result_lines(batch_id, "openai" if fmt is Format.openai else "unified")
     count = 0
     if output is None:
-        async for result in client.results(batch_id):
-            sys.stdout.buffer.write(encode(result))
-            count += 1
+        async for block in lines:
+            sys.stdout.buffer.write(block)
+            count += block.count(b"\n")
         sys.stdout.flush()
         return count
     # Written to a temporary name first so a crash never leaves a half file behind.
     partial = output.with_name(output.name + ".partial")
     with partial.open("wb") as handle:
-        async for result in client.results(batch_id):
-            handle.write(encode(result))
-            count += 1
+        async for block in lines:
+            handle.write(block)
+            count += block.count(b"\n")
     partial.replace(output)
     return count
 
@@ -151,6 +152,8 @@ async def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Validate FILE, store it as a batch and hand it to the workers (or run it with --wait)."""
+    from unibatch.client import AsyncClient
+
     async with AsyncClient(database) as client:
         batch = await client.submit(
             file,
@@ -183,8 +186,17 @@ async def status(
     batch_id: BatchIdArg, database: DatabaseOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Show one batch: status, request counts, tokens and cost."""
-    async with AsyncClient(database) as client:
-        _finish(await client.get(batch_id), as_json)
+    # Straight from the store, the same view `Engine.get_batch` gives: the engine would
+    # load the providers, pricing and HTTP clients, which showing a batch does not need.
+    from unibatch.engine.views import batch_view
+    from unibatch.store.db import open_store
+
+    store = await open_store(database_url(database))
+    try:
+        batch = await batch_view(store, batch_id)
+    finally:
+        await store.aclose()
+    _finish(batch, as_json)
 
 
 @app.command("list", cls=Command)
@@ -205,6 +217,8 @@ async def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List batches, newest first."""
+    from unibatch.client import AsyncClient
+
     async with AsyncClient(database) as client:
         batches = await client.list(status=status, limit=limit)
         if as_json:
@@ -226,6 +240,8 @@ async def results(
 ) -> None:
     """Write a batch's results (to stdout without -o), in input order. A batch that has
     not ended is refused (exit code 5) unless --partial asks for what landed so far."""
+    from unibatch.client import AsyncClient
+
     async with AsyncClient(database) as client:
         batch = await client.get(batch_id)
         if not batch.status.terminal and not partial:
@@ -249,6 +265,8 @@ async def wait_(
     as_json: JsonOpt = False,
 ) -> None:
     """Wait for a batch to end, driving it in this process (alongside any workers)."""
+    from unibatch.client import AsyncClient
+
     async with AsyncClient(database) as client:
         await _wait_and_report(client, batch_id, output, fmt, as_json)
 
@@ -259,6 +277,8 @@ async def cancel(
     batch_id: BatchIdArg, database: DatabaseOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Cancel a batch. Results that finished before the cancel are kept."""
+    from unibatch.client import AsyncClient
+
     async with AsyncClient(database) as client:
         _finish(await client.cancel(batch_id), as_json)
 
@@ -272,6 +292,10 @@ async def worker(
     ] = False,
 ) -> None:
     """Process due work (submit, poll, ingest, finalize, notify) until SIGINT or SIGTERM."""
+    from sqlalchemy.engine import make_url
+
+    from unibatch.client import AsyncClient
+
     logs.setup("INFO" if verbose else "WARNING")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

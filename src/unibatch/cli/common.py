@@ -3,7 +3,6 @@ errors become an exit code."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sys
 from collections.abc import Callable, Coroutine
@@ -102,6 +101,8 @@ OutputOpt = Annotated[
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command; our errors become one red line and a meaningful exit code."""
+    import asyncio  # not loaded for `--help`
+
     try:
         return asyncio.run(coro)
     except NotFoundError as exc:

@@ -25,8 +25,6 @@ from unibatch.cli.common import (
     writable_output,
 )
 from unibatch.cli.render import console, summary
-from unibatch.client import AsyncClient
-from unibatch.config import Settings
 from unibatch.errors import UnibatchError
 
 app = typer.Typer(cls=Group)
@@ -109,6 +107,7 @@ def serve(
 ) -> None:
     """Run the HTTP gateway: OpenAI-compatible /v1/files and /v1/batches for every provider,
     with virtual keys (UNIBATCH_MASTER_KEY manages them), budgets and usage. Docs at /docs."""
+    from unibatch.config import Settings
     from unibatch.gateway.serve import serve as run_server
 
     settings = Settings()
@@ -168,6 +167,9 @@ def demo(
 
 
 async def _demo(env: dict[str, str], database: str, output: Path) -> None:
+    from unibatch.client import AsyncClient
+    from unibatch.config import Settings
+
     settings = Settings(database_url=database, poll_schedule=(0.5,))
     async with AsyncClient(settings=settings, env=env) as client:
         batch = await client.submit(DEMO_REQUESTS)
@@ -184,9 +186,9 @@ async def _demo(env: dict[str, str], database: str, output: Path) -> None:
 @async_command
 async def db_upgrade(database: DatabaseOpt = None) -> None:
     """Create or migrate the database schema to the latest version."""
+    from unibatch.dburl import database_url
     from unibatch.store.db import open_store
 
-    settings = Settings()
-    store = await open_store(database or settings.database_url)
+    store = await open_store(database_url(database))
     await store.aclose()
     console.print("database is up to date")

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from unibatch.cli.common import Command, DatabaseOpt, Group, JsonOpt, async_command, print_json
 from unibatch.cli.render import console, fitted_table, print_table
-from unibatch.config import Settings
+from unibatch.dburl import database_url
 from unibatch.errors import NotFoundError
-from unibatch.gateway.store import GatewayStore
-from unibatch.store import Store
+
+if TYPE_CHECKING:
+    from unibatch.gateway.store import GatewayStore
+    from unibatch.store import Store
 
 app = typer.Typer(
     cls=Group,
@@ -24,9 +26,10 @@ app = typer.Typer(
 
 
 async def _key_store(database: str | None) -> tuple[Store, GatewayStore]:
+    from unibatch.gateway.store import GatewayStore
     from unibatch.store.db import open_store
 
-    store = await open_store(database or Settings().database_url)
+    store = await open_store(database_url(database))
     return store, GatewayStore(store.engine)
 
 

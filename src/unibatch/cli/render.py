@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from unibatch.types import Batch, RequestCounts
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 # Notices, progress and errors go to stderr; what a command answers (tables, summaries)
 # to stdout, so that `unibatch list | less` and `> file` get it.
@@ -38,7 +41,16 @@ class BatchProgress:
     """A progress bar fed by the engine's progress callback."""
 
     def __init__(self) -> None:
-        self._progress = Progress(
+        # Only `--wait` shows one; the other commands need not load it.
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress: Progress = Progress(
             TextColumn("[bold]{task.fields[status]:<11}"),
             BarColumn(),
             MofNCompleteColumn(),

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from unibatch.config import Settings
 from unibatch.engine.batches import run_batch_step
 from unibatch.engine.context import Context
+from unibatch.engine.export import Format, result_lines
 from unibatch.engine.imports import draft_batch, import_requests, sweep_imports
 from unibatch.engine.inputs import Source
 from unibatch.engine.jobs import run_job_step
@@ -212,6 +213,18 @@ class Engine:
         async for chunk in self.store.iter_results(batch_id):
             for row in chunk:
                 yield result_view(row)
+
+    async def result_lines(
+        self, batch_id: str, fmt: Format, *, keep: Callable[[str], bool] | None = None
+    ) -> AsyncIterator[bytes]:
+        """Every result landed so far, in input order, as JSONL: OpenAI batch output lines
+        (`fmt="openai"`, only of the rows whose status `keep` accepts, if given) or ours
+        (`"unified"`), the bytes of `Result.as_openai` / `as_unified`, written from the
+        stored rows (for exports of any size), in blocks of lines."""
+        if await self.store.get_batch(batch_id) is None:
+            raise NotFoundError(f"no batch {batch_id!r}")
+        async for block in result_lines(self.store, batch_id, fmt, keep=keep):
+            yield block
 
     # -- driving the lifecycle ---------------------------------------------------------
 

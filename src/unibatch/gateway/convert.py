@@ -131,15 +131,21 @@ def file_object(row: Mapping[str, Any]) -> FileObject:
     )
 
 
-def _wanted(kind: Kind, status: RequestStatus) -> bool:
-    return (status is RequestStatus.SUCCEEDED) == (kind == "output")
+def _succeeded(status: str) -> bool:
+    return status == RequestStatus.SUCCEEDED
+
+
+def _not_succeeded(status: str) -> bool:
+    return status != RequestStatus.SUCCEEDED
 
 
 async def output_lines(engine: Engine, batch_id: str, kind: Kind) -> AsyncIterator[bytes]:
-    """The output (succeeded) or error (every other) file, as OpenAI output lines."""
-    async for result in engine.results(batch_id):
-        if _wanted(kind, result.status):
-            yield orjson.dumps(result.as_openai(batch_id), option=orjson.OPT_APPEND_NEWLINE)
+    """The output (succeeded) or error (every other) file, as OpenAI output lines, in
+    blocks of lines."""
+    keep = _succeeded if kind == "output" else _not_succeeded
+    async for block in engine.result_lines(batch_id, "openai", keep=keep):
+        if block:
+            yield block
 
 
 async def output_size(engine: Engine, batch_id: str, kind: Kind) -> int:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
-import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
@@ -279,8 +278,8 @@ async def cancel_batch(gw: GatewayDep, who: Caller, batch_id: str) -> BatchObjec
 
 
 async def _jsonl(gw: Gateway, batch_id: str) -> AsyncIterator[bytes]:
-    async for result in gw.engine.results(batch_id):
-        yield orjson.dumps(result.as_unified(), option=orjson.OPT_APPEND_NEWLINE)
+    async for block in gw.engine.result_lines(batch_id, "unified"):
+        yield block
 
 
 @router.get(

@@ -8,16 +8,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from unibatch.errors import ConfigurationError
 from unibatch.store.ops import Store
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same in every process.
@@ -107,12 +108,32 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
 
 
+def head_revision() -> str:
+    """The newest migration's revision: each is named after its file's number
+    (`0008_idempotency_keys.py` is revision "0008", a unit test checks it)."""
+    return max(p.name[:4] for p in (_MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def _up_to_date(sync_conn: sa.Connection) -> bool:
+    """Whether the schema is at the newest migration. Checked before Alembic is loaded:
+    importing it takes a quarter of a second, which every command would pay for nothing
+    once the database is current."""
+    if not sa.inspect(sync_conn).has_table("alembic_version"):
+        return False
+    rows = sync_conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    return [row[0] for row in rows] == [head_revision()]
+
+
 def _upgrade(sync_conn: sa.Connection) -> None:
+    from alembic import command
+
     if sync_conn.dialect.name == "postgresql":
         # Several workers may start at once; only one of them runs the migrations.
         sync_conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
@@ -122,6 +143,9 @@ def _upgrade(sync_conn: sa.Connection) -> None:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        if await conn.run_sync(_up_to_date):
+            return
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
 

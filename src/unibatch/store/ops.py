@@ -7,12 +7,12 @@ candidates are selected `FOR UPDATE SKIP LOCKED` so two workers never wait on ea
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from unibatch.codec import (
@@ -78,8 +78,14 @@ _BATCH_ID = RESULT_COLUMNS.index("batch_id")
 
 def insert_ignore(dialect: str, table: sa.Table) -> Any:
     """An INSERT that skips rows whose key is already stored (idempotent writes)."""
+    # The dialect modules load when first needed: a SQLite-only process (most CLI
+    # commands) does not pay for PostgreSQL's.
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
@@ -496,6 +502,48 @@ class Store(Transitions, Imports):
             .order_by(requests.c.seq)
             .limit(limit)
         )
+
+    async def iter_result_rows(
+        self, batch_id: str, columns: Sequence[str], *, chunk: int = 5000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Results in input order as plain tuples of `columns` (of the results table, or
+        `provider` and `model` of the request's job), chunk by chunk: for exports, which
+        copy stored values out and need neither dicts nor every column. The next chunk is
+        read while the caller works on this one (the SQLite driver reads in its own
+        thread)."""
+        wanted = [
+            jobs.c[name] if name in ("provider", "model") else results.c[name] for name in columns
+        ]
+        stmt = (
+            sa.select(requests.c.seq, *wanted)
+            .join(
+                results,
+                sa.and_(
+                    results.c.batch_id == requests.c.batch_id,
+                    results.c.custom_id == requests.c.custom_id,
+                ),
+            )
+            .where(requests.c.batch_id == batch_id, requests.c.seq > sa.bindparam("after"))
+            .order_by(requests.c.seq)
+            .limit(chunk)
+        )
+        if any(name in ("provider", "model") for name in columns):
+            stmt = stmt.join(jobs, jobs.c.id == requests.c.job_id)
+
+        async def page(after: int) -> Sequence[sa.Row[Any]]:
+            async with self.engine.connect() as conn:
+                return (await conn.execute(stmt, {"after": after})).all()
+
+        rows = await page(-1)
+        while rows:
+            ahead = asyncio.ensure_future(page(rows[-1][0])) if len(rows) == chunk else None
+            try:
+                yield [row[1:] for row in rows]
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                raise
+            rows = await ahead if ahead is not None else []
 
     async def seq_of(self, batch_id: str, custom_id: str) -> int | None:
         """The input position of a request, or None when the batch has no such request."""

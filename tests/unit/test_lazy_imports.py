@@ -1,0 +1,119 @@
+"""Start-up stays short because commands load what they need when they run: `--help`
+loads neither the store nor the engine, the gateway or the providers; `status` reads the
+store without the engine's providers, pricing or HTTP clients. Checked in a fresh
+interpreter by what is in `sys.modules`, not by timing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from unibatch import Client
+from unibatch.config import Settings
+from unibatch.dburl import database_url
+from unibatch.store.db import alembic_config, head_revision
+
+# Modules a light command must not load (a prefix covers its submodules).
+HEAVY = [
+    "alembic",
+    "fastapi",
+    "genai_prices",
+    "httpx",
+    "pydantic_settings",
+    "starlette",
+    "uvicorn",
+    "unibatch.client",
+    "unibatch.engine.core",
+    "unibatch.gateway",
+    "unibatch.pricing",
+    "unibatch.providers",
+]
+
+
+def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
+    """Which of HEAVY (and sqlalchemy) a fresh interpreter holds after running `code`."""
+    probe = (
+        "import sys\n"
+        f"{code}\n"
+        "import json\n"
+        f"names = {[*HEAVY, 'sqlalchemy']!r}\n"
+        "print(json.dumps(sorted({n for n in names for m in list(sys.modules)"
+        " if m == n or m.startswith(n + '.')})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def _cli(*args: str) -> str:
+    # What `python -m unibatch` does, with the exit typer raises caught.
+    return (
+        "from unibatch.cli import app\n"
+        "try:\n"
+        f"    app({list(args)!r}, prog_name='unibatch')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+    )
+
+
+def test_import_unibatch_loads_nothing_heavy() -> None:
+    assert _loaded_after("import unibatch") == []
+
+
+@pytest.mark.parametrize("args", [("--help",), ("--version",), ("results", "--help")])
+def test_help_and_version_load_nothing_heavy(args: tuple[str, ...]) -> None:
+    assert _loaded_after(_cli(*args)) == []
+
+
+def test_status_reads_the_store_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    line = {"custom_id": "a", "body": {"model": "openai/gpt-4o-mini", "messages": []}}
+    with Client(url, env={"OPENAI_API_KEY": "test"}) as client:
+        batch = client.submit([line])
+    env = {"UNIBATCH_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
+    assert _loaded_after(_cli("status", batch.id, "--json"), env) == ["sqlalchemy"]
+
+
+def test_public_names_still_import() -> None:
+    import unibatch
+
+    for name in unibatch.__all__:
+        assert getattr(unibatch, name) is not None
+    from unibatch import AsyncClient, Result
+
+    assert AsyncClient.__module__ == "unibatch.client"
+    assert Result.__module__ == "unibatch.types"
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = unibatch.Nope
+
+
+def test_head_revision_is_alembics() -> None:
+    # The store skips Alembic when the database is at this revision.
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"UNIBATCH_DATABASE_URL": "sqlite:////tmp/a.db"},
+        {"unibatch_database_url": "postgresql://u@h/db"},
+        {"UNIBATCH_DATABASE_URL": ""},
+    ],
+)
+def test_database_url_is_the_settings_one(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("UNIBATCH_DATABASE_URL", "unibatch_database_url"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert database_url() == Settings().database_url
+    assert database_url("sqlite:///given.db") == "sqlite:///given.db"
