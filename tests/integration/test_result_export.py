@@ -122,8 +122,10 @@ async def finished(database_url: str) -> AsyncIterator[tuple[Engine, str]]:
     await engine.aclose()
 
 
-async def _joined(blocks: AsyncIterator[bytes]) -> bytes:
-    return b"".join([block async for block in blocks])
+async def _joined(blocks: AsyncIterator[list[bytes]] | AsyncIterator[bytes]) -> bytes:
+    return b"".join(
+        [b"".join(block) if isinstance(block, list) else block async for block in blocks]
+    )
 
 
 async def test_openai_lines_are_those_of_the_results(finished: tuple[Engine, str]) -> None:
@@ -167,14 +169,14 @@ async def test_rows_are_read_in_chunks_in_input_order(finished: tuple[Engine, st
     store = engine.store
     whole = await _joined(engine.result_lines(batch_id, "openai"))
     openai = [
-        openai_lines(batch_id, rows)
+        b"".join(openai_lines(batch_id, rows))
         async for rows in store.iter_result_rows(batch_id, OPENAI_COLUMNS, chunk=3)
     ]
     # 10 results in chunks of 3 (the request without a result is not there).
     assert [block.count(b"\n") for block in openai] == [3, 3, 3, 1]
     assert b"".join(openai) == whole
     unified = [
-        unified_lines(rows)
+        b"".join(unified_lines(rows))
         async for rows in store.iter_result_rows(batch_id, UNIFIED_COLUMNS, chunk=4)
     ]
     assert b"".join(unified) == await _joined(engine.result_lines(batch_id, "unified"))

@@ -36,29 +36,24 @@ from unibatch.types import Batch, BatchStatus
 
 if TYPE_CHECKING:
     from unibatch.client import AsyncClient
+    from unibatch.store import Store
 
 app = typer.Typer(cls=Group)
 
 
-async def write_results(
-    client: AsyncClient, batch_id: str, output: Path | None, fmt: Format
-) -> int:
+async def write_results(store: Store, batch_id: str, output: Path | None, fmt: Format) -> int:
     """Write a batch's results to `output` (stdout when None); returns how many."""
-    engine = await client.engine()
-    lines = engine.result_lines(batch_id, "openai" if fmt is Format.openai else "unified")
-    count = 0
+    from unibatch.engine.export import result_lines, write_lines
+
+    lines = result_lines(store, batch_id, "openai" if fmt is Format.openai else "unified")
     if output is None:
-        async for block in lines:
-            sys.stdout.buffer.write(block)
-            count += block.count(b"\n")
+        count = await write_lines(lines, sys.stdout.buffer)
         sys.stdout.flush()
         return count
     # Written to a temporary name first so a crash never leaves a half file behind.
     partial = output.with_name(output.name + ".partial")
     with partial.open("wb") as handle:
-        async for block in lines:
-            handle.write(block)
-            count += block.count(b"\n")
+        count = await write_lines(lines, handle)
     partial.replace(output)
     return count
 
@@ -77,7 +72,7 @@ async def _wait_and_report(
     """Drive to the end, write the results if asked, summarise, exit by the outcome."""
     batch = await wait_for(client, batch_id, as_json)
     if output is not None:
-        await write_results(client, batch.id, output, fmt)
+        await write_results((await client.engine()).store, batch.id, output, fmt)
     _finish(batch, as_json)
     _exit_for(batch)
 
@@ -240,19 +235,24 @@ async def results(
 ) -> None:
     """Write a batch's results (to stdout without -o), in input order. A batch that has
     not ended is refused (exit code 5) unless --partial asks for what landed so far."""
-    from unibatch.client import AsyncClient
+    # From the store, as `status`: writing stored rows out needs no providers or pricing.
+    from unibatch.engine.views import batch_view
+    from unibatch.store.db import open_store
 
-    async with AsyncClient(database) as client:
-        batch = await client.get(batch_id)
+    store = await open_store(database_url(database))
+    try:
+        batch = await batch_view(store, batch_id)
         if not batch.status.terminal and not partial:
             error(
                 f"batch {batch_id} is {batch.status.value}: its results are not all in yet; "
                 f"wait for it (unibatch wait {batch_id}) or pass --partial"
             )
             raise typer.Exit(EXIT_NOT_FINISHED)
-        count = await write_results(client, batch_id, output, fmt)
-        if output is not None:
-            console.print(f"wrote {count} results to {output}")
+        count = await write_results(store, batch_id, output, fmt)
+    finally:
+        await store.aclose()
+    if output is not None:
+        console.print(f"wrote {count} results to {output}")
 
 
 @app.command("wait", cls=Command)

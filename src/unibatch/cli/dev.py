@@ -177,7 +177,7 @@ async def _demo(env: dict[str, str], database: str, output: Path) -> None:
             f"submitted {batch.id}: {batch.request_counts.total} requests from {DEMO_REQUESTS.name}"
         )
         batch = await wait_for(client, batch.id, quiet=False)
-        count = await write_results(client, batch.id, output, Format.openai)
+        count = await write_results((await client.engine()).store, batch.id, output, Format.openai)
         console.print(summary(batch))
         console.print(f"wrote {count} results to {output}")
 

@@ -216,15 +216,15 @@ class Engine:
 
     async def result_lines(
         self, batch_id: str, fmt: Format, *, keep: Callable[[str], bool] | None = None
-    ) -> AsyncIterator[bytes]:
-        """Every result landed so far, in input order, as JSONL: OpenAI batch output lines
-        (`fmt="openai"`, only of the rows whose status `keep` accepts, if given) or ours
-        (`"unified"`), the bytes of `Result.as_openai` / `as_unified`, written from the
-        stored rows (for exports of any size), in blocks of lines."""
+    ) -> AsyncIterator[list[bytes]]:
+        """Every result landed so far, in input order, as JSONL lines: OpenAI batch output
+        lines (`fmt="openai"`, only of the rows whose status `keep` accepts, if given) or
+        ours (`"unified"`), the bytes of `Result.as_openai` / `as_unified`, written from
+        the stored rows (for exports of any size), a list of lines at a time."""
         if await self.store.get_batch(batch_id) is None:
             raise NotFoundError(f"no batch {batch_id!r}")
-        async for block in result_lines(self.store, batch_id, fmt, keep=keep):
-            yield block
+        async for lines in result_lines(self.store, batch_id, fmt, keep=keep):
+            yield lines
 
     # -- driving the lifecycle ---------------------------------------------------------
 

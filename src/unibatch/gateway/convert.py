@@ -143,9 +143,9 @@ async def output_lines(engine: Engine, batch_id: str, kind: Kind) -> AsyncIterat
     """The output (succeeded) or error (every other) file, as OpenAI output lines, in
     blocks of lines."""
     keep = _succeeded if kind == "output" else _not_succeeded
-    async for block in engine.result_lines(batch_id, "openai", keep=keep):
-        if block:
-            yield block
+    async for lines in engine.result_lines(batch_id, "openai", keep=keep):
+        if lines:
+            yield b"".join(lines)
 
 
 async def output_size(engine: Engine, batch_id: str, kind: Kind) -> int:

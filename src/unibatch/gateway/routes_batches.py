@@ -278,8 +278,8 @@ async def cancel_batch(gw: GatewayDep, who: Caller, batch_id: str) -> BatchObjec
 
 
 async def _jsonl(gw: Gateway, batch_id: str) -> AsyncIterator[bytes]:
-    async for block in gw.engine.result_lines(batch_id, "unified"):
-        yield block
+    async for lines in gw.engine.result_lines(batch_id, "unified"):
+        yield b"".join(lines)
 
 
 @router.get(

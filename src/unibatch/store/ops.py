@@ -7,7 +7,6 @@ candidates are selected `FOR UPDATE SKIP LOCKED` so two workers never wait on ea
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from unibatch.codec import (
     SUCCESS_CONSTANTS,
     ResultRecord,
 )
+from unibatch.store.bulk_read import JOB_COLUMNS, sqlite_file, sqlite_result_rows
 from unibatch.store.imports import IMPORTING, Imports
 from unibatch.store.records import BatchRecord, JobRecord
 from unibatch.store.tables import batches, jobs, requests, results
@@ -508,12 +508,14 @@ class Store(Transitions, Imports):
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """Results in input order as plain tuples of `columns` (of the results table, or
         `provider` and `model` of the request's job), chunk by chunk: for exports, which
-        copy stored values out and need neither dicts nor every column. The next chunk is
-        read while the caller works on this one (the SQLite driver reads in its own
-        thread)."""
-        wanted = [
-            jobs.c[name] if name in ("provider", "model") else results.c[name] for name in columns
-        ]
+        copy stored values out and need neither dicts nor every column. On SQLite a
+        thread of its own reads a chunk ahead (`bulk_read`)."""
+        path = sqlite_file(self.engine.url)
+        if path is not None:
+            async for rows in sqlite_result_rows(path, batch_id, columns, chunk):
+                yield rows
+            return
+        wanted = [jobs.c[name] if name in JOB_COLUMNS else results.c[name] for name in columns]
         stmt = (
             sa.select(requests.c.seq, *wanted)
             .join(
@@ -527,23 +529,18 @@ class Store(Transitions, Imports):
             .order_by(requests.c.seq)
             .limit(chunk)
         )
-        if any(name in ("provider", "model") for name in columns):
+        if set(columns) & set(JOB_COLUMNS):
             stmt = stmt.join(jobs, jobs.c.id == requests.c.job_id)
-
-        async def page(after: int) -> Sequence[sa.Row[Any]]:
+        after = -1
+        while True:
             async with self.engine.connect() as conn:
-                return (await conn.execute(stmt, {"after": after})).all()
-
-        rows = await page(-1)
-        while rows:
-            ahead = asyncio.ensure_future(page(rows[-1][0])) if len(rows) == chunk else None
-            try:
-                yield [row[1:] for row in rows]
-            except BaseException:
-                if ahead is not None:
-                    ahead.cancel()
-                raise
-            rows = await ahead if ahead is not None else []
+                page = (await conn.execute(stmt, {"after": after})).all()
+            if not page:
+                return
+            after = page[-1][0]
+            yield [tuple(row[1:]) for row in page]
+            if len(page) < chunk:
+                return
 
     async def seq_of(self, batch_id: str, custom_id: str) -> int | None:
         """The input position of a request, or None when the batch has no such request."""

@@ -1,0 +1,71 @@
+"""Reading a batch's results out of SQLite in bulk, for exports.
+
+Through aiosqlite every step of a read (check out a connection, execute, fetch) waits for
+the event loop to come round, and an export keeps the loop busy writing lines, so the
+next chunk is not read until the lines of this one are out. Here one thread of its own
+runs one query on a plain `sqlite3` connection and is always a chunk ahead: SQLite reads
+with the GIL released while the caller writes lines. One statement reads one snapshot
+(WAL), so a worker writing meanwhile changes nothing of what is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+from unibatch.store.tables import jobs, results
+
+JOB_COLUMNS = ("provider", "model")
+
+
+def result_rows_sql(columns: Sequence[str]) -> str:
+    """The SELECT of `columns` (results' own, or `JOB_COLUMNS` of the request's job) of a
+    batch's results (`?`: the batch id), in input order."""
+    names = []
+    for name in columns:
+        table, alias = (jobs, "j") if name in JOB_COLUMNS else (results, "r")
+        names.append(f"{alias}.{table.c[name].name}")  # a KeyError for an unknown column
+    join_jobs = " JOIN jobs j ON j.id = q.job_id" if set(columns) & set(JOB_COLUMNS) else ""
+    return (
+        f"SELECT {', '.join(names)} FROM requests q"
+        " JOIN results r ON r.batch_id = q.batch_id AND r.custom_id = q.custom_id"
+        f"{join_jobs} WHERE q.batch_id = ? ORDER BY q.seq"
+    )
+
+
+def sqlite_file(url: URL) -> str | None:
+    """The file of a SQLite database URL that a second connection can open; None for an
+    in-memory database or a URL with driver options."""
+    if url.get_backend_name() != "sqlite" or url.query:
+        return None
+    if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        return None
+    return url.database
+
+
+async def sqlite_result_rows(
+    path: str, batch_id: str, columns: Sequence[str], chunk: int
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    loop = asyncio.get_running_loop()
+    sql = result_rows_sql(columns)
+    # One thread: the connection is made, used and closed there.
+    with ThreadPoolExecutor(1, thread_name_prefix="unibatch-export") as thread:
+
+        def open_cursor() -> tuple[sqlite3.Connection, sqlite3.Cursor]:
+            conn = sqlite3.connect(path, timeout=30)
+            return conn, conn.execute(sql, (batch_id,))
+
+        conn, cursor = await loop.run_in_executor(thread, open_cursor)
+        try:
+            ahead = loop.run_in_executor(thread, cursor.fetchmany, chunk)
+            while rows := await ahead:
+                ahead = loop.run_in_executor(thread, cursor.fetchmany, chunk)
+                yield rows
+        finally:
+            # Queued behind a read still running, if the caller stopped early.
+            await asyncio.shield(loop.run_in_executor(thread, conn.close))
