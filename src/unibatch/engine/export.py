@@ -95,14 +95,32 @@ def openai_lines(
 def unified_lines(rows: Sequence[Sequence[Any]]) -> list[bytes]:
     """Our result lines (`Result.as_unified`) of rows of `UNIFIED_COLUMNS`, put together
     as `openai_lines` does."""
-    dumps, unpacked = orjson.dumps, codec.json_bytes
+    dumps, unpacked, join = orjson.dumps, codec.json_bytes, b"".join
+    # `"provider":...,"model":...,"response":`, written once per job's model.
+    middles: dict[tuple[str, str], bytes] = {}
     out = []
-    for row in rows:
-        (custom_id, status, provider, model, body, error_code, message, retryable) = row[:8]
-        tokens_in, tokens_out, cached, reasoning, cache_write, cost_in, cost_out, raw = row[8:]
-        head = dumps(
-            {"custom_id": custom_id, "status": status, "provider": provider, "model": model}
-        )
+    for (
+        custom_id,
+        status,
+        provider,
+        model,
+        body,
+        error_code,
+        message,
+        retryable,
+        tokens_in,
+        tokens_out,
+        cached,
+        reasoning,
+        cache_write,
+        cost_in,
+        cost_out,
+        raw,
+    ) in rows:
+        middle = middles.get((provider, model))
+        if middle is None:
+            names = dumps({"provider": provider, "model": model})
+            middle = middles[provider, model] = b"," + names[1:-1] + b',"response":'
         tail = dumps(
             {
                 "error": (
@@ -132,9 +150,10 @@ def unified_lines(rows: Sequence[Sequence[Any]]) -> list[bytes]:
                 "raw": None if raw is None else codec.unpack(raw),
             }
         )
+        head = dumps({"custom_id": custom_id, "status": status})[:-1]
         doc = unpacked(body)
         response = _NULL if doc is None else doc
-        out.append(b"".join((head[:-1], b',"response":', response, b",", tail[1:], b"\n")))
+        out.append(join((head, middle, response, b",", tail[1:], b"\n")))
     return out
 
 
