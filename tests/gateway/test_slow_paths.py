@@ -20,18 +20,29 @@ H = auth(MASTER)
 
 @contextmanager
 def statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements run on the engine's database while the block runs."""
+    """The SQL statements run on the engine's database while the block runs. An export's
+    bulk read of results on SQLite runs on a connection of its own, out of SQLAlchemy's
+    sight: it is recorded as a statement that reads results."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
-    target = engine.store.engine.sync_engine
+    store = engine.store
+    bulk_read = store.iter_result_rows
+
+    def recorded_bulk_read(*args: Any, **kwargs: Any) -> Any:
+        seen.append("bulk read: SELECT ... JOIN results")
+        return bulk_read(*args, **kwargs)
+
+    target = store.engine.sync_engine
     event.listen(target, "before_cursor_execute", record)
+    store.iter_result_rows = recorded_bulk_read  # type: ignore[method-assign]
     try:
         yield seen
     finally:
         event.remove(target, "before_cursor_execute", record)
+        del store.iter_result_rows
 
 
 async def _inline_batch(client: httpx.AsyncClient, n: int = 2) -> str:
