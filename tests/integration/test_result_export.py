@@ -5,11 +5,14 @@ objects: `orjson.dumps(result.as_openai(batch_id))` and `result.as_unified()`.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import orjson
 import pytest
 import sqlalchemy as sa
 
+from unibatch.cli.batches import write_results
+from unibatch.cli.common import Format
 from unibatch.config import Settings
 from unibatch.decode.records import records
 from unibatch.engine import Engine
@@ -193,3 +196,23 @@ async def test_an_export_stopped_early_leaves_the_store_usable(
     async with engine.store.engine.connect() as conn:
         assert (await conn.execute(sa.text("SELECT 1"))).scalar() == 1
     assert len((await _joined(engine.result_lines(batch_id, "openai"))).splitlines()) == 10
+
+
+@pytest.mark.parametrize("fmt", ["openai", "unified"])
+async def test_results_command_writes_those_lines(
+    finished: tuple[Engine, str], fmt: str, tmp_path: Path
+) -> None:
+    engine, batch_id = finished
+    out = tmp_path / "results.jsonl"
+    count = await write_results(engine.store, batch_id, out, Format(fmt))
+    expected = b"".join(
+        [
+            orjson.dumps(
+                r.as_openai(batch_id) if fmt == "openai" else r.as_unified(), option=NEWLINE
+            )
+            async for r in engine.results(batch_id)
+        ]
+    )
+    assert out.read_bytes() == expected
+    assert count == len(_rows())
+    assert not (tmp_path / "results.jsonl.partial").exists()
