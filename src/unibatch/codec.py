@@ -4,13 +4,14 @@ the store (which writes them); neither imports the other.
 JSON documents are stored as orjson bytes, zlib-compressed when that pays. A result's
 body is stored as `orjson.dumps` wrote it (never the provider's own spelling of it), so
 exports copy it out as it is (`json_bytes`): parsing and writing it again would give the
-same bytes. A result
-record is one tuple per row: either the full row in `RESULT_COLUMNS` order (the results
-table's column order), or, for a plain success (no error, no native row kept), the
-shorter `SUCCESS_COLUMNS` tuple: the store writes the constant columns as SQL literals,
-and binding five fewer parameters per row is a measurable part of the write. Tuples bind
-about a quarter faster than named parameters. Unit tests check both orders against the
-table's.
+same bytes.
+
+A result record is one tuple per row: either the full row in `RESULT_COLUMNS` order (the
+results table's column order), or, for a plain success (no error, no native row kept),
+the shorter `SUCCESS_COLUMNS` tuple: the store writes the constant columns as SQL
+literals, and binding five fewer parameters per row is a measurable part of the write.
+Tuples bind about a quarter faster than named parameters. Unit tests check both orders
+against the table's.
 """
 
 from __future__ import annotations

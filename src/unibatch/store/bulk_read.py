@@ -4,7 +4,7 @@ Through aiosqlite every step of a read (check out a connection, execute, fetch) 
 the event loop to come round, and an export keeps the loop busy writing lines, so the
 next chunk is not read until the lines of this one are out. Here one thread of its own
 runs one query on a plain `sqlite3` connection and is always a chunk ahead: SQLite reads
-with the GIL released while the caller writes lines. One statement reads one snapshot
+with the GIL released while the caller puts lines together. One statement reads one snapshot
 (WAL), so a worker writing meanwhile changes nothing of what is read.
 """
 
