@@ -73,13 +73,19 @@ def test_help_and_version_load_nothing_heavy(args: tuple[str, ...]) -> None:
     assert _loaded_after(_cli(*args)) == []
 
 
-def test_status_reads_the_store_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["status", "list", "results"])
+def test_reading_commands_load_the_store_only(command: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'u.db'}"
     line = {"custom_id": "a", "body": {"model": "openai/gpt-4o-mini", "messages": []}}
     with Client(url, env={"OPENAI_API_KEY": "test"}) as client:
         batch = client.submit([line])
+    args = {
+        "status": ("status", batch.id, "--json"),
+        "list": ("list", "--json"),
+        "results": ("results", batch.id, "--partial", "-o", str(tmp_path / "out.jsonl")),
+    }[command]
     env = {"UNIBATCH_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
-    assert _loaded_after(_cli("status", batch.id, "--json"), env) == ["sqlalchemy"]
+    assert _loaded_after(_cli(*args), env) == ["sqlalchemy"]
 
 
 def test_public_names_still_import() -> None:

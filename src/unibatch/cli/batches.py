@@ -212,14 +212,19 @@ async def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List batches, newest first."""
-    from unibatch.client import AsyncClient
+    # From the store, as `status`.
+    from unibatch.engine.views import list_views
+    from unibatch.store.db import open_store
 
-    async with AsyncClient(database) as client:
-        batches = await client.list(status=status, limit=limit)
-        if as_json:
-            print_json([b.as_dict() for b in batches])
-        else:
-            print_table(batch_table(batches))
+    store = await open_store(database_url(database))
+    try:
+        batches = await list_views(store, status=status, limit=limit)
+    finally:
+        await store.aclose()
+    if as_json:
+        print_json([b.as_dict() for b in batches])
+    else:
+        print_table(batch_table(batches))
 
 
 @app.command(cls=Command)

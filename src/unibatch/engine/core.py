@@ -18,15 +18,15 @@ from unibatch.engine.export import Format, result_lines
 from unibatch.engine.imports import draft_batch, import_requests, sweep_imports
 from unibatch.engine.inputs import Source
 from unibatch.engine.jobs import run_job_step
-from unibatch.engine.views import batch_view, batch_views, result_view
-from unibatch.errors import InputError, NotFoundError
+from unibatch.engine.views import batch_view, batch_views, list_views, result_view
+from unibatch.errors import NotFoundError
 from unibatch.logs import redact
 from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet
 from unibatch.store import Store, open_store
 from unibatch.store.ops import ResultHook
 from unibatch.store.records import HandlerState
-from unibatch.types import Batch, BatchStatus, Result
+from unibatch.types import Batch, Result
 
 log = logging.getLogger("unibatch.engine")
 ProgressCallback = Callable[[Batch], Awaitable[None] | None]
@@ -192,11 +192,7 @@ class Engine:
         return await batch_views(self.store, batch_ids)
 
     async def list_batches(self, *, status: str | None = None, limit: int = 100) -> list[Batch]:
-        if status is not None and status not in BatchStatus._value2member_map_:
-            known = ", ".join(s.value for s in BatchStatus)
-            raise InputError(f"status {status!r} is not one of {known}", field="status")
-        rows = await self.store.list_batches(status=status, limit=limit)
-        return await batch_views(self.store, [row.id for row in rows])
+        return await list_views(self.store, status=status, limit=limit)
 
     async def cancel(self, batch_id: str, *, importing: bool = False) -> Batch:
         """Request cancellation; workers (or `wait`) cancel the provider jobs. With

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from unibatch import codec
-from unibatch.errors import NotFoundError
+from unibatch.errors import InputError, NotFoundError
 from unibatch.store import Store
 from unibatch.store.records import BatchRecord, JobPhase, JobRecord
 from unibatch.types import (
@@ -89,6 +89,15 @@ async def batch_views(store: Store, batch_ids: Sequence[str]) -> list[Batch]:
         progress_of[row["batch_id"]].append(row)
     by_id = {r.id: r for r in records}
     return [_view(by_id[i], jobs_of[i], progress_of[i]) for i in batch_ids if i in by_id]
+
+
+async def list_views(store: Store, *, status: str | None, limit: int) -> list[Batch]:
+    """The newest `limit` batches, in `status` if given (one of `BatchStatus`)."""
+    if status is not None and status not in BatchStatus._value2member_map_:
+        known = ", ".join(s.value for s in BatchStatus)
+        raise InputError(f"status {status!r} is not one of {known}", field="status")
+    rows = await store.list_batches(status=status, limit=limit)
+    return await batch_views(store, [row.id for row in rows])
 
 
 def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Batch:
