@@ -98,7 +98,7 @@ async def test_a_nul_inside_a_prompt_is_stored_and_sent_as_is(
     assert [r["status"] for r in results] == ["succeeded"]
     jobs = await engine.store.jobs_of(batch_id)
     async for chunk in engine.store.job_requests(jobs[0].id, 10):
-        assert b"before\\u0000after" in bytes(chunk[0]["body"])
+        assert b"before\\u0000after" in bytes(chunk[0][2])
 
 
 async def test_over_long_custom_ids_and_models_in_files_name_line_field_and_limit(

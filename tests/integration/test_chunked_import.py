@@ -24,7 +24,7 @@ from unibatch.types import BatchStatus
 
 class GatedLines:
     """Request lines that stop before line `stop` until the test opens `gate`; `reached`
-    tells the test the lines before it have been read (and their chunks stored)."""
+    tells the test the lines before it have been read (their chunks are being stored)."""
 
     def __init__(self, lines: list[dict[str, Any]], stop: int) -> None:
         self.lines = lines
@@ -70,8 +70,13 @@ async def test_reads_and_worker_claims_go_on_during_a_large_import(
         importing = "ubb_big"
         task = asyncio.create_task(importer.create_batch(source, batch_id=importing))
         await asyncio.to_thread(source.reached.wait)
-        # Four chunks are committed: another connection sees their rows...
-        assert await _count(other, requests, importing) == 200
+        # Four chunks are committed (the fourth is written while the fifth is read, so
+        # it may land just after): another connection sees their rows...
+
+        async def four_chunks() -> bool:
+            return await _count(other, requests, importing) == 200
+
+        await until(four_chunks, "the first four chunks to be committed")
         # ...while a status read, a list and a worker step on it go on, not waiting.
         assert (await other.get_batch(earlier)).status is BatchStatus.PENDING
         assert [b.id for b in await other.list_batches()] == [earlier]

@@ -91,9 +91,17 @@ async def import_requests(
         chunk=ctx.settings.ingest_chunk,
     )
     chunks = reader.iter_chunks()
+
+    def read() -> asyncio.Future[list[Row] | None]:
+        return asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+
     beat = asyncio.create_task(_heartbeat(ctx, batch_id))
+    pending = read()
     try:
-        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+        while (chunk := await pending) is not None:
+            # The next chunk is read and validated while this one is written: the database
+            # driver lets go of the GIL while it writes, so the two overlap.
+            pending = read()
             await ctx.store.import_chunk(
                 batch_id,
                 ctx.owner,
@@ -110,6 +118,8 @@ async def import_requests(
         await _undo(ctx, batch_id, errors)
         raise
     finally:
+        # A read still running ends with its chunk; nothing waits for what it finds.
+        pending.cancel()
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat

@@ -19,12 +19,24 @@ from unibatch import codec
 from unibatch.engine import limits
 from unibatch.engine.plan import Planner
 from unibatch.errors import InputError, UnknownProviderError
-from unibatch.providers.base import RequestLine
+from unibatch.providers.base import Provider, RequestLine
 from unibatch.providers.registry import ProviderSet, split_model
+from unibatch.providers.spec import ProviderSpec
 from unibatch.providers.translate import EMBEDDINGS
 
 DEFAULT_ENDPOINT = "/v1/chat/completions"
 Source = str | Path | Iterable[Mapping[str, Any]]
+
+
+# Model names whose provider lookup a reader keeps (a file names a few).
+_MODELS_KEPT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    spec: ProviderSpec
+    adapter: type[Provider]
+    bare_model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +102,8 @@ class RequestReader:
         # unique constraint, so memory stays flat however long the file is.
         self._seen: set[str] = set()
         self._line_of_seq: dict[int, int] = {}
-        self._checked: set[str] = set()
+        self._lines_before: dict[int, int] = {}
+        self._models: dict[str, _Target] = {}
 
     def _error(self, message: str, line: int, field: str | None = None) -> InputError:
         return InputError(message, path=self.path, line=line, field=field)
@@ -125,25 +138,18 @@ class RequestReader:
             raise self._error(
                 "missing body.model (or pass a model, e.g. openai/gpt-4o-mini)", n, "model"
             )
-        try:
-            provider_name, bare_model = split_model(model)
-        except UnknownProviderError as exc:
-            raise self._error(exc.detail, n, "model") from None
-        self._check_text("body.model", bare_model, limits.MAX_MODEL, n)
-        spec = self.providers.spec(provider_name)
-        adapter = spec.adapter_class()
-        if provider_name not in self._checked:
-            self.providers.check(provider_name)
-            self._checked.add(provider_name)
+        target = self._models.get(model) or self._resolve(model, n)
+        spec, adapter, bare_model = target.spec, target.adapter, target.bare_model
         if endpoint not in spec.endpoints:
             supported = ", ".join(sorted(spec.endpoints))
             raise self._error(
-                f"url {endpoint!r} is not supported by {provider_name} (supported: {supported})",
+                f"url {endpoint!r} is not supported by {spec.name} (supported: {supported})",
                 n,
                 "url",
             )
         # Rules depend on the model that is actually sent (after --model and prefixes).
-        body = {**body, "model": bare_model}
+        if body.get("model") != bare_model:
+            body = {**body, "model": bare_model}
         try:
             # Before the translation, which walks the body (recursively, for some providers).
             data = limits.encode_body(body)
@@ -153,24 +159,41 @@ class RequestReader:
             adapter.translator.validate(endpoint, body)
         except InputError as exc:
             raise self._error(exc.detail, n, exc.field) from None
+        seq = self.count
         self._seen.add(custom_id)
-        self._line_of_seq[self.count] = n
+        self._line_of_seq[seq] = n
         self.endpoint = self.endpoint or endpoint
         # The size counts the line as the provider will see it (translated, with envelope).
-        size = adapter.line_bytes(RequestLine(custom_id, body, self.count), data)
+        size = adapter.line_bytes(RequestLine(custom_id, body, seq), data)
         inputs = embedding_inputs(body) if endpoint == EMBEDDINGS else 1
         job_id = self.planner.assign(spec, bare_model, endpoint, size, self.path, n, inputs=inputs)
         return {
             "batch_id": self.batch_id,
-            "seq": self.count,
+            "seq": seq,
             "custom_id": custom_id,
             "job_id": job_id,
             "body": codec.pack_bytes(data),
         }
 
+    def _resolve(self, model: str, n: int) -> _Target:
+        """Provider, adapter and bare name of a model, looked up once per model name."""
+        try:
+            provider_name, bare_model = split_model(model)
+        except UnknownProviderError as exc:
+            raise self._error(exc.detail, n, "model") from None
+        self._check_text("body.model", bare_model, limits.MAX_MODEL, n)
+        spec = self.providers.spec(provider_name)
+        adapter = spec.adapter_class()
+        self.providers.check(provider_name)
+        target = _Target(spec, adapter, bare_model)
+        if len(self._models) < _MODELS_KEPT:
+            self._models[model] = target
+        return target
+
     def duplicate(self, row: dict[str, Any]) -> InputError:
         """The error for a row whose custom_id an earlier chunk already used."""
-        line = self._line_of_seq[row["seq"]]
+        seq = row["seq"]
+        line = self._line_of_seq.get(seq) or self._lines_before[seq]
         return self._error(f"duplicate custom_id {row['custom_id']!r}", line, "custom_id")
 
     def iter_chunks(self) -> Iterator[list[dict[str, Any]]]:
@@ -185,7 +208,8 @@ class RequestReader:
                 yield chunk
                 chunk = []
                 self._seen.clear()
-                self._line_of_seq.clear()
+                # The chunk just yielded may still be being written when the next is read.
+                self._lines_before, self._line_of_seq = self._line_of_seq, {}
         if chunk:
             yield chunk
         if self.count == 0:

@@ -33,15 +33,41 @@ class JobSpec:
     byte_count: int
 
 
-@dataclass(frozen=True, slots=True)
 class RequestLine:
     """One request as the adapter sends it. `seq` is its position in the batch: an adapter
     whose provider restricts ids may send an id built from it and return `seq` in the
-    `ResultRow`, and the engine maps it back to `custom_id`."""
+    `ResultRow`, and the engine maps it back to `custom_id`.
 
-    custom_id: str
-    body: dict[str, Any]
-    seq: int = -1
+    A stored request comes with `data`, its body as the JSON bytes stored at submit; `body`
+    is parsed from them on first use only, so an adapter that sends the body unchanged
+    (`Translator.verbatim`) writes those bytes out without ever building the dict."""
+
+    __slots__ = ("_body", "custom_id", "data", "seq")
+
+    def __init__(
+        self,
+        custom_id: str,
+        body: dict[str, Any] | None = None,
+        seq: int = -1,
+        *,
+        data: bytes | None = None,
+    ) -> None:
+        if body is None and data is None:
+            raise TypeError("RequestLine needs a body or its JSON bytes")
+        self.custom_id = custom_id
+        self.seq = seq
+        self.data = data
+        self._body = body
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            assert self.data is not None
+            self._body = orjson.loads(self.data)
+        return self._body
+
+    def __repr__(self) -> str:
+        return f"RequestLine({self.custom_id!r}, seq={self.seq})"
 
 
 @dataclass(slots=True)

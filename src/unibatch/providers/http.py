@@ -16,8 +16,13 @@ import orjson
 from unibatch.errors import LimitError, PermanentProviderError, TransientProviderError
 from unibatch.providers.base import JobSpec, Provider, RequestLine
 from unibatch.providers.spec import ProviderSpec
+from unibatch.providers.translate import NATIVE_FLAG
 from unibatch.providers.upstream import Upstream
 
+# How a body flagged as native starts its flag's key (`NATIVE_FLAG`): such a body loses
+# the flag on the way out, so it is encoded again. The quotes keep the same words inside a
+# string value (where they would be escaped) from matching; a false match only costs time.
+NATIVE_KEY = b'"' + NATIVE_FLAG.encode() + b'"'
 # Uploads above this size spill from memory to a temporary file.
 SPOOL_BYTES = 8 * 1024 * 1024
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
@@ -178,12 +183,24 @@ class HttpProvider(Provider):
     ) -> AsyncIterator[IO[bytes]]:
         """The job as an OpenAI-style JSONL upload of translated bodies, spilled to disk
         past a few MB so a 200 MB batch never sits in memory; checked against the limits,
-        rewound."""
+        rewound. Where the translator sends bodies as they are, a stored body's bytes are
+        written out unparsed: byte for byte what encoding the parsed body would give, as
+        orjson writes the same bytes for a document it parsed from its own output."""
         native = self.translator.to_native
+        verbatim = self.translator.verbatim
+        # Every line is {"custom_id":..,"method":"POST","url":..,"body":..} as orjson
+        # writes it; a body sent as stored is spliced in as bytes.
+        middle = b',"method":"POST","url":' + orjson.dumps(spec.endpoint) + b',"body":'
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as upload:
             count = 0
             async for line in lines:
                 count += 1
+                data = line.data
+                if verbatim and data is not None and NATIVE_KEY not in data:
+                    upload.write(b'{"custom_id":' + orjson.dumps(line.custom_id) + middle)
+                    upload.write(data)
+                    upload.write(b"}\n")
+                    continue
                 entry = {
                     "custom_id": line.custom_id,
                     "method": "POST",

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Body = Mapping[str, Any]
+# Models whose sorted-out rules a table keeps.
+_COMPILED_MODELS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,10 @@ class Rule:
     # threads) rather than from the provider's documentation or SDK types.
     observed: bool = False
     code: str | None = None
+    # The top-level request fields `test` reads, when it finds nothing without one of
+    # them: the rule is then skipped for requests that have none (most requests carry a
+    # handful of fields, and a table has dozens of rules). None: always tested.
+    keys: frozenset[str] | None = None
 
     def violations(self, request: Body, model: str = "") -> Iterator[Violation]:
         for detail in self.test(request):
@@ -63,10 +69,25 @@ class Family:
 
 
 @dataclass(frozen=True, slots=True)
+class _ModelRules:
+    """A model's rules, ready to test: `always` and, per top-level field, the rules only
+    that field can trigger; each with its position, so violations keep the table's order."""
+
+    name: str
+    always: tuple[tuple[int, Rule], ...]
+    by_key: dict[str, tuple[tuple[int, Rule], ...]]
+
+
+@dataclass(frozen=True, slots=True)
 class RuleTable:
     provider: str
     defaults: tuple[Rule, ...]
     families: tuple[Family, ...] = field(default=())
+    # Per model name: its rules, sorted out once (a file of a million lines names a few
+    # models). Bounded, so a caller naming endless models cannot grow it without limit.
+    _compiled: dict[str, _ModelRules] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def family(self, model: str) -> Family | None:
         name = bare_model(model)
@@ -78,8 +99,37 @@ class RuleTable:
         return self.defaults + (family.rules if family else ())
 
     def violations(self, request: Body, model: str) -> list[Violation]:
-        name = bare_model(model)
-        return [v for rule in self.rules_for(model) for v in rule.violations(request, name)]
+        compiled = self._compiled.get(model) or self._compile(model)
+        found = list(compiled.always)
+        by_key = compiled.by_key
+        for key in request:
+            hit = by_key.get(key)
+            if hit:
+                found += hit
+        if not found:
+            return []
+        if len(found) > 1:
+            # A rule reading several fields is listed under each: test it once.
+            found = sorted(dict(found).items(), key=lambda item: item[0])
+        name = compiled.name
+        return [v for _, rule in found for v in rule.violations(request, name)]
+
+    def _compile(self, model: str) -> _ModelRules:
+        always: list[tuple[int, Rule]] = []
+        by_key: dict[str, list[tuple[int, Rule]]] = {}
+        for position, rule in enumerate(self.rules_for(model)):
+            if rule.keys is None:
+                always.append((position, rule))
+            else:
+                for key in rule.keys:
+                    by_key.setdefault(key, []).append((position, rule))
+        compiled = _ModelRules(
+            bare_model(model), tuple(always), {k: tuple(v) for k, v in by_key.items()}
+        )
+        if len(self._compiled) >= _COMPILED_MODELS:
+            self._compiled.clear()
+        self._compiled[model] = compiled
+        return compiled
 
 
 def lookup(request: Body, path: str) -> Any:
@@ -90,6 +140,11 @@ def lookup(request: Body, path: str) -> Any:
             return None
         value = value.get(key)
     return value
+
+
+def top_key(path: str) -> frozenset[str]:
+    """The top-level field of a dotted path, as a rule's `keys`."""
+    return frozenset((path.partition(".")[0],))
 
 
 def bare_model(model: str) -> str:
@@ -116,7 +171,7 @@ def together(
         both = lookup(request, a) is not None and lookup(request, b) is not None
         return [f"{a}, {b}"] if both else []
 
-    return Rule(test, field, why, provider_message, source, observed)
+    return Rule(test, field, why, provider_message, source, observed, keys=top_key(a))
 
 
 def requires(
@@ -134,7 +189,7 @@ def requires(
     def test(request: Body) -> list[str]:
         return [name] if lookup(request, name) is not None and not lookup(request, other) else []
 
-    return Rule(test, field, why, provider_message, source, observed)
+    return Rule(test, field, why, provider_message, source, observed, keys=top_key(name))
 
 
 def absent(
@@ -152,7 +207,7 @@ def absent(
     def test(request: Body) -> list[str]:
         return [name] if lookup(request, name) is not None else []
 
-    return Rule(test, field, why, provider_message, source, observed, code)
+    return Rule(test, field, why, provider_message, source, observed, code, keys=top_key(name))
 
 
 def each(

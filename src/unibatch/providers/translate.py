@@ -14,7 +14,7 @@ Every refusal is worded by :func:`refuse`, so users read one message whatever th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from unibatch.errors import InputError
 from unibatch.types import Usage
@@ -48,6 +48,17 @@ def is_native(body: Mapping[str, Any]) -> bool:
 
 class Translator:
     """Passes bodies through unchanged; subclasses translate for one provider."""
+
+    # True when `to_native` returns a body as it is, at most without `NATIVE_FLAG`: the
+    # body's stored JSON bytes can then be uploaded as they are (`HttpProvider.batch_file`)
+    # instead of parsed and encoded again. A subclass that defines `to_native` is taken
+    # to translate unless it says otherwise.
+    verbatim: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "to_native" in cls.__dict__ and "verbatim" not in cls.__dict__:
+            cls.verbatim = False
 
     def validate(self, endpoint: str, body: Body) -> None:
         """Raise `InputError` naming the first field the provider cannot honour."""

@@ -311,20 +311,27 @@ class Store(Transitions, Imports):
 
     # -- requests and results --------------------------------------------------------
 
-    async def job_requests(self, job_id: str, chunk: int) -> AsyncIterator[list[Row]]:
-        """A job's requests in input order, chunk by chunk (keyset paging, flat memory)."""
+    async def job_requests(self, job_id: str, chunk: int) -> AsyncIterator[list[Any]]:
+        """A job's requests in input order, chunk by chunk (keyset paging, flat memory):
+        rows of (seq, custom_id, body), the body packed as stored."""
         last = -1
-        while True:
-            rows = await self._all(
-                sa.select(requests.c.seq, requests.c.custom_id, requests.c.body)
-                .where(requests.c.job_id == job_id, requests.c.seq > last)
-                .order_by(requests.c.seq)
-                .limit(chunk)
+        query = (
+            sa.select(requests.c.seq, requests.c.custom_id, requests.c.body)
+            .where(
+                requests.c.job_id == sa.bindparam("job_id"),
+                requests.c.seq > sa.bindparam("last"),
             )
+            .order_by(requests.c.seq)
+            .limit(chunk)
+        )
+        while True:
+            async with self.engine.connect() as conn:
+                result = await conn.execute(query, {"job_id": job_id, "last": last})
+                rows = list(result.all())
             if not rows:
                 return
             yield rows
-            last = rows[-1]["seq"]
+            last = rows[-1][0]
 
     async def custom_ids(self, batch_id: str, seqs: list[int]) -> dict[int, str]:
         rows = await self._all(

@@ -21,6 +21,8 @@ from unibatch.store.records import BatchRecord, JobPhase, JobRecord, ProviderSta
 from unibatch.types import BatchStatus
 
 log = logging.getLogger("unibatch.engine")
+# Requests read from the store per query while a job is uploaded.
+_UPLOAD_CHUNK = 5000
 # Consecutive permanent errors while polling before the job is given up as failed.
 MAX_POLL_FAILURES = 5
 # Past the provider's own window, time for it to expire the batch and for us to see it.
@@ -123,11 +125,11 @@ async def _submit(ctx: Context, provider: Provider, job: JobRecord) -> None:
 
 
 async def _lines(ctx: Context, job_id: str) -> AsyncIterator[RequestLine]:
-    async for chunk in ctx.store.job_requests(job_id, ctx.settings.ingest_chunk):
-        for row in chunk:
-            yield RequestLine(
-                custom_id=row["custom_id"], body=codec.unpack(row["body"]), seq=row["seq"]
-            )
+    # Bodies stay bytes: an adapter that sends them as they are never parses them.
+    unpack = codec.json_bytes
+    async for chunk in ctx.store.job_requests(job_id, _UPLOAD_CHUNK):
+        for seq, custom_id, body in chunk:
+            yield RequestLine(custom_id, seq=seq, data=unpack(body))
 
 
 async def _poll(ctx: Context, provider: Provider, job: JobRecord) -> None:

@@ -66,6 +66,7 @@ def _bound(name: str, limit: float, *, above: bool, integer: bool = False) -> Ru
         ),
         source=_CHAT_TYPES,
         code=f"{kind}_{side}_{'max' if above else 'min'}_value",
+        keys=frozenset((name,)),
     )
 
 
@@ -84,6 +85,7 @@ def _list_longer(name: str, limit: int, source: str) -> Rule:
         ),
         source=source,
         code="array_above_max_length",
+        keys=frozenset((name,)),
     )
 
 
@@ -151,6 +153,7 @@ def _only_default(name: str, default: float, source: str) -> Rule:
         source=source,
         observed=True,
         code="unsupported_value",
+        keys=frozenset((name,)),
     )
 
 
@@ -171,6 +174,7 @@ def _efforts(levels: tuple[str, ...]) -> Rule:
         source=_EFFORT_MATRIX,
         observed=True,
         code="unsupported_value",
+        keys=frozenset(("reasoning_effort",)),
     )
 
 
@@ -196,6 +200,7 @@ DEFAULTS: tuple[Rule, ...] = (
         ),
         source=f"{_CHAT_TYPES}: top_logprobs",
         code="invalid_value",
+        keys=frozenset(("top_logprobs",)),
     ),
     Rule(
         _bias_out_of_range,
@@ -207,6 +212,7 @@ DEFAULTS: tuple[Rule, ...] = (
         ),
         source=f"{_CHAT_TYPES}: logit_bias",
         code="invalid_value",
+        keys=frozenset(("logit_bias",)),
     ),
     _list_longer("stop", 4, f"{_CHAT_TYPES}: stop"),
     Rule(
@@ -219,6 +225,7 @@ DEFAULTS: tuple[Rule, ...] = (
         ),
         source=f"{_FUNCTION_TYPES}: FunctionDefinition.name",
         code="invalid_value",
+        keys=frozenset(("tools",)),
     ),
 )
 

@@ -16,6 +16,9 @@ from unibatch.types import Usage
 
 
 class OpenAITranslator(Translator):
+    # Bodies are sent as written; only a body flagged native loses its flag.
+    verbatim = True
+
     def to_native(self, endpoint: str, body: Body) -> Body:
         if body.get(NATIVE_FLAG) is True:
             body = {k: v for k, v in body.items() if k != NATIVE_FLAG}
