@@ -47,6 +47,7 @@ async def wait(args: argparse.Namespace) -> dict[str, Any]:
         threshold = engine.settings.ingest_process_from
         if threshold and any(job.request_count >= threshold for job in jobs):
             await engine.ctx.decoder().start(warm=sorted({job.provider for job in jobs}))
+        rss_before = peak_rss_mb()
         log(f"waiting for {len(jobs)} jobs")
         with RssSampler() as sampler:
             t0 = time.perf_counter()
@@ -65,6 +66,8 @@ async def wait(args: argparse.Namespace) -> dict[str, Any]:
         "decoder_peak_rss_mb": round(decoder_peak, 1),
         "peak_rss_total_mb": round(peak_rss_mb() + decoder_peak, 1),
         "peak_rss_sampled_mb": round(sampler.peak, 1),
+        "peak_rss_before_mb": round(rss_before, 1),
+        "rss_timeline_mb": sampler.samples,
     }
 
 

@@ -25,7 +25,7 @@ from unibatch.emulators import EmulatorConfig, RunningEmulator
 from unibatch.providers.anthropic.rules import RULES as ANTHROPIC_RULES
 from unibatch.providers.gemini.rules import RULES as GEMINI_RULES
 from unibatch.providers.openai.rules import RULES as OPENAI_RULES
-from unibatch.providers.rules import Rule, RuleTable
+from unibatch.providers.rules import Rule, RuleTable, bare_model
 from unibatch.providers.xai.rules import RULES as XAI_RULES
 
 HI = {"role": "user", "content": "Hi"}
@@ -390,6 +390,29 @@ def test_every_rule_has_an_emulator_case() -> None:
                 rule in table.rules_for(model) and list(rule.violations(request, model))
                 for model, request in cases
             ), f"{table.provider}: no emulator case breaks the rule from {rule.source}"
+
+
+def test_rules_skipped_by_their_fields_find_what_testing_every_rule_finds() -> None:
+    """A table tests only the rules whose fields a request has (`Rule.keys`): on every
+    case above it finds the same violations, in the same order, as testing every rule."""
+    cases = [
+        (ANTHROPIC_RULES, [(p["model"], p) for p, _ in ANTHROPIC_CASES.values()]),
+        (GEMINI_RULES, [(m, req) for m, found in GEMINI_CASES.items() for req, _ in found]),
+        (XAI_RULES, [(body["model"], body) for body, _ in XAI_CASES.values()]),
+        (
+            OPENAI_RULES,
+            [
+                (b["model"], b)
+                for found in (OPENAI_CASES, EMBEDDING_CASES)
+                for b, _, _ in found.values()
+            ],
+        ),
+    ]
+    for table, requests in cases:
+        for model, request in requests:
+            name = bare_model(model)
+            every = [v for r in table.rules_for(model) for v in r.violations(request, name)]
+            assert table.violations(request, model) == every, (table.provider, request)
 
 
 def test_anthropic_emulator_errs_each_request_as_anthropic_does(emulator: RunningEmulator) -> None:

@@ -26,6 +26,12 @@ from unibatch.providers.base import ProviderJob
 
 log = logging.getLogger("unibatch.decode")
 _READ_LIMIT = 2 * 1024 * 1024
+# `python -m unibatch.decode.child`, minus httpx's command-line tool: httpx imports it
+# (with rich, pygments and click, ~6 MB of the helper's ~35) whenever they are installed,
+# as they are with our CLI, and the helper never runs it. httpx falls back to a stub.
+_START = (
+    "import sys; sys.modules['httpx._main'] = None; from unibatch.decode.child import main; main()"
+)
 
 
 class Decoder:
@@ -45,8 +51,8 @@ class Decoder:
             return
         proc = self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "unibatch.decode.child",
+            "-c",
+            _START,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             # The stream reader pauses the pipe above twice this; a frame is a few MB.

@@ -24,7 +24,7 @@ from unibatch.providers.upstream import Upstream
 # string value (where they would be escaped) from matching; a false match only costs time.
 NATIVE_KEY = b'"' + NATIVE_FLAG.encode() + b'"'
 # Uploads above this size spill from memory to a temporary file.
-SPOOL_BYTES = 8 * 1024 * 1024
+SPOOL_BYTES = 1024 * 1024
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
 
