@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     lease_seconds: float = 120.0
     # Idle sleep of a worker that found nothing due.
     worker_idle: float = 1.0
+    # Steps (submit, poll, ingest, finalize) one worker runs at once. Most of a step is
+    # waiting on the provider or the database, so many fit in one process; a slow poll or
+    # a long ingest then holds up none of the others.
+    worker_concurrency: int = Field(default=32, ge=1)
     # Results are written in chunks of this many rows, one transaction each.
     ingest_chunk: int = 2000
     # Jobs with at least this many requests are decoded (downloaded, parsed, priced) in a

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from unibatch.config import Settings
 from unibatch.engine.batches import run_batch_step
@@ -18,6 +18,7 @@ from unibatch.engine.export import Format, result_lines
 from unibatch.engine.imports import draft_batch, import_requests, sweep_imports
 from unibatch.engine.inputs import Source
 from unibatch.engine.jobs import run_job_step
+from unibatch.engine.steps import StepPool
 from unibatch.engine.views import batch_view, batch_views, list_views, result_view
 from unibatch.errors import NotFoundError
 from unibatch.logs import redact
@@ -225,91 +226,64 @@ class Engine:
     # -- driving the lifecycle ---------------------------------------------------------
 
     async def run_once(self, *, batch_id: str | None = None, limit: int = 10) -> int:
-        """Run every step that is due now (optionally for one batch); return how many."""
+        """Run the steps that are due now (optionally for one batch), at most `limit` jobs
+        and `limit` batches, side by side (`worker_concurrency` at once); how many ran."""
         ctx = self.ctx
         lease = ctx.settings.lease_seconds
-        claimed_jobs = await ctx.store.claim_jobs(
-            ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
-        )
-        done = await self._run_claimed(
-            "job", [(job.id, partial(run_job_step, ctx, job)) for job in claimed_jobs]
-        )
-        claimed_batches = await ctx.store.claim_batches(
-            ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
-        )
-        done += await self._run_claimed(
-            "batch", [(b.id, partial(run_batch_step, ctx, b)) for b in claimed_batches]
-        )
-        return done
-
-    async def _run_claimed(
-        self, kind: Literal["job", "batch"], steps: list[tuple[str, Callable[[], Awaitable[None]]]]
-    ) -> int:
-        """Run claimed steps one after another while a heartbeat renews the leases of those
-        not yet finished: a slow provider call must not let another worker take a step
-        over mid-flight (and, say, create a second provider batch). A step whose lease was
-        lost anyway (this process stalled past it) is stopped, or not started."""
-        if not steps:
-            return 0
-        owned = {item_id for item_id, _ in steps}
-        running: dict[str, asyncio.Task[None]] = {}
-        beat = asyncio.create_task(self._heartbeat(kind, owned, running))
-        done = 0
+        pool = StepPool(ctx, ctx.settings.worker_concurrency)
         try:
-            for item_id, step in steps:
-                if item_id not in owned:
-                    log.warning("%s %s: lease lost before its step started; skipped", kind, item_id)
-                    continue
-                task = running[item_id] = asyncio.ensure_future(step())
-                try:
-                    await asyncio.wait({task})
-                except asyncio.CancelledError:
-                    task.cancel()
-                    raise
-                finally:
-                    running.pop(item_id, None)
-                    owned.discard(item_id)
-                self._report(task, kind, item_id)
-                done += 1
+            for job in await ctx.store.claim_jobs(
+                ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
+            ):
+                pool.start("job", job.id, partial(run_job_step, ctx, job))
+            # Jobs first: a batch whose last job just ended is finalized in the same round.
+            await pool.drain()
+            for batch in await ctx.store.claim_batches(
+                ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
+            ):
+                pool.start("batch", batch.id, partial(run_batch_step, ctx, batch))
+            await pool.drain()
         finally:
-            await _cancelled(beat)
-        return done
+            await pool.aclose()
+        return pool.finished
 
-    async def _heartbeat(
-        self, kind: Literal["job", "batch"], owned: set[str], running: dict[str, asyncio.Task[None]]
-    ) -> None:
-        lease = self.ctx.settings.lease_seconds
-        while owned:
-            await asyncio.sleep(lease / 3)
-            ids = set(owned)
-            try:
-                kept = await self.store.renew_leases(
-                    kind, ids, self.ctx.owner, until=self.ctx.clock() + lease
-                )
-            except Exception as exc:
-                log.warning("%s leases could not be renewed (%s); trying again", kind, exc)
-                continue
-            for item_id in ids - kept:
-                owned.discard(item_id)
-                task = running.get(item_id)
-                if task is not None:
-                    log.warning("%s %s: lease lost to another worker; step stopped", kind, item_id)
-                    task.cancel()
+    async def _claim_into(self, pool: StepPool) -> int:
+        """Claim as many due steps as `pool` has free slots, skipping the ones it runs,
+        and start them; how many were claimed."""
+        ctx = self.ctx
+        lease = ctx.settings.lease_seconds
+        started = 0
+        if pool.free:
+            for job in await ctx.store.claim_jobs(
+                ctx.owner, ctx.clock(), lease=lease, limit=pool.free, exclude=pool.running("job")
+            ):
+                pool.start("job", job.id, partial(run_job_step, ctx, job))
+                started += 1
+        if pool.free:
+            for batch in await ctx.store.claim_batches(
+                ctx.owner,
+                ctx.clock(),
+                lease=lease,
+                limit=pool.free,
+                exclude=pool.running("batch"),
+            ):
+                pool.start("batch", batch.id, partial(run_batch_step, ctx, batch))
+                started += 1
+        return started
 
-    @staticmethod
-    def _report(task: asyncio.Task[None], kind: str, item_id: str) -> None:
-        """A bug or outage in one step must not stop the worker: log it and move on.
-        The lease runs out and the step is retried later."""
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.error(
-                "%s %s: step failed; it will be retried when its lease ends",
-                kind,
-                item_id,
-                exc_info=exc,
-            )
+    async def _pause(self, pool: StepPool, idle: float, *, until_due: bool) -> None:
+        """Wait until a running step ends or, at most `idle` later, something is due
+        (`until_due`; otherwise every slot is busy and only a step ending frees one)."""
+        sleep = self._sleep_until_due(None, idle) if until_due else asyncio.sleep(idle)
+        waits = {asyncio.ensure_future(pool.wait_changed()), asyncio.ensure_future(sleep)}
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                if not task.done():
+                    await _cancelled(task)
+        for task in done:
+            task.result()  # an error while waiting (the database) is the loop's error
 
     async def _sleep_until_due(self, batch_id: str | None, cap: float) -> None:
         due = await self.store.next_due(batch_id)
@@ -363,6 +337,9 @@ class Engine:
         self._worker = WorkerHealth(running=True, last_loop=time.monotonic())
         backoff = 0.0
         next_sweep = 0.0
+        # Steps run as tasks, so the loop keeps claiming while a slow poll or a long
+        # ingest runs, up to `worker_concurrency` at once.
+        pool = StepPool(self.ctx, self.ctx.settings.worker_concurrency)
         try:
             while not stop.is_set():
                 try:
@@ -370,9 +347,11 @@ class Engine:
                         # Imports that died half way: failed, never run.
                         await self.sweep_imports()
                         next_sweep = time.monotonic() + self.ctx.settings.lease_seconds
-                    worked = await self.run_once()
-                    if not worked:
-                        await self._until(stop, self._sleep_until_due(None, idle))
+                    wanted = pool.free
+                    claimed = await self._claim_into(pool)
+                    if not wanted or claimed < wanted:
+                        # Full, or nothing more is due now.
+                        await self._until(stop, self._pause(pool, idle, until_due=wanted > 0))
                 except Exception as exc:
                     if not backoff:
                         log.error(
@@ -389,7 +368,11 @@ class Engine:
                         log.warning("worker %s: the database answers again", self.ctx.owner)
                     backoff, self._worker.error = 0.0, None
                 self._worker.last_loop = time.monotonic()
+            # Stopping lets the steps under way finish, as a step never stops half way
+            # by choice; cancelled (or killed), their leases run out and they run again.
+            await pool.drain()
         finally:
+            await pool.aclose()
             self._worker.running = False
             log.info("worker %s stopped", self.ctx.owner)
 

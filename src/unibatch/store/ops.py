@@ -8,7 +8,7 @@ candidates are selected `FOR UPDATE SKIP LOCKED` so two workers never wait on ea
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,6 +91,16 @@ def insert_ignore(dialect: str, table: sa.Table) -> Any:
 
 def _lease_free(table: sa.Table, now: float) -> sa.ColumnElement[bool]:
     return sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now)
+
+
+def _claimable_at(table: sa.Table) -> sa.ColumnElement[Any]:
+    """When a row can next be claimed: its `next_run_at`, or the end of its lease if
+    later (a step running somewhere is not due again until its lease runs out)."""
+    c = table.c
+    return sa.case(
+        (sa.and_(c.lease_until.is_not(None), c.lease_until > c.next_run_at), c.lease_until),
+        else_=c.next_run_at,
+    )
 
 
 def _progress_query(where: sa.ColumnElement[bool], *group: sa.ColumnElement[Any]) -> sa.Select[Any]:
@@ -245,7 +255,12 @@ class Store(Transitions, Imports):
         now: float,
         lease: float,
         limit: int,
+        exclude: Collection[str],
     ) -> list[Row]:
+        if exclude:
+            # Steps this worker is running: their leases are ours, so the lease check
+            # alone would let them through again once a heartbeat came late.
+            where = sa.and_(where, table.c.id.not_in(list(exclude)))
         async with self.engine.begin() as conn:
             candidates = (
                 sa.select(table.c.id)
@@ -270,17 +285,33 @@ class Store(Transitions, Imports):
             return [dict(r) for r in rows.mappings()]
 
     async def claim_jobs(
-        self, owner: str, now: float, *, lease: float, limit: int = 10, batch_id: str | None = None
+        self,
+        owner: str,
+        now: float,
+        *,
+        lease: float,
+        limit: int = 10,
+        batch_id: str | None = None,
+        exclude: Collection[str] = (),
     ) -> list[JobRecord]:
+        """Lease up to `limit` due jobs, earliest due first, skipping the ids in `exclude`."""
         where = sa.and_(jobs.c.phase != "done", jobs.c.next_run_at <= now)
         if batch_id is not None:
             where = sa.and_(where, jobs.c.batch_id == batch_id)
-        rows = await self._claim(jobs, where, jobs.c.next_run_at, owner, now, lease, limit)
+        rows = await self._claim(jobs, where, jobs.c.next_run_at, owner, now, lease, limit, exclude)
         return [JobRecord.from_row(row) for row in rows]
 
     async def claim_batches(
-        self, owner: str, now: float, *, lease: float, limit: int = 10, batch_id: str | None = None
+        self,
+        owner: str,
+        now: float,
+        *,
+        lease: float,
+        limit: int = 10,
+        batch_id: str | None = None,
+        exclude: Collection[str] = (),
     ) -> list[BatchRecord]:
+        """Lease up to `limit` batches to finalize or notify, skipping the ids in `exclude`."""
         unfinished_job = (
             sa.select(jobs.c.id)
             .where(jobs.c.batch_id == batches.c.id, jobs.c.phase != "done")
@@ -292,13 +323,17 @@ class Store(Transitions, Imports):
         )
         if batch_id is not None:
             where = sa.and_(where, batches.c.id == batch_id)
-        rows = await self._claim(batches, where, batches.c.created_at, owner, now, lease, limit)
+        rows = await self._claim(
+            batches, where, batches.c.created_at, owner, now, lease, limit, exclude
+        )
         return [BatchRecord.from_row(row) for row in rows]
 
     async def next_due(self, batch_id: str | None = None) -> float | None:
-        """When the earliest job or handler retry is due (for an idle worker's sleep)."""
-        job_q = sa.select(sa.func.min(jobs.c.next_run_at)).where(jobs.c.phase != "done")
-        batch_q = sa.select(sa.func.min(batches.c.next_run_at)).where(
+        """When the earliest job or handler retry can be claimed (for an idle worker's
+        sleep); a leased one not before its lease ends, or a worker would wake at once
+        again and again while another step runs past its due time."""
+        job_q = sa.select(sa.func.min(_claimable_at(jobs))).where(jobs.c.phase != "done")
+        batch_q = sa.select(sa.func.min(_claimable_at(batches))).where(
             batches.c.handler_state == "pending"
         )
         if batch_id is not None:
