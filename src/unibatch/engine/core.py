@@ -272,18 +272,25 @@ class Engine:
         return started
 
     async def _pause(self, pool: StepPool, idle: float, *, until_due: bool) -> None:
-        """Wait until a running step ends or, at most `idle` later, something is due
-        (`until_due`; otherwise every slot is busy and only a step ending frees one)."""
+        """Wait until enough running steps have ended to claim again (`pool.refill`) or,
+        at most `idle` later, something is due (`until_due`; otherwise every slot is busy
+        and only steps ending free one). Claiming after each step would cost two write
+        transactions per step; waiting for a few slots delays new work by at most `idle`."""
         sleep = self._sleep_until_due(None, idle) if until_due else asyncio.sleep(idle)
-        waits = {asyncio.ensure_future(pool.wait_changed()), asyncio.ensure_future(sleep)}
+        timer = asyncio.ensure_future(sleep)
+        changed: asyncio.Future[None] | None = None
         try:
-            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                changed = asyncio.ensure_future(pool.wait_changed())
+                await asyncio.wait({timer, changed}, return_when=asyncio.FIRST_COMPLETED)
+                if timer.done() or pool.free >= pool.refill:
+                    break
         finally:
-            for task in waits:
-                if not task.done():
+            for task in (timer, changed):
+                if task is not None and not task.done():
                     await _cancelled(task)
-        for task in done:
-            task.result()  # an error while waiting (the database) is the loop's error
+        if timer.done() and not timer.cancelled():
+            timer.result()  # an error while waiting (the database) is the loop's error
 
     async def _sleep_until_due(self, batch_id: str | None, cap: float) -> None:
         due = await self.store.next_due(batch_id)

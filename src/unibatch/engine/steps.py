@@ -33,6 +33,9 @@ class StepPool:
     def __init__(self, ctx: Context, limit: int) -> None:
         self._ctx = ctx
         self.limit = max(1, limit)
+        # A worker claims again once this many slots are free (or after its idle time):
+        # a claim per finished step would double the database's write transactions.
+        self.refill = max(1, self.limit // 8)
         self._gate = asyncio.Semaphore(self.limit)
         self._running: dict[tuple[Kind, str], asyncio.Task[None]] = {}
         self._changed = asyncio.Event()
