@@ -126,13 +126,23 @@ class StepPool:
                 except Exception as exc:
                     log.warning("%s leases could not be renewed (%s); trying again", kind, exc)
                     continue
-                for item_id in ids - kept:
-                    task = self._running.get((kind, item_id))
-                    if task is not None:
-                        log.warning(
-                            "%s %s: lease lost to another worker; step stopped", kind, item_id
-                        )
-                        task.cancel()
+                if kept != ids:
+                    await self._stop_lost(kind, ids - kept)
+
+    async def _stop_lost(self, kind: Kind, ids: set[str]) -> None:
+        """Cancel the steps whose lease another worker holds now. A lease nobody holds was
+        released by its own step, which has written its outcome and is just returning."""
+        try:
+            owners = await self._ctx.store.lease_owners(kind, ids)
+        except Exception as exc:
+            log.warning("%s leases could not be read (%s); trying again", kind, exc)
+            return
+        for item_id in ids:
+            owner = owners.get(item_id)
+            task = self._running.get((kind, item_id))
+            if task is not None and owner is not None and owner != self._ctx.owner:
+                log.warning("%s %s: lease lost to another worker; step stopped", kind, item_id)
+                task.cancel()
 
 
 def _report(task: asyncio.Task[None], kind: str, item_id: str) -> None:

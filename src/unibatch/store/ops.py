@@ -299,6 +299,18 @@ class Store(Transitions, Imports):
         if batch_id is not None:
             where = sa.and_(where, jobs.c.batch_id == batch_id)
         rows = await self._claim(jobs, where, jobs.c.next_run_at, owner, now, lease, limit, exclude)
+        if rows:
+            flags = await self._all(
+                sa.select(batches.c.id, batches.c.cancel_requested, batches.c.max_age).where(
+                    batches.c.id.in_({row["batch_id"] for row in rows})
+                )
+            )
+            by_batch = {flag["id"]: flag for flag in flags}
+            for row in rows:
+                flag = by_batch.get(row["batch_id"])
+                if flag is not None:
+                    row["batch_cancel_requested"] = bool(flag["cancel_requested"])
+                    row["batch_max_age"] = flag["max_age"]
         return [JobRecord.from_row(row) for row in rows]
 
     async def claim_batches(

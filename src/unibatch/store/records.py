@@ -75,10 +75,14 @@ class JobRecord:
     next_run_at: float | None
     lease_owner: str | None
     lease_until: float | None
+    # The batch's cancel flag and maximum age, read with the claim (one query for all the
+    # jobs claimed) so that a poll needs no read of its own; None when read without them.
+    batch_cancel_requested: bool | None = None
+    batch_max_age: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> JobRecord:
-        values = {name: row[name] for name in _JOB_FIELDS}
+        values = {name: row[name] for name in _JOB_FIELDS if name in row}
         values.update(
             mode=JobMode(row["mode"]),
             phase=JobPhase(row["phase"]),

@@ -59,6 +59,15 @@ class Transitions:
             )
             return {row[0] for row in result}
 
+    async def lease_owners(self, kind: str, ids: Collection[str]) -> dict[str, str | None]:
+        """Who holds the lease of these jobs (`kind` "job") or batches now (None: nobody)."""
+        table = jobs if kind == "job" else batches
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(table.c.id, table.c.lease_owner).where(table.c.id.in_(list(ids)))
+            )
+            return {row[0]: row[1] for row in rows}
+
     async def release_job(self, job_id: str, owner: str) -> bool:
         """Give a job back unchanged (it is due again at once)."""
         return await self._job(job_id, owner, release=True)

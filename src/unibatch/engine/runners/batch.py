@@ -32,9 +32,11 @@ MAX_AGE_MARGIN = 2 * 3600.0
 def max_age(batch: BatchRecord, provider: Provider) -> float:
     """Seconds after submit before a job is cancelled: the batch's own limit, else the
     provider's completion window plus a margin."""
-    if batch.max_age is not None:
-        return batch.max_age
-    return provider.spec.completion_window + MAX_AGE_MARGIN
+    return _max_age(batch.max_age, provider)
+
+
+def _max_age(limit: float | None, provider: Provider) -> float:
+    return limit if limit is not None else provider.spec.completion_window + MAX_AGE_MARGIN
 
 
 class BatchRunner:
@@ -133,14 +135,17 @@ async def _lines(ctx: Context, job_id: str) -> AsyncIterator[RequestLine]:
 
 
 async def _poll(ctx: Context, provider: Provider, job: JobRecord) -> None:
-    batch = await ctx.store.get_batch(job.batch_id)
-    assert batch is not None
+    cancel_requested, limit = job.batch_cancel_requested, job.batch_max_age
+    if cancel_requested is None:  # not read with the claim
+        batch = await ctx.store.get_batch(job.batch_id)
+        assert batch is not None
+        cancel_requested, limit = batch.cancel_requested, batch.max_age
     now = ctx.clock()
-    too_old = job.submitted_at is not None and now - job.submitted_at > max_age(batch, provider)
+    too_old = job.submitted_at is not None and now - job.submitted_at > _max_age(limit, provider)
     pj = provider_job(job)
     cancelling = pj.status is BatchStatus.CANCELLING
     try:
-        if (batch.cancel_requested or too_old) and not job.cancel_sent:
+        if (cancel_requested or too_old) and not job.cancel_sent:
             log.info("job %s: cancelling (%s)", job.id, "requested" if not too_old else "max age")
             pj = await provider.cancel(pj)
             await ctx.store.job_cancel_sent(job.id, ctx.owner)
@@ -155,7 +160,7 @@ async def _poll(ctx: Context, provider: Provider, job: JobRecord) -> None:
         return
     state = provider_state(pj, seen=job)
     if pj.status.terminal:
-        if pj.status is BatchStatus.CANCELLED and not batch.cancel_requested:
+        if pj.status is BatchStatus.CANCELLED and not cancel_requested:
             # We cancelled it ourselves because it ran past the maximum age.
             state = dataclasses.replace(state, status=BatchStatus.EXPIRED)
         await ctx.store.job_ingesting(job.id, ctx.owner, state, next_run_at=ctx.clock())
