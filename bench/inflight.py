@@ -380,8 +380,11 @@ def run_schedule(opts: argparse.Namespace, emulator: Emulator, db: Database) -> 
 
 def run_sweep(opts: argparse.Namespace, emulator: Emulator, db: Database) -> list[dict[str, Any]]:
     emulator.configure(slow_seconds=opts.slow)
+    # A poll that met a transient error (the emulator has 256 connections to serve at
+    # once with four workers) is retried after the first entry; a poll that succeeded
+    # waits the second, which is beyond the end of the sweep.
     env = env_for(
-        emulator, db.url, poll_schedule="10000000", worker_concurrency=str(opts.concurrency)
+        emulator, db.url, poll_schedule="1,10000000", worker_concurrency=str(opts.concurrency)
     )
     results = []
     for workers in opts.sweep_workers:
