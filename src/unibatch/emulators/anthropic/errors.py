@@ -5,20 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..kit import EmulatedError
+from .results import ERROR_TYPES
 from .wire import new_id
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
 
 
 class AnthropicError(EmulatedError):
@@ -33,7 +21,7 @@ class AnthropicError(EmulatedError):
         request_id = new_id("req_")
         body = {
             "type": "error",
-            "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message},
+            "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message},
             "request_id": request_id,
         }
         super().__init__(status, body, {"request-id": request_id, **(headers or {})})

@@ -146,9 +146,9 @@ def _errored(error_type: str, message: str, request_id: str | None) -> dict[str,
     return {"type": "errored", "error": {"type": "error", "error": inner, "request_id": request_id}}
 
 
-# The error type Anthropic gives each HTTP status (https://docs.claude.com/en/api/errors),
-# for a request that asks to fail (`emulate-error:<status>`).
-_STATUS_TYPES = {
+# The error type Anthropic gives each HTTP status (https://docs.claude.com/en/api/errors):
+# of a request that asks to fail (`emulate-error:<status>`), and of the API's own errors.
+ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     402: "billing_error",
@@ -164,7 +164,7 @@ _STATUS_TYPES = {
 
 def _asked(status: int, rid: str) -> dict[str, Any]:
     fallback = "api_error" if status >= 500 else "invalid_request_error"
-    error_type = _STATUS_TYPES.get(status, fallback)
+    error_type = ERROR_TYPES.get(status, fallback)
     return _errored(error_type, f"Emulated HTTP {status}.", f"workerreq_{rid}")
 
 
