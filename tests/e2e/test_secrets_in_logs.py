@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.emulated import chat_lines
-from tests.support.processes import run, start, wait_for
+from tests.support.processes import free_port, healthy, run, start, wait_for
 from unibatch.store.db import async_url
 
 MODELS = (
@@ -46,19 +45,6 @@ def _login_role(admin_url: str, role: str, password: str) -> None:
             await engine.dispose()
 
     asyncio.run(create())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _base_urls(log: Path) -> dict[str, str]:
@@ -114,11 +100,11 @@ def test_no_secret_is_logged_by_any_process(postgres_url: str, tmp_path: Path) -
         )
         assert faults.status_code == 200, faults.text
 
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         processes.append(start(["serve", "--port", str(port)], env, log=log("serve")))
         processes.append(start(["worker", "-v"], env, log=log("worker")))
-        wait_for(lambda: _up(url), 30, "the gateway to listen")
+        wait_for(lambda: healthy(url), 30, "the gateway to listen")
 
         created = httpx.post(
             f"{url}/v1/keys",

@@ -4,7 +4,6 @@ price every provider from a server's very first requests."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from tests.gateway.conftest import MASTER, auth, new_key
 from tests.gateway.server import running_gateway
-from tests.support.processes import run, start, wait_for
+from tests.support.processes import free_port, healthy, run, start, wait_for
 from unibatch.config import Settings
 from unibatch.engine import Engine
 from unibatch.gateway import GatewaySettings, create_app
@@ -101,19 +100,6 @@ async def test_a_restart_releases_the_reservation_of_a_create_that_died(
     assert got.status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 MODELS = (
     "openai/gpt-4o-mini",
     "anthropic/claude-haiku-4-5",
@@ -155,11 +141,11 @@ def test_a_fresh_server_prices_its_first_creates_for_every_provider(tmp_path: Pa
         }
         for model in MODELS
     }
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start(["serve", "--port", str(port), "--no-worker"], env, log=tmp_path / "serve.log")
     try:
-        wait_for(lambda: _up(url), 30, "the gateway to listen")
+        wait_for(lambda: healthy(url), 30, "the gateway to listen")
 
         async def create_all() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=url, headers=auth(key), timeout=30) as http:

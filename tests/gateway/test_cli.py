@@ -10,21 +10,8 @@ import orjson
 
 from tests.gateway.conftest import MASTER, auth
 from tests.support.emulated import chat_lines, provider_env
-from tests.support.processes import run, start, wait_for
+from tests.support.processes import free_port, healthy, run, start, wait_for
 from unibatch.emulators.server import RunningEmulator
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_keys_commands_and_serve_with_its_worker(tmp_path: Path, emulator: RunningEmulator) -> None:
@@ -44,11 +31,11 @@ def test_keys_commands_and_serve_with_its_worker(tmp_path: Path, emulator: Runni
     assert "key" not in listed[0]
     assert run(["keys", "revoke", "key_missing"], env).returncode == 4
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start(["serve", "--port", str(port)], env, log=tmp_path / "serve.log")
     try:
-        wait_for(lambda: _up(url), 30, "the gateway to listen")
+        wait_for(lambda: healthy(url), 30, "the gateway to listen")
         health = httpx.get(f"{url}/health").json()
         assert (health["status"], health["worker"], health["worker_error"]) == ("ok", True, None)
         assert health["worker_last_loop_seconds"] is not None
@@ -70,11 +57,11 @@ def test_keys_commands_and_serve_with_its_worker(tmp_path: Path, emulator: Runni
         server.terminate()
         server.wait(timeout=20)
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     apart = start(["serve", "--port", str(port), "--no-worker"], env)
     try:
-        wait_for(lambda: _up(url), 30, "the gateway to listen")
+        wait_for(lambda: healthy(url), 30, "the gateway to listen")
         health = httpx.get(f"{url}/health").json()
         assert (health["status"], health["worker"]) == ("ok", False)
     finally:
@@ -98,12 +85,12 @@ def test_serve_closes_connections_that_never_finish_their_headers(tmp_path: Path
         "UNIBATCH_FILES_DIR": str(tmp_path / "files"),
         "UNIBATCH_HEADER_TIMEOUT": "1",
     }
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start(["serve", "--port", str(port), "--no-worker"], env, log=tmp_path / "serve.log")
     sockets: list[socket.socket] = []
     try:
-        wait_for(lambda: _up(url), 30, "the gateway to listen")
+        wait_for(lambda: healthy(url), 30, "the gateway to listen")
         for sent in (b"", b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"GE"):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             sock.settimeout(0.2)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,3 +54,18 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, step: flo
             return
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def free_port() -> int:
+    """A loopback port free now, for a server started as a subprocess."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def healthy(url: str) -> bool:
+    """Whether a `unibatch serve` at `url` answers its health check."""
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
