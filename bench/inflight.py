@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import queue
 import secrets
 import signal
 import socket
@@ -41,10 +40,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from ingest import Emulator
 from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve()
@@ -63,46 +63,6 @@ def pct(values: list[float], q: float) -> float:
 
 
 # -- the emulator and databases ------------------------------------------------------------
-
-
-class Emulator:
-    """``python -m unibatch emulate --port 0`` as a subprocess; its log goes to a file."""
-
-    def __init__(self, log_path: Path) -> None:
-        self._log: IO[bytes] = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "unibatch", "emulate", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-        )
-        lines: queue.Queue[str] = queue.Queue()
-        stdout = self.proc.stdout
-        assert stdout is not None
-        threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                key, _, value = lines.get(timeout=0.2).strip().partition("=")
-            except queue.Empty:
-                continue
-            if key == "OPENAI_BASE_URL":
-                self.base_url = value
-                return
-        self.stop()
-        raise RuntimeError(f"the emulator did not start; see {log_path}")
-
-    def configure(self, **knobs: float) -> None:
-        httpx.post(f"{self.base_url}/_emulator/config", json=knobs, timeout=10).raise_for_status()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
 
 
 class Database:
@@ -580,7 +540,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="unibatch-inflight-") as tmp_name:
         tmp = Path(tmp_name)
-        emulator = Emulator(tmp / "emulator.log")
+        emulator = Emulator(tmp / "emulator.log", time_scale=1.0)
         try:
             if "schedule" in modes or "sweep" in modes:
                 db = Database(opts.database, tmp, "inflight")

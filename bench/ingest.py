@@ -132,6 +132,10 @@ class Emulator:
         self.stop()
         raise RuntimeError(f"the emulator did not start; see {self.log_path}")
 
+    def configure(self, **knobs: float) -> None:
+        """Set emulator knobs at run time (`POST <base>/_emulator/config`)."""
+        httpx.post(f"{self.base_url}/_emulator/config", json=knobs, timeout=10).raise_for_status()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             # SIGINT: uvicorn shuts down cleanly and the emulator deletes its files.
