@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import os
 import sqlite3
 import sys
 import time
@@ -34,6 +36,33 @@ from _ingest_child import (
 )
 
 POLL_SECONDS = 0.05
+# Store calls that mark the end of a phase: every job uploaded and created (`job_running`),
+# polled to its end (`job_ingesting`), ingested (`finish_job`), the batch `finalize`d.
+PHASE_MARKS = ("job_running", "job_ingesting", "finish_job", "finalize")
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a live process (Linux), 0 without one."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def mark_phases(store: Any, t0: list[float], marks: dict[str, float]) -> None:
+    """Record, per store call of `PHASE_MARKS`, when its last call ended (seconds from
+    `t0[0]`): where the wait's time goes, by phase."""
+    for name in PHASE_MARKS:
+        method = getattr(store, name)
+
+        async def timed(*args: Any, _method: Any = method, _name: str = name, **kw: Any) -> Any:
+            try:
+                return await _method(*args, **kw)
+            finally:
+                marks[_name] = round(time.perf_counter() - t0[0], 3)
+
+        setattr(store, name, functools.wraps(method)(timed))
 
 
 async def wait(args: argparse.Namespace) -> dict[str, Any]:
@@ -49,10 +78,17 @@ async def wait(args: argparse.Namespace) -> dict[str, Any]:
             await engine.ctx.decoder().start(warm=sorted({job.provider for job in jobs}))
         rss_before = peak_rss_mb()
         log(f"waiting for {len(jobs)} jobs")
+        start: list[float] = [0.0]
+        marks: dict[str, float] = {}
+        mark_phases(engine.store, start, marks)
+        decoder_pid = engine.ctx.decoder().pid
         with RssSampler() as sampler:
-            t0 = time.perf_counter()
+            cpu0, decoder_cpu0 = time.process_time(), cpu_seconds(decoder_pid)
+            t0 = start[0] = time.perf_counter()
             status = await run_until_terminal(engine, args.batch_id, args.limit)
             wall = time.perf_counter() - t0
+            cpu = time.process_time() - cpu0
+            decoder_cpu = cpu_seconds(engine.ctx.decoder().pid) - decoder_cpu0
         batch = await engine.get_batch(args.batch_id)
         decoder_peak = vm_hwm_mb(engine.ctx.decoder().pid)
     finally:
@@ -61,6 +97,9 @@ async def wait(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "status": status.value,
         "wall_seconds": round(wall, 4),
+        "cpu_seconds": round(cpu, 3),
+        "decoder_cpu_seconds": round(decoder_cpu, 3),
+        "phase_ends": marks,
         "succeeded": batch.request_counts.succeeded,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "decoder_peak_rss_mb": round(decoder_peak, 1),
@@ -109,6 +148,8 @@ def lean(args: argparse.Namespace) -> dict[str, Any]:
         RssSampler() as sampler,
     ):
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        marks: dict[str, float] = {}
         batches = []
         # One provider batch per part file: OpenAI takes at most 50,000 requests in one.
         for part in args.requests_file:
@@ -129,21 +170,26 @@ def lean(args: argparse.Namespace) -> dict[str, Any]:
             )
             created.raise_for_status()
             batches.append(created.json())
+        marks["created"] = round(time.perf_counter() - t0, 3)
         for i, batch in enumerate(batches):
             while batch["status"] not in ("completed", "failed", "expired", "cancelled"):
                 time.sleep(POLL_SECONDS)
                 batch = batches[i] = client.get(f"batches/{batch['id']}").json()
+        marks["polled"] = round(time.perf_counter() - t0, 3)
         statuses = sorted({batch["status"] for batch in batches})
         conn.execute("BEGIN")
         rows = conn.executemany("INSERT INTO results VALUES (?, ?)", _all_rows(client, batches))
         conn.execute("COMMIT")
         rows_written = rows.rowcount
         wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
     conn.close()
     log(f"lean client: {rows_written} rows after {wall:.2f}s")
     return {
         "status": ",".join(statuses),
         "wall_seconds": round(wall, 4),
+        "cpu_seconds": round(cpu, 3),
+        "phase_ends": marks,
         "rows": rows_written,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_rss_sampled_mb": round(sampler.peak, 1),

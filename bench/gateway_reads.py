@@ -15,9 +15,11 @@ the same log level, its log lines going to a file too.
 
 Timed: an httpx.AsyncClient with N connections sends a fixed number of GETs (after a
 warm-up) to one server, then to the other, alternately, for a number of rounds. Printed:
-each server's median requests/s, the ratio (target >= 0.5), and p50/p99 latencies of the
-median round. The load generator runs on the same machine as the servers, so the figures
-are for this machine as a whole; the load average is printed with them.
+each server's median requests/s, the ratio (target >= 0.5), p50/p99 latencies of the
+median round, each server's own CPU time per request (steadier than the rates on a busy
+machine) and the load generator's. The load generator runs on the same machine as the
+servers, so the figures are for this machine as a whole; the load average is printed
+with them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import psutil
 
 HERE = Path(__file__).resolve()
 MASTER = "sk-bench-master"
@@ -188,15 +191,28 @@ async def load(url: str, key: str, requests: int, connections: int) -> list[floa
     return latencies
 
 
-def measure(url: str, key: str, opts: argparse.Namespace) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def measure(server: Server, path: str, key: str, opts: argparse.Namespace) -> dict[str, float]:
+    url = server.base + path
     asyncio.run(load(url, key, opts.warmup, opts.connections))
+    cpu = cpu_seconds(server.proc.pid)
+    client_cpu = time.process_time()
     start = time.perf_counter()
     latencies = asyncio.run(load(url, key, opts.requests, opts.connections))
     wall = time.perf_counter() - start
+    client_cpu = time.process_time() - client_cpu
     return {
         "rps": opts.requests / wall,
         "p50_ms": 1000 * pct(latencies, 50),
         "p99_ms": 1000 * pct(latencies, 99),
+        # The server's own CPU per request: steadier than the rate on a busy machine.
+        "cpu_us": 1e6 * (cpu_seconds(server.proc.pid) - cpu) / opts.requests,
+        # The load generator's, for the rate one would expect if CPU were all that counted.
+        "client_cpu_us": 1e6 * client_cpu / opts.requests,
     }
 
 
@@ -239,11 +255,12 @@ def main() -> None:
             ours: list[dict[str, float]] = []
             theirs: list[dict[str, float]] = []
             for i in range(opts.rounds):
-                ours.append(measure(gateway.base + path, key, opts))
-                theirs.append(measure(bare.base + path, key, opts))
+                ours.append(measure(gateway, path, key, opts))
+                theirs.append(measure(bare, path, key, opts))
                 log(
-                    f"round {i + 1}: gateway {ours[-1]['rps']:.0f} req/s, "
-                    f"bare {theirs[-1]['rps']:.0f} req/s"
+                    f"round {i + 1}: gateway {ours[-1]['rps']:.0f} req/s "
+                    f"({ours[-1]['cpu_us']:.0f} us CPU each), bare {theirs[-1]['rps']:.0f} req/s "
+                    f"({theirs[-1]['cpu_us']:.0f} us)"
                 )
         finally:
             if bare is not None:
@@ -263,16 +280,25 @@ def main() -> None:
         "ratio": gw["rps"] / fa["rps"],
         "all_gateway_rps": [r["rps"] for r in ours],
         "all_bare_rps": [r["rps"] for r in theirs],
+        "all_gateway_cpu_us": [r["cpu_us"] for r in ours],
+        "all_bare_cpu_us": [r["cpu_us"] for r in theirs],
+        "cpu_ratio": statistics.median(r["cpu_us"] for r in theirs)
+        / statistics.median(r["cpu_us"] for r in ours),
+        "client_cpu_us": statistics.median(r["client_cpu_us"] for r in ours + theirs),
         "loadavg_before": load_before,
         "loadavg_after": load_after,
     }
     print(
         f"GET /v1/batches/{{id}} ({len(reply.content)} bytes), {opts.connections} connections, "
         f"{opts.requests} requests, median of {opts.rounds} rounds:\n"
-        f"  gateway: {gw['rps']:.0f} req/s, p50 {gw['p50_ms']:.1f} ms, p99 {gw['p99_ms']:.1f} ms\n"
+        f"  gateway: {gw['rps']:.0f} req/s, p50 {gw['p50_ms']:.1f} ms, p99 {gw['p99_ms']:.1f} ms, "
+        f"server CPU {gw['cpu_us']:.0f} us/request\n"
         f"  bare FastAPI: {fa['rps']:.0f} req/s, p50 {fa['p50_ms']:.1f} ms, "
-        f"p99 {fa['p99_ms']:.1f} ms\n"
-        f"  ratio {result['ratio']:.2f} (target >= 0.5); load average (1/5/15 min) before "
+        f"p99 {fa['p99_ms']:.1f} ms, server CPU {fa['cpu_us']:.0f} us/request\n"
+        f"  ratio {result['ratio']:.2f} (target >= 0.5); CPU per request, bare / gateway "
+        f"(median of rounds): {result['cpu_ratio']:.2f}; the load generator's CPU "
+        f"{result['client_cpu_us']:.0f} us/request\n"
+        f"  load average (1/5/15 min) before "
         f"{'/'.join(f'{x:.1f}' for x in load_before)}, after "
         f"{'/'.join(f'{x:.1f}' for x in load_after)}"
     )

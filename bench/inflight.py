@@ -4,6 +4,7 @@ latency while a large ingest runs in `unibatch serve`.
     python bench/inflight.py                                  # 10,000 jobs, SQLite, one worker
     python bench/inflight.py --jobs 2000 --interval 20        # a quicker run
     python bench/inflight.py --mode sweep --database postgresql://postgres@127.0.0.1/postgres
+    python bench/inflight.py --mode sweep --workers 1 --workers 4 --jobs 3000 --database ...
     python bench/inflight.py --mode health --rows 200000      # /health during an ingest
 
 Modes (see bench/README.md):
@@ -13,8 +14,10 @@ Modes (see bench/README.md):
   and every job is polled again ``--interval`` seconds after its last poll. One worker runs
   for ``--duration`` seconds; printed: how late each poll started against its scheduled
   ``next_run_at`` (p50, p99, max) and polls per second.
-* ``sweep`` (PostgreSQL): every job is due at once; one worker, then four, poll each job
-  once. Printed: the sweep's wall time, steps per second, and that each job was polled once.
+* ``sweep`` (PostgreSQL): every job is due at once; one worker, then four (``--workers``),
+  poll each job once. Printed: the sweep's wall time, steps per second, lateness p50/p99,
+  that each job was polled once (in the store and in the emulator's calls per batch), and
+  the CPU time of the workers, the emulator and PostgreSQL.
 * ``health``: a batch of ``--rows`` requests is prepared up to its ingest (untimed), then
   ``unibatch serve`` (with its in-process worker) ingests it while this script reads
   ``/health`` in a loop. Printed: its latency p50/p99/max during the ingest and when idle.
@@ -38,11 +41,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import sqlalchemy as sa
 from ingest import Emulator
 from sqlalchemy.engine import make_url
@@ -190,23 +195,19 @@ async def schedule_polls(database_url: str, start: float, spread: float) -> int:
 
 
 async def polled_jobs(database_url: str) -> tuple[int, int]:
-    """(jobs polled at least once, polls recorded in all) since `schedule_polls`."""
-    from unibatch.store import open_store
+    """(jobs polled at least once, polls recorded in all) since `schedule_polls`. One
+    plain connection: this runs every second of a sweep, beside the workers it measures."""
+    import asyncpg
 
-    store = await open_store(database_url, migrate=False)
+    url = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    conn = await asyncpg.connect(url)
     try:
-        async with store.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.text(
-                        "SELECT count(*) FILTER (WHERE poll_count > 0), "
-                        "coalesce(sum(poll_count), 0) FROM jobs"
-                    )
-                )
-            ).one()
-        return int(row[0]), int(row[1])
+        row = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE poll_count > 0), coalesce(sum(poll_count), 0) FROM jobs"
+        )
     finally:
-        await store.aclose()
+        await conn.close()
+    return int(row[0]), int(row[1])
 
 
 # -- the worker (a child process) ----------------------------------------------------------
@@ -296,7 +297,9 @@ def merge(outs: list[dict[str, Any]]) -> dict[str, Any]:
 # -- modes ---------------------------------------------------------------------------------
 
 
-def run_schedule(opts: argparse.Namespace, emulator: Emulator, db: Database) -> dict[str, Any]:
+def run_schedule(
+    opts: argparse.Namespace, emulator: Emulator, db: Database, workers: int
+) -> dict[str, Any]:
     emulator.configure(slow_seconds=opts.slow)
     env = env_for(
         emulator,
@@ -304,7 +307,7 @@ def run_schedule(opts: argparse.Namespace, emulator: Emulator, db: Database) -> 
         poll_schedule=str(opts.interval),
         worker_concurrency=str(opts.concurrency),
     )
-    procs = start_workers(opts.workers, env)
+    procs = start_workers(workers, env)
     start = time.time() + 1.0
     n = asyncio.run(schedule_polls(db.url, start, opts.interval))
     log(f"schedule: {n} jobs due over {opts.interval:.0f}s, running {opts.duration:.0f}s")
@@ -314,7 +317,7 @@ def run_schedule(opts: argparse.Namespace, emulator: Emulator, db: Database) -> 
     result = {
         "mode": "schedule",
         "jobs": n,
-        "workers": opts.workers,
+        "workers": workers,
         "concurrency": opts.concurrency,
         "interval": opts.interval,
         "duration": opts.duration,
@@ -329,13 +332,68 @@ def run_schedule(opts: argparse.Namespace, emulator: Emulator, db: Database) -> 
         "worker_cpu_s": got["cpu"],
     }
     print(
-        f"schedule: {n} jobs, {opts.workers} worker(s) x {opts.concurrency}, polls every "
+        f"schedule: {n} jobs, {workers} worker(s) x {opts.concurrency}, polls every "
         f"{opts.interval:.0f}s (needs {result['needed_per_s']:.0f}/s), emulator {opts.slow}s: "
         f"{result['polls']} polls, {result['polls_per_s']:.0f}/s; lateness p50 "
         f"{result['late_p50']:.2f}s p99 {result['late_p99']:.2f}s max {result['late_max']:.2f}s; "
         f"{100 * result['within_5s']:.1f}% within 5s (target: all)"
     )
     return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process, 0 if it is gone."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+async def server_stats(database_url: str) -> tuple[list[int], int, float]:
+    """The PostgreSQL server processes serving the bench database now (the workers'
+    pools), how many sessions it has had, and their time spent running statements (s)."""
+    import asyncpg
+
+    url = make_url(database_url)
+    conn = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            url.database,
+        )
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        stats = await conn.fetchrow(
+            "SELECT sessions, active_time FROM pg_stat_database WHERE datname = $1",
+            url.database,
+        )
+    finally:
+        await conn.close()
+    return [int(row["pid"]) for row in rows], int(stats[0]), float(stats[1]) / 1000
+
+
+async def provider_ids(database_url: str) -> list[str]:
+    from unibatch.store import open_store
+
+    store = await open_store(database_url, migrate=False)
+    try:
+        async with store.engine.connect() as conn:
+            rows = await conn.execute(sa.text("SELECT provider_batch_id FROM jobs"))
+            return [row[0] for row in rows]
+    finally:
+        await store.aclose()
+
+
+def poll_calls(emulator: Emulator) -> Counter[str]:
+    """Polls the emulator has answered so far, per provider batch id."""
+    calls = httpx.get(f"{emulator.base_url}/_emulator/calls", timeout=30).json()
+    polled: Counter[str] = Counter()
+    for key, count in calls.items():
+        method, _, path = key.partition(" ")
+        head, _, batch = path.rpartition("/batches/")
+        if method == "GET" and head and batch and "/" not in batch:
+            polled[batch] += count
+    return polled
 
 
 def run_sweep(opts: argparse.Namespace, emulator: Emulator, db: Database) -> list[dict[str, Any]]:
@@ -346,18 +404,29 @@ def run_sweep(opts: argparse.Namespace, emulator: Emulator, db: Database) -> lis
     env = env_for(
         emulator, db.url, poll_schedule="1,10000000", worker_concurrency=str(opts.concurrency)
     )
+    ids = asyncio.run(provider_ids(db.url))
     results = []
-    for workers in opts.sweep_workers:
+    for workers in opts.workers or [1, 4]:
         procs = start_workers(workers, env)
+        _, sessions, active = asyncio.run(server_stats(db.url))
+        calls_before = poll_calls(emulator)
+        emulator_cpu = cpu_seconds(emulator.proc.pid)
         start = time.time() + 1.0
         n = asyncio.run(schedule_polls(db.url, start, 0.0))
         while True:
-            time.sleep(0.2)
+            # The wall time is taken from the last poll written, not from this check.
+            time.sleep(1.0)
             done, polls = asyncio.run(polled_jobs(db.url))
             if done >= n:
                 break
+        backends, sessions_after, active_after = asyncio.run(server_stats(db.url))
+        pg_cpu = sum(cpu_seconds(pid) for pid in backends)
+        emulator_cpu = cpu_seconds(emulator.proc.pid) - emulator_cpu
         got = merge(stop_workers(procs))
+        calls = poll_calls(emulator) - calls_before
+        per_job = Counter(calls.get(i, 0) for i in ids)
         wall = got["polled"][-1] - start
+        late = got["late"]
         result = {
             "mode": "sweep",
             "jobs": n,
@@ -366,15 +435,31 @@ def run_sweep(opts: argparse.Namespace, emulator: Emulator, db: Database) -> lis
             "slow": opts.slow,
             "wall_s": wall,
             "steps_per_s": n / wall,
+            "late_p50": pct(late, 50),
+            "late_p99": pct(late, 99),
             "polls": len(got["polled"]),
             "polls_recorded": polls,
-            "each_once": len(got["polled"]) == n == polls,
+            # Provider calls per job at the emulator: {calls: jobs}; a poll retried after
+            # a dropped connection shows as 2.
+            "emulator_polls_per_job": dict(sorted(per_job.items())),
+            "each_once": len(got["polled"]) == n == polls and per_job == Counter({1: n}),
             "worker_cpu_s": got["cpu"],
+            "emulator_cpu_s": emulator_cpu,
+            "postgres_cpu_s": pg_cpu,
+            # Connections opened during the sweep, and the time they spent in statements.
+            "postgres_sessions": sessions_after - sessions,
+            "postgres_active_s": active_after - active,
+            "load_avg": os.getloadavg(),
         }
         print(
             f"sweep: {n} jobs, {workers} worker(s) x {opts.concurrency}, emulator "
-            f"{opts.slow}s: {wall:.1f}s, {result['steps_per_s']:.0f} steps/s, each job polled "
-            f"once: {result['each_once']}"
+            f"{opts.slow}s: {wall:.1f}s, {result['steps_per_s']:.0f} steps/s; lateness p50 "
+            f"{result['late_p50']:.2f}s p99 {result['late_p99']:.2f}s; each job polled once: "
+            f"{result['each_once']} (emulator polls per job {result['emulator_polls_per_job']}); "
+            f"CPU s: workers {got['cpu']:.1f}, emulator {emulator_cpu:.1f}, PostgreSQL "
+            f"{pg_cpu:.1f} (backends alive at the end; {result['postgres_sessions']} "
+            f"connections opened, {result['postgres_active_s']:.1f}s in statements); load "
+            f"{result['load_avg'][0]:.1f}"
         )
         results.append(result)
     return results
@@ -522,19 +607,20 @@ def main() -> None:
     parser.add_argument("--mode", choices=["schedule", "sweep", "health"], action="append")
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs in flight")
     parser.add_argument("--database", default="sqlite", help="'sqlite' or a postgresql:// URL")
-    parser.add_argument("--workers", type=int, default=1, help="schedule: worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        help="worker processes; repeat for several runs (schedule: 1, sweep: 1 and 4)",
+    )
     parser.add_argument("--concurrency", type=int, default=64, help="steps at once per worker")
     parser.add_argument("--slow", type=float, default=0.2, help="emulator delay per call (s)")
     parser.add_argument("--interval", type=float, default=60.0, help="schedule: poll interval")
     parser.add_argument("--duration", type=float, default=90.0, help="schedule: run time (s)")
-    parser.add_argument(
-        "--sweep-workers", type=int, action="append", help="sweep: worker counts (1 and 4)"
-    )
     parser.add_argument("--rows", type=int, default=200_000, help="health: requests ingested")
     parser.add_argument("--out", type=Path, default=HERE.parent / "out" / "inflight.json")
     opts = parser.parse_args()
     modes = opts.mode or ["schedule"]
-    opts.sweep_workers = opts.sweep_workers or [1, 4]
     if "sweep" in modes and opts.database == "sqlite":
         parser.error("--mode sweep needs --database postgresql://...")
     results: list[dict[str, Any]] = []
@@ -547,7 +633,8 @@ def main() -> None:
                 try:
                     asyncio.run(put_in_flight(db.url, emulator, opts.jobs))
                     if "schedule" in modes:
-                        results.append(run_schedule(opts, emulator, db))
+                        for workers in opts.workers or [1]:
+                            results.append(run_schedule(opts, emulator, db, workers))
                     if "sweep" in modes:
                         results.extend(run_sweep(opts, emulator, db))
                 finally:

@@ -9,7 +9,9 @@ For each size N: write N chat requests to a temporary JSONL file, start the Open
 submit and poll the batch until every job is ``ingesting`` (not timed), and time a fresh
 process running the engine until the batch is terminal. The same result files are then
 downloaded to disk (not timed) and a raw baseline is timed on them: read lines,
-``orjson.loads``, one ``executemany`` into a plain SQLite table, commit.
+``orjson.loads``, one ``executemany`` into a plain SQLite table, commit. With PostgreSQL,
+the same rows are also COPYed into a plain table with the results table's unique key (the
+ratio is taken against that) and written with asyncpg ``executemany`` (shown beside it).
 
 Prints a table and writes ``bench/out/ingest-<N>.json``. See bench/README.md.
 """
@@ -48,6 +50,7 @@ CHILD = HERE / "_ingest_child.py"
 OUT = HERE / "out"
 MODEL = "openai/gpt-4o-mini"
 TARGET_RATIO = 0.5
+TARGET_RATIO_COPY = 0.7
 TARGET_RSS_MB = 200.0
 PY_SPY_RATE = 250
 TOPICS = ("tides", "compilers", "sourdough", "glaciers", "chess openings", "bees", "jazz")
@@ -260,6 +263,32 @@ async def baseline_postgres(files: list[Path], url: str) -> dict[str, Any]:
     return {"backend": "postgres", "rows": int(rows), "wall_seconds": round(wall, 4)}
 
 
+async def baseline_postgres_copy(files: list[Path], url: str, batch_id: str) -> dict[str, Any]:
+    """The PostgreSQL target's floor: the same rows COPYed (asyncpg's binary COPY, streamed
+    from the parsed lines) into a plain table with the results table's unique key
+    `(batch_id, custom_id)`, in one transaction."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "CREATE TABLE baseline_copy (batch_id varchar(64), custom_id varchar(512), "
+            "body bytea, PRIMARY KEY (batch_id, custom_id))"
+        )
+        t0 = time.perf_counter()
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                "baseline_copy",
+                records=((batch_id, cid, body) for cid, body in baseline_rows(files)),
+                columns=["batch_id", "custom_id", "body"],
+            )
+        wall = time.perf_counter() - t0
+        rows = await conn.fetchval("SELECT count(*) FROM baseline_copy")
+    finally:
+        await conn.close()
+    return {"backend": "postgres-copy", "rows": int(rows), "wall_seconds": round(wall, 4)}
+
+
 # -- one run -------------------------------------------------------------------------------
 
 
@@ -352,16 +381,24 @@ def run_size(n: int, opts: argparse.Namespace) -> dict[str, Any]:
         )
         log(f"baseline (sqlite): {base['rows']:,} rows in {base['wall_seconds']:.2f}s")
         base_pg: dict[str, Any] | None = None
+        base_copy: dict[str, Any] | None = None
         if database.kind == "postgres":
             base_pg = asyncio.run(baseline_postgres(files, database.plain_url))
             log(f"baseline (postgres): {base_pg['rows']:,} rows in {base_pg['wall_seconds']:.2f}s")
+            copied = baseline_postgres_copy(files, database.plain_url, prepared["batch_id"])
+            base_copy = asyncio.run(copied)
+            log(f"baseline (COPY): {base_copy['rows']:,} rows in {base_copy['wall_seconds']:.2f}s")
         if keep:
             log(f"kept {tmp}")
 
     ours_rate = rate(ours["rows_ingested"], ours["wall_seconds"])
-    same_backend = base_pg if base_pg is not None else base
+    # SQLite: against executemany (target 0.5); PostgreSQL: against COPY (target 0.7),
+    # with the asyncpg executemany rate beside it.
+    same_backend = base_copy if base_copy is not None else base
+    target_ratio = TARGET_RATIO if base_copy is None else TARGET_RATIO_COPY
     base_rate = rate(same_backend["rows"], same_backend["wall_seconds"])
     ratio = ours_rate / base_rate if base_rate else 0.0
+    executemany_rate = rate(base_pg["rows"], base_pg["wall_seconds"]) if base_pg else None
     figures: dict[str, Any] = {
         "requests": n,
         "database": database.kind,
@@ -369,17 +406,19 @@ def run_size(n: int, opts: argparse.Namespace) -> dict[str, Any]:
         # Rows per CPU second of the ingest process: steadier than wall time on a busy box.
         "ours_rows_per_cpu_second": round(rate(ours["rows_ingested"], ours["cpu_seconds"]), 1),
         "baseline_rps": round(base_rate, 1),
+        "baseline_kind": "copy" if base_copy is not None else "executemany",
+        "executemany_rps": round(executemany_rate, 1) if executemany_rate else None,
         "ratio": round(ratio, 3),
         "peak_rss_mb": ours["peak_rss_total_mb"],
         "targets": {
-            "ratio_min": TARGET_RATIO,
-            "ratio_pass": ratio >= TARGET_RATIO,
+            "ratio_min": target_ratio,
+            "ratio_pass": ratio >= target_ratio,
             "peak_rss_max_mb": TARGET_RSS_MB,
             "peak_rss_pass": ours["peak_rss_total_mb"] < TARGET_RSS_MB,
         },
         "emulator_serve_rps": round(rate(served, download_s), 1),
         "ours": ours,
-        "baseline": {"sqlite": base, "postgres": base_pg},
+        "baseline": {"sqlite": base, "postgres": base_pg, "postgres_copy": base_copy},
         "prepare": prepared,
         "request_file_bytes": size,
         "time_scale": opts.time_scale,
@@ -485,8 +524,9 @@ def table(results: list[dict[str, Any]]) -> Table:
         "db",
         "ours (req/s)",
         "baseline (req/s)",
+        "executemany (req/s)",
         "ratio",
-        f"ratio >= {TARGET_RATIO}",
+        "target",
         "peak RSS (MB)",
         f"RSS < {TARGET_RSS_MB:.0f} MB",
         "emulator serve (req/s)",
@@ -497,9 +537,10 @@ def table(results: list[dict[str, Any]]) -> Table:
             f"{r['requests']:,}",
             r["database"],
             f"{r['ours_rps']:,.0f}",
-            f"{r['baseline_rps']:,.0f}",
+            f"{r['baseline_rps']:,.0f} ({r['baseline_kind']})",
+            f"{r['executemany_rps']:,.0f}" if r["executemany_rps"] else "-",
             f"{r['ratio']:.2f}",
-            mark(r["targets"]["ratio_pass"]),
+            f">= {r['targets']['ratio_min']}: {mark(r['targets']['ratio_pass'])}",
             f"{r['peak_rss_mb']:.0f}",
             mark(r["targets"]["peak_rss_pass"]),
             f"{r['emulator_serve_rps']:,.0f}",

@@ -150,8 +150,13 @@ def run_size(n: int, opts: argparse.Namespace) -> dict[str, Any]:
                     }
                 )
                 log(
-                    f"wait: ours {ours['wall_seconds']:.2f}s, lean {lean['wall_seconds']:.2f}s, "
-                    f"peak {ours['peak_rss_total_mb']:.0f} MB (lean {lean['peak_rss_mb']:.0f} MB)"
+                    f"wait: ours {ours['wall_seconds']:.2f}s "
+                    f"(CPU {ours['cpu_seconds']:.2f}s + decoder "
+                    f"{ours['decoder_cpu_seconds']:.2f}s; "
+                    f"phases end at {ours['phase_ends']}), lean {lean['wall_seconds']:.2f}s "
+                    f"(CPU {lean['cpu_seconds']:.2f}s; {lean['phase_ends']}), "
+                    f"peak {ours['peak_rss_total_mb']:.0f} MB (lean {lean['peak_rss_mb']:.0f} MB), "
+                    f"load {os.getloadavg()[0]:.1f}"
                 )
                 db.unlink(missing_ok=True)
                 (tmp / f"lean-{attempt}.db").unlink(missing_ok=True)
@@ -169,6 +174,10 @@ def run_size(n: int, opts: argparse.Namespace) -> dict[str, Any]:
         "submit_peak_rss_mb": median(lambda r: r["submit_peak_rss_mb"]),
         "wait_seconds": median(lambda r: r["ours"]["wall_seconds"]),
         "lean_seconds": median(lambda r: r["lean"]["wall_seconds"]),
+        "wait_cpu_seconds": median(
+            lambda r: r["ours"]["cpu_seconds"] + r["ours"]["decoder_cpu_seconds"]
+        ),
+        "lean_cpu_seconds": median(lambda r: r["lean"]["cpu_seconds"]),
         "ratio": median(lambda r: r["ratio"]),
         "wait_peak_rss_mb": median(lambda r: r["ours"]["peak_rss_total_mb"]),
         "lean_peak_rss_mb": median(lambda r: r["lean"]["peak_rss_mb"]),
@@ -201,6 +210,8 @@ def table(results: list[dict[str, Any]]) -> Table:
         "lean (s)",
         "ratio",
         f"<= {TARGET_WAIT_RATIO}",
+        "wait CPU (s)",
+        "lean CPU (s)",
         "wait peak RSS (MB)",
         f"< {TARGET_RSS_MB:.0f} MB",
         "lean RSS (MB)",
@@ -217,6 +228,8 @@ def table(results: list[dict[str, Any]]) -> Table:
             f"{r['lean_seconds']:.2f}",
             f"{r['ratio']:.2f}",
             mark(r["ratio"] <= TARGET_WAIT_RATIO),
+            f"{r['wait_cpu_seconds']:.2f}",
+            f"{r['lean_cpu_seconds']:.2f}",
             f"{r['wait_peak_rss_mb']:.0f}",
             mark(r["wait_peak_rss_mb"] < TARGET_RSS_MB),
             f"{r['lean_peak_rss_mb']:.0f}",

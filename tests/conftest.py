@@ -23,7 +23,33 @@ from unibatch.emulators import EmulatorConfig, RunningEmulator, running_emulator
 from unibatch.engine import Engine
 from unibatch.store.db import async_url
 
-POSTGRES_URL = os.environ.get("UNIBATCH_TEST_POSTGRES_URL")
+
+def _worker_database(url: str | None) -> str | None:
+    """Under pytest-xdist each worker wipes and fills a database of its own (`test_gw0`,
+    `test_gw1`, ...), made on first use beside the one UNIBATCH_TEST_POSTGRES_URL names."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = sa.make_url(url)
+    name = f"{base.database}_{worker}"
+
+    async def create() -> None:
+        engine = create_async_engine(async_url(url), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                found = await conn.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+                )
+                if found.first() is None:
+                    await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(create())
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _worker_database(os.environ.get("UNIBATCH_TEST_POSTGRES_URL"))
 
 
 def reset_postgres(url: str) -> None:
@@ -60,8 +86,8 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def fast_settings() -> Settings:
-    """Settings for tests: polls every 0.1 s, short leases."""
-    return Settings(poll_schedule=(0.1,), lease_seconds=10.0, worker_idle=0.05)
+    """Settings for tests: polls every 0.1 s, short leases, retries sent at once."""
+    return Settings(poll_schedule=(0.1,), lease_seconds=10.0, worker_idle=0.05, retry_backoff=0.0)
 
 
 @pytest.fixture
@@ -82,7 +108,8 @@ def emulator_config() -> EmulatorConfig:
 
         @pytest.mark.parametrize("emulator", [{"in_progress_seconds": 60.0}], indirect=True)
     """
-    return EmulatorConfig(time_scale=0.05)
+    # Bedrock jobs of any size: tests send a few requests, not the service's 100.
+    return EmulatorConfig(time_scale=0.05, min_batch_records=1)
 
 
 @pytest.fixture

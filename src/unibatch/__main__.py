@@ -1,3 +1,3 @@
-from unibatch.cli import app
+from unibatch.cli import main
 
-app(prog_name="unibatch")
+main()

@@ -12,12 +12,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import platformdirs
-
 ENV = "UNIBATCH_DATABASE_URL"
 
 
 def default_database_url() -> str:
+    import platformdirs  # only when no URL is given
+
     data_dir = Path(platformdirs.user_data_dir("unibatch"))
     data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{data_dir / 'unibatch.db'}"

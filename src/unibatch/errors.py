@@ -4,7 +4,9 @@ UnibatchError
 ├── ConfigurationError        a setting or API key is missing or wrong
 ├── InputError                a request file or request is malformed (names file, line, field)
 │   ├── LimitError            a request or job exceeds a provider limit
-│   └── UnknownProviderError  `provider/model` names no registered provider
+│   ├── UnknownProviderError  `provider/model` names no registered provider
+│   ├── CostLimitError        a batch's estimated cost is over its `max_cost` (or unknown)
+│   └── NotEndedError         a batch that has not ended cannot be retried
 ├── NotFoundError             no batch (or key) with that id in the store
 ├── HandlerError              a completion handler cannot be imported
 ├── BudgetExceededError       a virtual key's remaining budget cannot cover a batch (gateway)
@@ -97,6 +99,20 @@ class UnknownProviderError(InputError):
     Raised by the provider registry. Bad input like any other: the request reader names
     the line, the CLI exits 2 and the gateway answers 400.
     """
+
+
+class CostLimitError(InputError):
+    """A batch's estimated cost at batch prices is over its `max_cost`, or cannot be known
+    (a model without a price): it is refused before anything is sent.
+
+    >>> str(CostLimitError("estimated $2.10, over max_cost $1.00", path="in.jsonl"))
+    'in.jsonl: estimated $2.10, over max_cost $1.00'
+    """
+
+
+class NotEndedError(InputError):
+    """A retry was asked of a batch that has not ended (or has just been retried by
+    someone else). The gateway answers 409."""
 
 
 class NotFoundError(UnibatchError):

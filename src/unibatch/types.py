@@ -7,6 +7,7 @@ is ours (accepted, not yet sent to any provider).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,8 @@ class Cost:
     input: float = 0.0
     output: float = 0.0
     currency: str = "USD"
+    # The price a result was costed at (`Price.as_dict` and the share charged), when known.
+    price: Mapping[str, Any] | None = None
 
     @property
     def total(self) -> float:
@@ -83,6 +86,7 @@ class Cost:
             "output": round(self.output, 12),
             "total": round(self.total, 12),
             "currency": self.currency,
+            **({} if self.price is None else {"price": dict(self.price)}),
         }
 
 
@@ -94,6 +98,32 @@ class ErrorInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An earlier attempt of a request that was sent again: how it ended, where it was
+    sent, and what the provider billed for it."""
+
+    attempt: int
+    status: RequestStatus
+    provider: str
+    model: str
+    error: ErrorInfo | None = None
+    usage: Usage = field(default_factory=Usage)
+    # None when the model's price is unknown (a local server's).
+    cost: Cost | None = field(default_factory=Cost)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "status": self.status.value,
+            "provider": self.provider,
+            "model": self.model,
+            "error": self.error.as_dict() if self.error else None,
+            "usage": self.usage.as_dict(),
+            "cost": self.cost.as_dict() if self.cost is not None else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +203,21 @@ class Batch:
     finished_at: float | None = None
     cancel_requested: bool = False
     errors: tuple[str, ...] = ()
-    # Set when the batch failed before anything was sent; `errors` has them as text too.
+    # When the cancel was asked for, and when the last provider job ended (its results
+    # then being stored and the batch finalized); None until then.
+    cancel_requested_at: float | None = None
+    finalizing_at: float | None = None
+    # Set when the batch failed before anything was sent, or was stopped by its max_cost
+    # (`max_cost_reached`); `errors` has them as text too.
     validation_errors: tuple[BatchError, ...] = ()
+    # Jobs (and their requests) waiting for room in a provider's queue, and why.
+    waiting: QueueWait | None = None
+    # Requests answered from the result cache (not sent; their results cost 0).
+    cached: int = 0
+    # When the batch must have ended (epoch seconds), and when it stopped waiting for the
+    # Batch API to run the rest in real time (None: no deadline / not switched).
+    deadline: float | None = None
+    deadline_switched_at: float | None = None
 
     @property
     def done(self) -> bool:
@@ -196,12 +239,34 @@ class Batch:
             "metadata": self.metadata,
             "cancel_requested": self.cancel_requested,
             "errors": list(self.errors),
+            "waiting_for_capacity": self.waiting.as_dict() if self.waiting else None,
+            "cached": self.cached,
+            "deadline": self.deadline,
+            "deadline_switched_at": self.deadline_switched_at,
         }
 
 
 @dataclass(frozen=True, slots=True)
+class QueueWait:
+    """Provider jobs of a batch not sent yet because the provider's queue is full (its
+    enqueued tokens, queued requests or concurrent batches are at their limit)."""
+
+    jobs: int
+    requests: int
+    # Why, as the scheduler last said for the job due first (a limit and its use).
+    reasons: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"jobs": self.jobs, "requests": self.requests, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
-    """One request's outcome, the same shape whatever provider ran it."""
+    """One request's outcome, the same shape whatever provider ran it.
+
+    `attempts` counts the times it was sent (retries included); `history` holds the
+    attempts before the last one, oldest first. `usage` and `cost` add up every attempt
+    the provider billed; `provider` and `model` are those of the last one."""
 
     custom_id: str
     status: RequestStatus
@@ -212,9 +277,21 @@ class Result:
     request_id: str | None = None
     error: ErrorInfo | None = None
     usage: Usage = field(default_factory=Usage)
-    cost: Cost = field(default_factory=Cost)
+    # None when the model's price is unknown (a local server's): unknown, not free.
+    cost: Cost | None = field(default_factory=Cost)
     raw: dict[str, Any] | None = None
     row_id: str | None = None
+    # "batch": answered through the provider's Batch API (at batch prices); "realtime":
+    # through its ordinary synchronous endpoint (at list prices); "cache": from the store.
+    mode: str = "batch"
+    attempts: int = 1
+    history: tuple[Attempt, ...] = ()
+
+    @property
+    def cached(self) -> bool:
+        """Answered from the result cache: a copy of an earlier identical request's
+        answer (mode "cache"), not sent, costing 0 in this batch."""
+        return self.mode == "cache"
 
     def as_unified(self) -> dict[str, Any]:
         return {
@@ -222,11 +299,15 @@ class Result:
             "status": self.status.value,
             "provider": self.provider,
             "model": self.model,
+            "mode": self.mode,
+            "cached": self.cached,
             "response": self.response,
             "error": self.error.as_dict() if self.error else None,
             "usage": self.usage.as_dict(),
-            "cost": self.cost.as_dict(),
+            "cost": self.cost.as_dict() if self.cost is not None else None,
             "raw": self.raw,
+            "attempts": self.attempts,
+            "history": [attempt.as_dict() for attempt in self.history],
         }
 
     def as_openai(self, batch_id: str) -> dict[str, Any]:

@@ -21,6 +21,8 @@ import pytest
 from tests.support.emulated import chat_lines, emulator_state
 from tests.support.processes import REPO, run
 from unibatch.pricing import list_price
+from unibatch.providers.registry import BUILTIN
+from unibatch.providers.spec import load_object
 
 PLUGIN = """
 from dataclasses import replace
@@ -101,4 +103,5 @@ def test_plugin_provider_is_listed_with_the_builtins(tmp_path: Path) -> None:
     listed = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    assert listed.stdout.strip() == "['acme', 'anthropic', 'gemini', 'openai', 'xai']"
+    builtin = [load_object(reference).name for reference in BUILTIN]
+    assert listed.stdout.strip() == str(sorted(["acme", *builtin]))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.emulated import chat_lines
 from tests.support.processes import free_port, healthy, run, start, wait_for
+from unibatch.emulators.server import mounts
 from unibatch.store.db import async_url
 
 MODELS = (
@@ -23,6 +24,9 @@ MODELS = (
     "anthropic/claude-haiku-4-5",
     "gemini/gemini-2.5-flash",
     "xai/grok-4",
+    "groq/llama-3.1-8b-instant",
+    "mistral/mistral-small-latest",
+    "together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
 )
 
 
@@ -48,8 +52,11 @@ def _login_role(admin_url: str, role: str, password: str) -> None:
 
 
 def _base_urls(log: Path) -> dict[str, str]:
-    lines = [line.partition("=") for line in log.read_text().splitlines() if "_BASE_URL=" in line]
-    return {name: value for name, _, value in lines}
+    # Each provider's base-URL line, named as its SDK names the variable (Azure's
+    # AZURE_OPENAI_ENDPOINT, Bedrock's AWS_ENDPOINT_URL_BEDROCK, ...).
+    names = {mount.base_url_env for mount in mounts()}
+    lines = [line.partition("=") for line in log.read_text().splitlines()]
+    return {name: value for name, _, value in lines if name in names}
 
 
 def test_no_secret_is_logged_by_any_process(postgres_url: str, tmp_path: Path) -> None:
@@ -63,6 +70,9 @@ def test_no_secret_is_logged_by_any_process(postgres_url: str, tmp_path: Path) -
         "ANTHROPIC_API_KEY": f"sk-ant-{token}",
         "GEMINI_API_KEY": f"AIza-gemini-{token}",
         "XAI_API_KEY": f"xai-{token}",
+        "GROQ_API_KEY": f"gsk_{token}",
+        "MISTRAL_API_KEY": f"mistral-{token}",
+        "TOGETHER_API_KEY": f"together-{token}",
     }
     proxy_password = f"proxypw{token}"
     master = f"master-{token}"
@@ -77,7 +87,8 @@ def test_no_secret_is_logged_by_any_process(postgres_url: str, tmp_path: Path) -
     emulator = start(["emulate", "--port", "0", "--time-scale", "0.05"], base, log=emulate_log)
     processes: list[subprocess.Popen[bytes]] = [emulator]
     try:
-        wait_for(lambda: len(_base_urls(emulate_log)) == 4, 30, "the emulators to listen")
+        expected = len(mounts())
+        wait_for(lambda: len(_base_urls(emulate_log)) == expected, 30, "the emulators to listen")
         urls = _base_urls(emulate_log)
         # A proxy password in a base URL: Anthropic's key travels in x-api-key, so the
         # Basic credentials httpx derives from it do not get in the way.

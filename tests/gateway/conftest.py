@@ -25,7 +25,7 @@ def auth(key: str) -> dict[str, str]:
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
     """Gateway tests only need batches to finish: let them finish faster."""
-    return EmulatorConfig(time_scale=0.02)
+    return EmulatorConfig(time_scale=0.02, min_batch_records=1)
 
 
 @pytest.fixture

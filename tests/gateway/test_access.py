@@ -28,6 +28,35 @@ async def test_missing_wrong_and_revoked_keys_get_401(client: httpx.AsyncClient)
     assert (await client.delete("/v1/keys/key_nope", headers=auth(MASTER))).status_code == 404
 
 
+async def test_retrieving_a_batch_checks_its_key_on_every_read(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    # The read a client polls authenticates in the same trip to the store as the batch:
+    # nothing about a key is kept between requests, so a revocation or a changed budget
+    # made anywhere (another server on the database, the CLI) counts from the next one.
+    key = await new_key(client, "poller")
+    created = await client.post(
+        "/v1/batches",
+        json={"model": "openai/gpt-4o-mini", "requests": chat_lines(1)},
+        headers=auth(key["key"]),
+    )
+    assert created.status_code == 200, created.text
+    path = f"/v1/batches/{created.json()['id']}"
+    assert (await client.get(path, headers=auth(key["key"]))).json()["id"] in path
+    for headers in ({}, auth("nope"), auth(key["key"] + "x")):
+        refused = await client.get(path, headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "invalid_api_key"
+        assert refused.headers["www-authenticate"] == "Bearer"
+    async with engine.store.engine.begin() as conn:
+        await conn.execute(
+            gateway_keys.update().where(gateway_keys.c.id == key["id"]).values(revoked_at=1.0)
+        )
+    response = await client.get(path, headers=auth(key["key"]))
+    assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+    assert (await client.get(path, headers=auth(MASTER))).status_code == 200
+
+
 async def test_only_the_master_key_manages_keys_and_keys_are_stored_hashed(
     client: httpx.AsyncClient, engine: Engine
 ) -> None:
@@ -92,7 +121,8 @@ async def test_other_keys_get_404_and_empty_lists_while_master_sees_all(
     seen = (await client.get("/v1/batches", headers=auth(MASTER))).json()["data"]
     assert [b["id"] for b in seen] == [batch["id"]]
     files = (await client.get("/v1/files", headers=auth(MASTER))).json()["data"]
-    assert len(files) == 2
+    # The two uploads, and the output file of Alice's batch.
+    assert len(files) == 3 and out in [f["id"] for f in files]
     assert (await client.get(f"/v1/files/{out}/content", headers=auth(MASTER))).status_code == 200
     assert (await client.delete(f"/v1/files/{file['id']}", headers=auth(alice))).status_code == 200
 

@@ -66,7 +66,7 @@ async def _create(client: httpx.AsyncClient, data: bytes) -> httpx.Response:
 
 @pytest.mark.parametrize(
     ("model", "named"),
-    [("mistral/large", "'mistral'"), ("gpt-4o-mini", "'gpt-4o-mini'"), ("", "body.model")],
+    [("cohere/command-r", "'cohere'"), ("gpt-4o-mini", "'gpt-4o-mini'"), ("", "body.model")],
 )
 async def test_unknown_models_and_providers_are_named(
     client: httpx.AsyncClient, engine: Engine, model: str, named: str

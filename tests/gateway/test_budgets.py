@@ -105,6 +105,9 @@ MODELS = (
     "anthropic/claude-haiku-4-5",
     "gemini/gemini-2.5-flash",
     "xai/grok-4",
+    "groq/llama-3.1-8b-instant",
+    "mistral/mistral-small-latest",
+    "together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
 )
 
 
@@ -121,6 +124,9 @@ def test_a_fresh_server_prices_its_first_creates_for_every_provider(tmp_path: Pa
         "ANTHROPIC_API_KEY": "k",
         "GEMINI_API_KEY": "k",
         "XAI_API_KEY": "k",
+        "GROQ_API_KEY": "k",
+        "MISTRAL_API_KEY": "k",
+        "TOGETHER_API_KEY": "k",
     }
     created = run(["keys", "create", "capped", "--max-budget", "100", "--json"], env)
     assert created.returncode == 0, created.stderr

@@ -179,8 +179,11 @@ async def test_a_failed_import_releases_its_budget_reservation(
     client: httpx.AsyncClient, engine: Engine
 ) -> None:
     key = await new_key(client, "capped", max_budget=1.0)
-    lines: list[Any] = chat_lines(30)
-    lines[-1] = {"custom_id": "x", "body": {"model": "openai/gpt-4o-mini", "stream": True}}
+    # A key with a budget has its lines checked before the create answers; a custom_id
+    # repeated a whole import chunk later is found only by the import, which then fails.
+    count = engine.settings.ingest_chunk + 1
+    lines: list[Any] = chat_lines(count)
+    lines[-1]["custom_id"] = lines[0]["custom_id"]
     file = await upload(client, key["key"], jsonl(lines))
     created = await client.post(
         "/v1/batches",
@@ -189,7 +192,7 @@ async def test_a_failed_import_releases_its_budget_reservation(
     )
     assert created.status_code == 200 and created.json()["status"] == "validating"
     failed = await engine.wait(created.json()["id"], interval=0.02, timeout=30)
-    assert failed.status == "failed" and failed.validation_errors[0].line == 30
+    assert failed.status == "failed" and failed.validation_errors[0].line == count
     # Its estimate was reserved at the create; a failed batch holds none of the budget.
     assert await GatewayStore(engine.store.engine).spending(key["id"]) == (0.0, 0.0)
 
@@ -224,10 +227,7 @@ def test_an_import_cut_short_by_a_crash_is_failed_when_the_server_restarts(
                 "created_at": time.time(),
             }
             assert await store.reserve_batch(owner, None, batch=draft) is None
-            rows = [
-                {"batch_id": "ubb_cut", "seq": i, "custom_id": f"c{i}", "job_id": "j", "body": b""}
-                for i in range(10)
-            ]
+            rows = [("ubb_cut", i, f"c{i}", "j", b"", None, None) for i in range(10)]
             await store.import_chunk(
                 "ubb_cut", engine.owner, rows, lease_until=0.0, duplicate=AssertionError
             )

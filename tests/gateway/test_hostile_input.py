@@ -41,7 +41,7 @@ async def test_a_nul_in_any_path_or_query_parameter_is_a_400_naming_it(
     assert len(cases) >= 15  # every id, cursor and filter of the API
     for method, template, name, where in cases:
         path = template
-        for other in ("file_id", "batch_id", "key_id"):
+        for other in ("file_id", "batch_id", "key_id", "endpoint_id"):
             value = "x%00y" if (other == name and where == "path") else "x"
             path = path.replace("{" + other + "}", value)
         query = f"?{name}=a%00" if where == "query" else ""

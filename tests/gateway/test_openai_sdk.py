@@ -14,6 +14,7 @@ from openai import NotFoundError, OpenAI
 
 from tests.gateway.conftest import MASTER, auth
 from tests.gateway.server import running_gateway
+from tests.integration.test_engine_mixed import MODELS, mixed_lines
 from tests.support.emulated import chat_lines, provider_env
 from unibatch.config import Settings
 from unibatch.emulators.server import RunningEmulator
@@ -119,3 +120,27 @@ def test_the_readme_example_runs_as_written(
     printed = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if line]
     assert [row["custom_id"] for row in printed] == ["r-00000", "r-00001", "r-00002"]
     assert all(row["response"]["status_code"] == 200 for row in printed)
+
+
+def test_one_file_mixing_every_provider_through_the_sdk(gateway_url: str, tmp_path: Path) -> None:
+    """Nine providers in one uploaded file: one batch, one output file of OpenAI lines."""
+    client = OpenAI(base_url=f"{gateway_url}/v1", api_key=MASTER, max_retries=0)
+    lines = mixed_lines(2)
+    uploaded = client.files.create(file=_write(tmp_path / "mixed.jsonl", lines), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert _wait(client, batch.id, timeout=120) == "completed"
+    done = client.batches.retrieve(batch.id)
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed) == (len(lines), len(lines))
+    assert done.output_file_id is not None and done.error_file_id is None
+    rows = [orjson.loads(x) for x in client.files.content(done.output_file_id).text.splitlines()]
+    assert sorted(r["custom_id"] for r in rows) == sorted(line["custom_id"] for line in lines)
+    assert {r["custom_id"].split("-")[0] for r in rows} == set(MODELS)
+    for row in rows:
+        body = row["response"]["body"]
+        assert row["response"]["status_code"] == 200 and row["error"] is None
+        assert body["object"] == "chat.completion"
+        assert isinstance(body["choices"][0]["message"]["content"], str)
+        assert body["usage"]["prompt_tokens"] > 0

@@ -35,11 +35,15 @@ OPERATIONS = {
     ("GET", "/v1/batches"),
     ("GET", "/v1/batches/{batch_id}"),
     ("POST", "/v1/batches/{batch_id}/cancel"),
+    ("POST", "/v1/batches/{batch_id}/retry"),
     ("GET", "/v1/batches/{batch_id}/results"),
     ("POST", "/v1/keys"),
     ("GET", "/v1/keys"),
     ("DELETE", "/v1/keys/{key_id}"),
     ("GET", "/v1/usage"),
+    ("POST", "/v1/webhooks"),
+    ("GET", "/v1/webhooks"),
+    ("DELETE", "/v1/webhooks/{endpoint_id}"),
     ("GET", "/health"),
 }
 

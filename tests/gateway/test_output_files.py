@@ -42,7 +42,10 @@ async def test_partial_failure_splits_results_into_output_and_error_files(
     deleted = await client.delete(f"/v1/files/{batch['output_file_id']}", headers=auth(key))
     assert deleted.status_code == 400
     usage = (await client.get("/v1/usage", headers=auth(key))).json()["data"]
-    assert sum(row["requests"] for row in usage) == 30  # errored requests are events too
+    # Errored requests are events too, one per attempt (the 500s were sent again).
+    attempts = [r.attempts async for r in engine.results(created["id"])]
+    assert len(attempts) == 30 and max(attempts) > 1
+    assert sum(row["requests"] for row in usage) == sum(attempts)
 
 
 def _inline(n: int) -> dict[str, object]:

@@ -17,6 +17,11 @@ MODELS = {
     "anthropic": "anthropic/claude-haiku-4-5",
     "gemini": "gemini/gemini-2.5-flash",
     "xai": "xai/grok-4",
+    "azure": "azure/gpt-4o-mini",
+    "bedrock": "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
+    "groq": "groq/llama-3.1-8b-instant",
+    "mistral": "mistral/mistral-small-latest",
+    "together": "together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
 }
 
 

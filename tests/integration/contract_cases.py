@@ -181,4 +181,118 @@ class XAI(Case):
         emulator.expire_seconds = seconds  # type: ignore[attr-defined]
 
 
-CASES: dict[str, Case] = {case.name: case for case in (OpenAI(), Anthropic(), Gemini(), XAI())}
+class Azure(Case):
+    name = "azure"
+    # A deployment named after its model (the portal's default), so genai-prices knows it.
+    model = "azure/gpt-4o-mini"
+
+    async def check_success(
+        self, emulator: RunningEmulator, engine: Engine, batch_id: str, first: Result
+    ) -> None:
+        seen = emulator_state(emulator, "azure")["requests_seen"]
+        # Azure's own paths, each with its api-version (the emulator refuses calls without).
+        assert seen["POST /openai/files"] == 1 and seen["POST /openai/batches"] == 1
+
+
+class Bedrock(Case):
+    name = "bedrock"
+    model = "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0"
+    cancelled_status = "Stopped"
+
+    async def check_success(
+        self, emulator: RunningEmulator, engine: Engine, batch_id: str, first: Result
+    ) -> None:
+        # The record as Bedrock wrote it: the Claude body sent, and the model's answer.
+        assert first.raw is not None and first.raw["recordId"] == "00000000000"
+        assert first.raw["modelInput"]["anthropic_version"] == "bedrock-2023-05-31"
+        assert "model" not in first.raw["modelInput"]
+        assert first.raw["modelOutput"]["type"] == "message"
+        (job,) = await engine.store.jobs_of(batch_id)
+        (seen,) = emulator_state(emulator, "bedrock")["batches"]
+        assert seen["name"] == job.id.replace("_", "-")
+
+    def check_partial_failure(
+        self, batch_id: str, rows: dict[str, Result], errored: list[Result]
+    ) -> None:
+        assert {r.error.code for r in errored if r.error} == {"500"}
+        assert all(r.error is not None and r.error.retryable for r in errored)
+
+
+class Groq(Case):
+    name = "groq"
+    model = "groq/llama-3.1-8b-instant"
+
+    async def check_success(
+        self, emulator: RunningEmulator, engine: Engine, batch_id: str, first: Result
+    ) -> None:
+        # Every call went under Groq's /openai/v1, and the batch asked for the default window.
+        seen = emulator_state(emulator, "groq")["requests_seen"]
+        assert seen["POST /openai/v1/batches"] == 1
+        assert all(key.split(" ")[1].startswith("/openai/v1/") for key in seen)
+
+    def partial_failure_lines(self) -> list[dict[str, Any]]:
+        lines = self.lines(80)
+        lines[7]["body"]["n"] = 1  # n = 1 is the one n Groq takes
+        return lines
+
+
+class Mistral(Case):
+    name = "mistral"
+    model = "mistral/mistral-small-latest"
+    cancelled_status = "CANCELLED"
+
+    async def check_success(
+        self, emulator: RunningEmulator, engine: Engine, batch_id: str, first: Result
+    ) -> None:
+        # Lines carry no method or url (the job names the endpoint), and the job the model
+        # and our tag.
+        (batch,) = emulator.emulators["mistral"].batches.values()  # type: ignore[attr-defined]
+        with batch.input_path.open("rb") as fh:
+            assert set(json.loads(fh.readline())) == {"custom_id", "body"}
+        (job,) = await engine.store.jobs_of(batch_id)
+        assert batch.ctx.model == "mistral-small-latest"
+        assert batch.metadata == {"unibatch_tag": job.id}
+
+    def partial_failure_lines(self) -> list[dict[str, Any]]:
+        lines = self.lines(80)
+        lines[3]["body"]["seed"] = 7  # sent as Mistral's random_seed
+        return lines
+
+
+class Together(Case):
+    name = "together"
+    model = "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    cancelled_status = "CANCELLED"
+
+    async def check_success(
+        self, emulator: RunningEmulator, engine: Engine, batch_id: str, first: Result
+    ) -> None:
+        # A job carries no metadata: its input file is named after the job, to be found
+        # again after a crash.
+        (job,) = await engine.store.jobs_of(batch_id)
+        provider = emulator.emulators["together"]
+        (batch,) = provider.batches.values()  # type: ignore[attr-defined]
+        assert provider.files[batch.input_file_id].filename == f"{job.id}.jsonl"  # type: ignore[attr-defined]
+
+    def check_partial_failure(
+        self, batch_id: str, rows: dict[str, Result], errored: list[Result]
+    ) -> None:
+        codes = {r.error.code: r.error.retryable for r in errored if r.error}
+        assert codes.keys() <= {"batch_client_error", "batch_server_error"}
+        assert codes.get("batch_client_error") is not True
+
+
+CASES: dict[str, Case] = {
+    case.name: case
+    for case in (
+        OpenAI(),
+        Anthropic(),
+        Gemini(),
+        XAI(),
+        Azure(),
+        Bedrock(),
+        Groq(),
+        Mistral(),
+        Together(),
+    )
+}

@@ -138,16 +138,7 @@ async def test_an_import_whose_process_died_is_failed_and_never_run(
         for engine, batch_id in ((dead, "ubb_dead"), (live, "ubb_live")):
             draft = engine.draft_batch(batch_id=batch_id)
             await engine.store.start_import(draft)
-            rows = [
-                {
-                    "batch_id": batch_id,
-                    "seq": i,
-                    "custom_id": f"c{i}",
-                    "job_id": "ubj_x",
-                    "body": b"",
-                }
-                for i in range(120)
-            ]
+            rows = [(batch_id, i, f"c{i}", "ubj_x", b"", None, None) for i in range(120)]
             for start in range(0, 120, 50):
                 await engine.store.import_chunk(
                     batch_id,

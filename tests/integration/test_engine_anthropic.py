@@ -123,7 +123,7 @@ async def test_max_age_cancels_and_reports_expired(
     anthropic_emulator(emulator).config.in_progress_seconds = 20_000.0  # scaled: 1000 s
     engine = await open_engine(database_url, emulator, fast_settings)
     try:
-        batch_id = await engine.create_batch(lines(10), max_age=0.5)
+        batch_id = await engine.create_batch(lines(10), max_age=0.5, max_attempts=1)
         batch = await engine.wait(batch_id, interval=0.05, timeout=30)
     finally:
         await engine.aclose()

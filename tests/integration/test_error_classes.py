@@ -18,6 +18,10 @@ MODELS = {
     "anthropic": "anthropic/claude-haiku-4-5",
     "gemini": "gemini/gemini-2.5-flash",
     "xai": "xai/grok-4-fast-non-reasoning",
+    "azure": "azure/gpt-4o-mini",
+    "groq": "groq/llama-3.3-70b-versatile",
+    "mistral": "mistral/mistral-small-latest",
+    "together": "together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
 }
 # The HTTP status each request asks its emulator to fail with (None: it succeeds).
 ASKED = {"r-00000": 429, "r-00001": 500, "r-00002": 400, "r-00003": None}

@@ -576,6 +576,15 @@ def test_create_delay_records_the_batch_before_answering(
 
 def test_control_routes_steer_and_report(emulator: RunningEmulator, client: OpenAI) -> None:
     state = control(emulator, "GET", "state").json()
+    # What the synchronous endpoints received, answered, limited, held and dropped.
+    assert set(state.pop("realtime").values()) == {0}
+    # The most the batch queue held, and the batches refused for its limits.
+    assert state.pop("queue") == {
+        "peak_enqueued_tokens": {},
+        "peak_queued_requests": 0,
+        "peak_concurrent_batches": 0,
+        "refused": {},
+    }
     assert state == {"batches": [], "files": 0, "requests_seen": {}}
 
     config = control(emulator, "POST", "config", {"failure_rate": 0.5})
@@ -643,3 +652,32 @@ def test_serve_prints_the_bound_port(tmp_path: Path) -> None:
         finally:
             proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# -- queue limits ------------------------------------------------------------------------
+
+
+def test_a_batch_over_the_enqueued_token_limit_fails_validation(
+    emulator: RunningEmulator, emulator_clock: ShiftedClock, client: OpenAI
+) -> None:
+    # "be brief" and "question number N": 7 tokens a request; the first batch holds 70 of
+    # the 80 allowed.
+    emulator.config.update({"max_enqueued_tokens": 80, "in_progress_seconds": 2000})
+    first = submit(client, chat_lines(10, prefix="a-"))
+    second = submit(client, chat_lines(10, prefix="b-"))
+    emulator_clock.advance(1.0)  # past validation
+    refused, _ = finish(client, second.id)
+    assert refused.status == "failed" and refused.errors is not None
+    (error,) = refused.errors.data or []
+    assert error.code == "token_limit_exceeded"
+    assert "gpt-4o-mini" in (error.message or "") and "80 enqueued tokens" in (error.message or "")
+    assert client.batches.retrieve(first.id).status == "in_progress"
+    # Once the first batch has ended, the queue takes the same batch again.
+    emulator_clock.advance(200.0)
+    assert finish(client, first.id)[0].status == "completed"
+    again = submit(client, chat_lines(10, prefix="b-"))
+    emulator_clock.advance(200.0)
+    assert finish(client, again.id)[0].status == "completed"
+    queue = control(emulator, "GET", "state").json()["queue"]
+    assert queue["refused"] == {"enqueued_tokens": 1}
+    assert queue["peak_enqueued_tokens"] == {"gpt-4o-mini": 70}

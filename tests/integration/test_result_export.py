@@ -21,6 +21,7 @@ from unibatch.gateway.convert import output_lines
 from unibatch.pricing import Rates
 from unibatch.providers.base import ResultRow
 from unibatch.providers.registry import ProviderSet
+from unibatch.store.lite import Reader
 from unibatch.store.tables import jobs
 from unibatch.types import ErrorInfo, RequestStatus, Usage
 
@@ -216,3 +217,23 @@ async def test_results_command_writes_those_lines(
     assert out.read_bytes() == expected
     assert count == len(_rows())
     assert not (tmp_path / "results.jsonl.partial").exists()
+
+
+@pytest.mark.parametrize("fmt", ["openai", "unified"])
+async def test_results_read_without_sqlalchemy_are_the_same(
+    finished: tuple[Engine, str], fmt: str, tmp_path: Path
+) -> None:
+    # `unibatch results` on SQLite reads through `store.lite` (PostgreSQL: not there).
+    engine, batch_id = finished
+    reader = Reader.open(engine.settings.database_url)
+    if engine.store.engine.dialect.name != "sqlite":
+        assert reader is None
+        return
+    assert reader is not None
+    try:
+        count = await write_results(reader, batch_id, tmp_path / "lite.jsonl", Format(fmt))
+    finally:
+        reader.close()
+    await write_results(engine.store, batch_id, tmp_path / "store.jsonl", Format(fmt))
+    assert (tmp_path / "lite.jsonl").read_bytes() == (tmp_path / "store.jsonl").read_bytes()
+    assert count == len(_rows())

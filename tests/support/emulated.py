@@ -20,6 +20,7 @@ def provider_env(emulator: object) -> dict[str, str]:
         spec = spec_of(name)
         env[spec.key_env[0]] = "test-key"
         env[spec.base_url_env] = emulator.base_url(name)  # type: ignore[attr-defined]
+        env.update(emulator.emulators[name].client_env())  # type: ignore[attr-defined]
     return env
 
 

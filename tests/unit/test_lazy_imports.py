@@ -35,13 +35,15 @@ HEAVY = [
 ]
 
 
-def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
-    """Which of HEAVY (and sqlalchemy) a fresh interpreter holds after running `code`."""
+def _loaded_after(
+    code: str, env: dict[str, str] | None = None, names: tuple[str, ...] = ("sqlalchemy",)
+) -> list[str]:
+    """Which of HEAVY (and `names`) a fresh interpreter holds after running `code`."""
     probe = (
         "import sys\n"
         f"{code}\n"
         "import json\n"
-        f"names = {[*HEAVY, 'sqlalchemy']!r}\n"
+        f"names = {[*HEAVY, *names]!r}\n"
         "print(json.dumps(sorted({n for n in names for m in list(sys.modules)"
         " if m == n or m.startswith(n + '.')})))\n"
     )
@@ -85,7 +87,29 @@ def test_reading_commands_load_the_store_only(command: str, tmp_path: Path) -> N
         "results": ("results", batch.id, "--partial", "-o", str(tmp_path / "out.jsonl")),
     }[command]
     env = {"UNIBATCH_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
-    assert _loaded_after(_cli(*args), env) == ["sqlalchemy"]
+    # status and results read SQLite with the standard library (`store.lite`).
+    assert _loaded_after(_cli(*args), env) == ([] if command != "list" else ["sqlalchemy"])
+
+
+@pytest.mark.parametrize(
+    "args", [("status", "--json"), ("status",), ("results", "--partial", "-o", "out.jsonl")]
+)
+def test_status_and_results_on_sqlite_load_no_cli_framework(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    # What `python -m unibatch status ID` runs; printed to a pipe (no terminal).
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    line = {"custom_id": "a", "body": {"model": "openai/gpt-4o-mini", "messages": []}}
+    with Client(url, env={"OPENAI_API_KEY": "test"}) as client:
+        batch = client.submit([line])
+    argv = [args[0], batch.id, "--database", url] + [
+        str(tmp_path / a) if a.endswith(".jsonl") else a for a in args[1:]
+    ]
+    code = f"from unibatch.cli import main\nmain({argv!r})"
+    names = ("sqlalchemy", "typer", "click", "rich", "pydantic")
+    # Wide enough for the notice naming the long temporary path: rich would wrap it.
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "300"}
+    assert _loaded_after(code, env, names) == []
 
 
 def test_public_names_still_import() -> None:

@@ -4,65 +4,43 @@ Exit codes: 0 success; 1 a provider or runtime error; 2 bad input or configurati
 3 the batch ended failed, expired or cancelled; 4 no such batch; 5 the batch has not
 ended (`results` without `--partial`).
 
-Commands live by area (`batches`, `keys`, `dev`); `common` holds what they share, among
-it `async_command`, which runs an `async def` command and turns our errors into the
-exit codes above.
+Commands live by area (`batches`, `keys`, `dev`), gathered in `commands.app`; `common`
+holds what they share, among it `async_command`, which runs an `async def` command and
+turns our errors into the exit codes above.
 
-Start-up time is part of every command: these modules import only typer and rich, and a
-command imports what it needs (the store, the engine, the gateway) when it runs.
-tests/unit/test_lazy_imports.py checks that `--help` loads none of them.
+Start-up time is part of every command: the command modules import only typer and rich,
+and a command imports what it needs (the store, the engine, the gateway) when it runs.
+tests/unit/test_lazy_imports.py checks that `--help` loads none of them. `unibatch
+status` on a SQLite store does not load typer either (`quick`): `main` tries it first.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    from unibatch.cli.commands import app
 
-from unibatch import logs
-from unibatch.cli import batches, dev, keys
-from unibatch.cli.common import EXIT_INPUT, Group, error
-from unibatch.errors import ConfigurationError
-
-__all__ = ["app"]
-
-app = typer.Typer(
-    cls=Group,
-    help="One Batch API for every LLM provider: submit, track and collect batches.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+__all__ = ["app", "main"]
 
 
-def _version(shown: bool) -> None:
-    if shown:
-        from importlib import metadata  # loads the email package: only when asked
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line (the `unibatch` script and `python -m unibatch`)."""
+    from unibatch.cli import quick
 
-        typer.echo(f"unibatch {metadata.version('unibatch')}")
-        raise typer.Exit()
+    args = sys.argv[1:] if argv is None else argv
+    if quick.run(args):
+        return
+    from unibatch.cli.commands import app
 
-
-@app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """One Batch API for every LLM provider: submit, track and collect batches."""
-    # Warnings (a provider error being retried, say) through the formatter that masks
-    # credentials; `serve`, `worker` and `emulate` set their own default level.
-    try:
-        logs.setup("WARNING")
-    except ConfigurationError as exc:
-        error(exc)
-        raise typer.Exit(EXIT_INPUT) from None
+    app(args, prog_name="unibatch")
 
 
-# Registration order is the order `unibatch --help` lists commands in.
-app.add_typer(batches.app)
-app.add_typer(dev.app)
-app.add_typer(dev.db_app, name="db")
-app.add_typer(keys.app, name="keys")
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `main` can answer `status` before typer and rich are imported.
+    if name == "app":
+        from unibatch.cli.commands import app
+
+        return app
+    raise AttributeError(f"module 'unibatch.cli' has no attribute {name!r}")

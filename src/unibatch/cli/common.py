@@ -4,17 +4,17 @@ errors become an exit code."""
 from __future__ import annotations
 
 import functools
-import sys
+import time
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-import orjson
 import typer
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
+from unibatch import durations
 from unibatch.cli.render import console
 from unibatch.errors import ConfigurationError, InputError, NotFoundError, UnibatchError
 
@@ -65,6 +65,15 @@ DatabaseOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+CacheTtlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cache-ttl",
+        metavar="DURATION",
+        help="With the cache, take only answers younger than this (e.g. 12h, 7d). "
+        "Default: any age.",
+    ),
+]
 FormatOpt = Annotated[
     Format,
     typer.Option(
@@ -72,6 +81,28 @@ FormatOpt = Annotated[
         help="openai: OpenAI batch output lines; unified: ours, with status, usage and cost.",
     ),
 ]
+
+
+def parse_duration(value: str | None, option: str | None = None) -> float | None:
+    """Seconds from a duration option (`90s`, `30m`, `6h`, `1h30m`; None stays None);
+    an error names `option` when given."""
+    if value is None:
+        return None
+    try:
+        return durations.seconds(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def parse_deadline_option(value: str | None) -> float | None:
+    """Epoch seconds from `--deadline` (a duration from now, or an ISO 8601 time with its
+    timezone); refused here, before anything is read or stored, when malformed or past."""
+    from unibatch.engine.deadline import parse_deadline
+
+    try:
+        return parse_deadline(value, time.time())
+    except InputError as exc:
+        raise typer.BadParameter(exc.detail, param_hint="--deadline") from None
 
 
 def writable_output(value: Path | None) -> Path | None:
@@ -136,7 +167,3 @@ def async_command(fn: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, Non
 def error(exc: BaseException | str) -> None:
     # Unwrapped and unstyled, so the file:line of a message stays greppable.
     console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")

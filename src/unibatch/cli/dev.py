@@ -56,6 +56,15 @@ def emulate(
         float,
         typer.Option("--failure-rate", metavar="R", help="Share of requests that fail, 0 to 1."),
     ] = 0.0,
+    retryable_failure_rate: Annotated[
+        float,
+        typer.Option(
+            "--retryable-failure-rate",
+            metavar="R",
+            help="Share of requests that fail with a retryable server error on each attempt, "
+            "drawn afresh per attempt, so retries can succeed; 0 to 1.",
+        ),
+    ] = 0.0,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -77,7 +86,12 @@ def emulate(
     from unibatch.emulators import EmulatorConfig
     from unibatch.emulators.server import serve as serve_emulators
 
-    config = EmulatorConfig(time_scale=time_scale, failure_rate=failure_rate, data_dir=data_dir)
+    config = EmulatorConfig(
+        time_scale=time_scale,
+        failure_rate=failure_rate,
+        retryable_failure_rate=retryable_failure_rate,
+        data_dir=data_dir,
+    )
     try:
         config.update(
             {k: orjson.loads(v) for k, _, v in (item.partition("=") for item in knobs or [])}

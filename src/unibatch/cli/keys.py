@@ -9,8 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from unibatch.cli.common import Command, DatabaseOpt, Group, JsonOpt, async_command, print_json
+from unibatch.cli.common import (
+    CacheTtlOpt,
+    Command,
+    DatabaseOpt,
+    Group,
+    JsonOpt,
+    async_command,
+    parse_duration,
+)
 from unibatch.cli.render import console, fitted_table, print_table
+from unibatch.cli.summary import print_json
 from unibatch.dburl import database_url
 from unibatch.errors import NotFoundError
 
@@ -55,6 +64,15 @@ async def keys_create(
             callback=_finite_budget,
         ),
     ] = None,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache",
+            help="Use the result cache for this key's batches unless a batch says "
+            "otherwise (answers are never shared between keys).",
+        ),
+    ] = False,
+    cache_ttl: CacheTtlOpt = None,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -63,7 +81,9 @@ async def keys_create(
 
     store, keys = await _key_store(database)
     try:
-        created = await create_key(keys, name, max_budget)
+        created = await create_key(
+            keys, name, max_budget, cache=cache, cache_ttl=parse_duration(cache_ttl, "--cache-ttl")
+        )
     finally:
         await store.aclose()
     if as_json:

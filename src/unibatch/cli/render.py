@@ -10,6 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from unibatch.cli.summary import money, summary_rows
 from unibatch.types import Batch, RequestCounts
 
 if TYPE_CHECKING:
@@ -19,10 +20,6 @@ if TYPE_CHECKING:
 # to stdout, so that `unibatch list | less` and `> file` get it.
 console = Console(stderr=True)
 out = Console()
-
-
-def money(value: float) -> str:
-    return f"${value:,.6f}" if value < 1 else f"${value:,.2f}"
 
 
 def outcome_counts(counts: RequestCounts) -> str:
@@ -81,30 +78,12 @@ class BatchProgress:
 
 
 def summary(batch: Batch) -> Table:
-    counts, usage = batch.request_counts, batch.usage
-    table = Table(title=f"batch {batch.id}", show_header=False, title_justify="left")
+    title, rows = summary_rows(batch)
+    table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("status", batch.status.value)
-    table.add_row("providers", ", ".join(batch.providers) or "-")
-    table.add_row("requests", str(counts.total))
-    table.add_row("succeeded", str(counts.succeeded))
-    table.add_row("errored", str(counts.errored))
-    if counts.expired:
-        table.add_row("expired", str(counts.expired))
-    if counts.cancelled:
-        table.add_row("cancelled", str(counts.cancelled))
-    if counts.pending:
-        table.add_row("pending", str(counts.pending))
-    written = f", {usage.cache_write_tokens:,} cache writes" if usage.cache_write_tokens else ""
-    table.add_row(
-        "tokens",
-        f"{usage.input_tokens:,} in ({usage.cached_tokens:,} cached{written}), "
-        f"{usage.output_tokens:,} out ({usage.reasoning_tokens:,} reasoning)",
-    )
-    table.add_row("cost (batch prices)", money(batch.cost.total))
-    for error in batch.errors[:5]:
-        table.add_row("provider error", error)
+    for name, value in rows:
+        table.add_row(name, value)
     return table
 
 

@@ -75,7 +75,7 @@ class Output:
 async def decode_job(providers: ProviderSet, request: dict[str, Any], out: Output) -> None:
     provider = providers.get(request["provider"])
     job = ProviderJob(**(request["job"] | {"status": BatchStatus(request["job"]["status"])}))
-    rates = Rates(*request["rates"])
+    rates = Rates.from_list(request["rates"])
     batch_id, job_id, chunk_size = request["batch_id"], request["job_id"], request["chunk"]
     chunk: list[Record] = []
     unresolved: Unresolved = []

@@ -43,17 +43,26 @@ def records(
     out: list[Record] = []
     unresolved: Unresolved = []
     rate_in, rate_cached, rate_out = rates.input, rates.cached_input, rates.output
+    # A model without a known price costs null, not 0; long-context tiers price a row by
+    # its prompt's size.
+    known, tiered = rates.known, bool(rates.tiers)
     for r in rows:
         usage, error = r.usage, r.error
         tokens_in, cached = usage.input_tokens, min(usage.cached_tokens, usage.input_tokens)
         if r.custom_id is None and r.seq is not None:
             unresolved.append((len(out), r.seq))
         # Rates.cost inlined: this runs once per result row (cache writes are rare).
-        if usage.cache_write_tokens:
-            cost_in = rates.input_cost(usage)
+        cost_in: float | None
+        cost_out: float | None
+        if tiered or usage.cache_write_tokens:
+            priced_at = rates.for_prompt(tokens_in)
+            cost_in = priced_at.input_cost(usage)
+            cost_out = usage.output_tokens * priced_at.output
         else:
             cost_in = (tokens_in - cached) * rate_in + cached * rate_cached
-        cost_out = usage.output_tokens * rate_out
+            cost_out = usage.output_tokens * rate_out
+        if not known:
+            cost_in = cost_out = None
         body = codec.pack_bytes(orjson.dumps(r.body)) if r.body is not None else None
         ids = (r.status_code, _text(r.row_id), _text(r.request_id))
         usage_cols = (

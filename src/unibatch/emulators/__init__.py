@@ -10,20 +10,32 @@ Example::
 """
 
 from .anthropic import AnthropicEmulator
+from .azure import AzureOpenAIEmulator
+from .bedrock import BedrockEmulator
 from .gemini import GeminiEmulator
+from .groq import GroqEmulator
 from .kit import EmulatorConfig, Fault, ProviderEmulator
+from .local import LocalEmulator
+from .mistral import MistralEmulator
 from .openai import OpenAIEmulator
 from .server import RunningEmulator, build_app, running_emulator, serve
+from .together import TogetherEmulator
 from .xai import XAIEmulator
 
 __all__ = [
     "AnthropicEmulator",
+    "AzureOpenAIEmulator",
+    "BedrockEmulator",
     "EmulatorConfig",
     "Fault",
     "GeminiEmulator",
+    "GroqEmulator",
+    "LocalEmulator",
+    "MistralEmulator",
     "OpenAIEmulator",
     "ProviderEmulator",
     "RunningEmulator",
+    "TogetherEmulator",
     "XAIEmulator",
     "build_app",
     "running_emulator",

@@ -108,6 +108,9 @@ def serve(host: str = "127.0.0.1", port: int = 0, config: EmulatorConfig | None 
         base = f"http://{_public_host(host)}:{bound}"
         for mount in mounts():
             print(f"{mount.base_url_env}={base}{mount.prefix}", flush=True)
+        for emulator in emulators.values():
+            for name, value in emulator.client_env().items():
+                print(f"{name}={value}", flush=True)
 
     server = _Server(app, host, port, announce)
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from unibatch.engine import notify
 from unibatch.engine.context import Context
+from unibatch.engine.deadline import realtime_chooser
+from unibatch.engine.failover import chooser
+from unibatch.engine.ids import new_id
 from unibatch.engine.schedule import poll_delay
 from unibatch.engine.views import batch_view
 from unibatch.providers.error_classes import (
@@ -17,7 +21,8 @@ from unibatch.providers.error_classes import (
     MISSING_RESULT,
     UNRUN,
 )
-from unibatch.store.records import BatchRecord, HandlerState, JobPhase, JobRecord
+from unibatch.store.records import BatchRecord, HandlerState, JobMode, JobPhase, JobRecord
+from unibatch.store.retries import RetryPlan, backoff
 
 log = logging.getLogger("unibatch.engine")
 
@@ -55,14 +60,43 @@ async def run_batch_step(ctx: Context, batch: BatchRecord) -> None:
         if any(job.phase is not JobPhase.DONE for job in jobs):
             await ctx.store.release_batch(batch.id, ctx.owner)
             return
-        finished = await ctx.store.finalize(
+        now = ctx.clock()
+        settings = ctx.settings
+        # Past its deadline's switch-over a batch waits for no more Batch API jobs: what
+        # its cancels left unrun, its retries and its failovers all run in real time.
+        switched = batch.deadline_switched_at is not None
+        delay = backoff(settings.retry_backoff, settings.retry_backoff_max)
+        if batch.deadline is not None:
+            # No retry waits past the margin kept before the deadline: by then the batch
+            # has switched over, and the retry runs in real time.
+            delay = _within(delay, batch.deadline - settings.deadline_margin - now)
+        retries = RetryPlan(
+            max_attempts=batch.max_attempts,
+            now=now,
+            delay=delay,
+            new_job_id=lambda: new_id("ubj"),
+            mode=JobMode.REALTIME if switched else None,
+        )
+        outcome = await ctx.store.finalize(
             batch.id,
             ctx.owner,
             [_fill_spec(job) for job in jobs],
-            ctx.clock(),
+            now,
             cancelled=batch.cancel_requested,
+            retries=retries if batch.max_attempts > 1 else None,
+            failover=(
+                chooser(ctx, batch.id, batch.fallback_models, batch.max_attempts, realtime=switched)
+                if batch.fallback_models
+                else None
+            ),
+            deadline=realtime_chooser(ctx, batch.id, batch.max_attempts) if switched else None,
         )
-        if not finished:
+        if outcome == "retrying":
+            log.info(
+                "batch %s: failed or retryable requests sent again in follow-up jobs", batch.id
+            )
+            return
+        if outcome is None:
             return
         log.info("batch %s: finalized", batch.id)
         if batch.on_complete:
@@ -74,6 +108,11 @@ async def run_batch_step(ctx: Context, batch: BatchRecord) -> None:
         await _notify(ctx, batch, batch.on_complete)
         return
     await ctx.store.release_batch(batch.id, ctx.owner)
+
+
+def _within(delay: Callable[[int], float], most: float) -> Callable[[int], float]:
+    """A retry's backoff, never more than `most` seconds."""
+    return lambda attempt: max(0.0, min(delay(attempt), most))
 
 
 async def _notify(ctx: Context, batch: BatchRecord, handler: str) -> None:

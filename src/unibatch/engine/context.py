@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
+
 from unibatch.config import Settings
 from unibatch.decode.process import Decoder
 from unibatch.pricing import Pricer
@@ -28,6 +30,7 @@ class Context:
     owner: str = field(default_factory=default_owner)
     clock: Callable[[], float] = time.time
     _decoder: Decoder | None = field(default=None, init=False, repr=False)
+    _webhooks: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
 
     def lease_until(self) -> float:
         return self.clock() + self.settings.lease_seconds
@@ -38,7 +41,16 @@ class Context:
             self._decoder = Decoder(self.providers.env, self.providers.timeout)
         return self._decoder
 
+    def webhook_client(self) -> httpx.AsyncClient:
+        """The HTTP client webhooks are sent with, made on first use. Redirects are not
+        followed: a signed event goes only where its endpoint says."""
+        if self._webhooks is None:
+            self._webhooks = httpx.AsyncClient(follow_redirects=False)
+        return self._webhooks
+
     async def aclose(self) -> None:
+        if self._webhooks is not None:
+            await self._webhooks.aclose()
         if self._decoder is not None:
             await self._decoder.aclose()
         await self.providers.aclose()

@@ -6,20 +6,39 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from unibatch.config import Settings
 from unibatch.engine.batches import run_batch_step
+from unibatch.engine.cache import LOCAL, CachePolicy
 from unibatch.engine.context import Context
+from unibatch.engine.deadline import Deadline
 from unibatch.engine.export import Format, result_lines
-from unibatch.engine.imports import draft_batch, import_requests, sweep_imports
+from unibatch.engine.imports import (
+    cache_hits,
+    check_requests,
+    draft_batch,
+    import_requests,
+    sweep_imports,
+)
 from unibatch.engine.inputs import Source
 from unibatch.engine.jobs import run_job_step
-from unibatch.engine.steps import StepPool
+from unibatch.engine.retry import RetryOutcome, retry_batch
+from unibatch.engine.steps import Kind, StepPool
 from unibatch.engine.views import batch_view, batch_views, list_views, result_view
+from unibatch.engine.webhooks import run_delivery_step
 from unibatch.errors import NotFoundError
 from unibatch.logs import redact
 from unibatch.pricing import Pricer
@@ -31,6 +50,9 @@ from unibatch.types import Batch, Result
 
 log = logging.getLogger("unibatch.engine")
 ProgressCallback = Callable[[Batch], Awaitable[None] | None]
+# A store's claim of one kind of step, and the step that runs what it claimed.
+Claim = Callable[..., Awaitable[Sequence[Any]]]
+Step = Callable[[Context, Any], Awaitable[None]]
 
 
 @dataclass
@@ -67,7 +89,7 @@ class Engine:
             store=store,
             settings=settings,
             providers=providers or ProviderSet(timeout=settings.http_timeout),
-            pricer=pricer or Pricer(discounts=settings.batch_discounts),
+            pricer=pricer or Pricer.from_settings(settings),
         )
         for hook in result_hooks:
             self.add_result_hook(hook)
@@ -129,20 +151,51 @@ class Engine:
         metadata: Mapping[str, str] | None = None,
         on_complete: str | None = None,
         max_age: float | None = None,
+        max_attempts: int | None = None,
+        fallback_models: Sequence[str] | None = None,
+        stuck_after: float | None = None,
+        deadline: Deadline | None = None,
         batch_id: str | None = None,
         keep_failed: bool = False,
+        cache: CachePolicy | None = None,
+        webhooks: Sequence[str] = (),
+        max_cost: float | None = None,
     ) -> str:
         """Validate, plan and store a batch; nothing is sent yet. Requests are stored in
         committed chunks while the batch stays invisible, so a long import holds no lock
         for its whole length; a bad line undoes it all and raises `InputError` naming it
         (with `keep_failed` the batch stays, `failed`, with the error). `batch_id` lets a
         front end record its own rows for the batch (the gateway's ownership and budget
-        reservation) before the batch exists."""
+        reservation) before the batch exists. `max_attempts` (default: the setting, 3)
+        is how many times a request that fails in a retryable way is sent in all. A
+        provider job that fails, or stays in validating / in_progress past `stuck_after`
+        seconds (default 6 h), moves its unfinished requests to the next of
+        `fallback_models` ("provider/model"). With `cache`, a request already answered
+        (same provider, model, endpoint and body) is answered from the store, not sent.
+        With a `deadline` (a timezone-aware datetime, a duration such as "2h" or an ISO
+        8601 time with its zone, or epoch seconds) the batch stops waiting for the Batch
+        API in time to run what is left in real time before it
+        (`unibatch.engine.deadline`).
+
+        `webhooks` are the ids of the endpoints told when the batch ends or is retried
+        (`webhook_targets`). With `max_cost` (USD), a
+        batch estimated at batch prices to cost more is refused (`CostLimitError`) before
+        anything is sent, and a running batch is cancelled once its results' cost plus the
+        estimate of the rest passes it."""
         batch = self.draft_batch(
-            metadata=metadata, on_complete=on_complete, max_age=max_age, batch_id=batch_id
+            metadata=metadata,
+            on_complete=on_complete,
+            max_age=max_age,
+            max_attempts=max_attempts,
+            fallback_models=fallback_models,
+            stuck_after=stuck_after,
+            deadline=deadline,
+            batch_id=batch_id,
+            webhooks=webhooks,
+            max_cost=max_cost,
         )
         await self.store.start_import(batch)
-        await self.import_batch(batch, source, model=model, keep_failed=keep_failed)
+        await self.import_batch(batch, source, model=model, keep_failed=keep_failed, cache=cache)
         return str(batch["id"])
 
     def draft_batch(
@@ -152,7 +205,13 @@ class Engine:
         metadata: Mapping[str, str] | None = None,
         on_complete: str | None = None,
         max_age: float | None = None,
+        max_attempts: int | None = None,
+        fallback_models: Sequence[str] | None = None,
+        stuck_after: float | None = None,
+        deadline: Deadline | None = None,
         batch_id: str | None = None,
+        webhooks: Sequence[str] = (),
+        max_cost: float | None = None,
     ) -> dict[str, Any]:
         """The row of a batch to import, not yet written: a front end writes it with
         `Store.insert_import` in its own transaction, then calls `import_batch` (the
@@ -163,7 +222,29 @@ class Engine:
             metadata=metadata,
             on_complete=on_complete,
             max_age=max_age,
+            max_attempts=max_attempts,
+            fallback_models=fallback_models,
+            stuck_after=stuck_after,
+            deadline=deadline,
             batch_id=batch_id,
+            webhooks=webhooks,
+            max_cost=max_cost,
+        )
+
+    async def webhook_targets(
+        self,
+        url: str | None,
+        *,
+        key_id: str | None = None,
+        new_secret: str | None = None,
+        configured: bool = True,
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        """The webhook endpoint ids a new batch of `key_id` notifies, and the endpoint
+        registered for `url` now if it was unknown (signed with `new_secret`, else the
+        `webhook_secret` setting if `configured`; with neither, `InputError`)."""
+        secret = new_secret or (self.settings.webhook_secret if configured else None)
+        return await self.store.webhook_targets(
+            url, key_id, new_secret=secret, now=self.ctx.clock()
         )
 
     async def import_batch(
@@ -173,9 +254,40 @@ class Engine:
         *,
         model: str | None = None,
         keep_failed: bool = False,
+        cache: CachePolicy | None = None,
+        namespace: str = LOCAL,
     ) -> int:
-        """Import the requests of a drafted batch (see `create_batch`); how many."""
-        return await import_requests(self.ctx, batch, source, model=model, keep_failed=keep_failed)
+        """Import the requests of a drafted batch (see `create_batch`); how many. Cache
+        keys are made within `namespace` (`unibatch.engine.cache`)."""
+        return await import_requests(
+            self.ctx,
+            batch,
+            source,
+            model=model,
+            keep_failed=keep_failed,
+            cache=cache,
+            namespace=namespace,
+        )
+
+    async def cache_hits(
+        self,
+        source: Source,
+        *,
+        model: str | None = None,
+        cache: CachePolicy | None = None,
+        namespace: str = LOCAL,
+    ) -> Counter[str]:
+        """How many requests of `source` the result cache would answer now (with
+        `cache`'s TTL), per "provider/model"; nothing is stored or sent. For estimates
+        before a submit."""
+        return await cache_hits(
+            self.ctx, source, model=model, cache=cache or CachePolicy(), namespace=namespace
+        )
+
+    def check_requests(self, source: Source, *, model: str | None = None) -> int:
+        """Validate the requests of `source` as `create_batch` would, storing nothing; how
+        many (`InputError` naming the first bad line). Synchronous: run it in a thread."""
+        return check_requests(self.ctx, source, model=model)
 
     async def sweep_imports(self) -> int:
         """Fail batches whose import stopped half way (its process died); how many.
@@ -203,13 +315,31 @@ class Engine:
         await self.store.request_cancel(batch_id, time.time())
         return await self.get_batch(batch_id, importing=importing)
 
+    async def retry(
+        self,
+        batch_id: str,
+        *,
+        statuses: Collection[str] | None = None,
+        model: str | None = None,
+        max_attempts: int | None = None,
+    ) -> RetryOutcome:
+        """Send the requests of an ended batch whose result has one of `statuses`
+        (default: errored, expired, cancelled) again, into the same batch, on `model` if
+        given; the batch is under way again until they end. Requests the new model's rules
+        refuse stay as they were (`RetryOutcome.refused` says why)."""
+        return await retry_batch(
+            self.ctx, batch_id, statuses=statuses, model=model, max_attempts=max_attempts
+        )
+
     async def results(self, batch_id: str) -> AsyncIterator[Result]:
         """Every result landed so far, in input order."""
         if await self.store.get_batch(batch_id) is None:
             raise NotFoundError(f"no batch {batch_id!r}")
         async for chunk in self.store.iter_results(batch_id):
+            retried = [row["custom_id"] for row in chunk if row["attempts"] > 1]
+            history = await self.store.history(batch_id, retried) if retried else {}
             for row in chunk:
-                yield result_view(row)
+                yield result_view(row, history.get(row["custom_id"], ()))
 
     async def result_lines(
         self, batch_id: str, fmt: Format, *, keep: Callable[[str], bool] | None = None
@@ -225,24 +355,31 @@ class Engine:
 
     # -- driving the lifecycle ---------------------------------------------------------
 
+    def _claims(self) -> tuple[tuple[Kind, Claim, Step], ...]:
+        """Each kind of step: how it is claimed and how it runs, in the order a round
+        runs them: jobs first, so a batch whose last job just ended is finalized in the
+        same round, and deliveries last, so its events go out in that round too."""
+        store = self.ctx.store
+        return (
+            ("job", store.claim_jobs, run_job_step),
+            ("batch", store.claim_batches, run_batch_step),
+            ("webhook", store.claim_deliveries, run_delivery_step),
+        )
+
     async def run_once(self, *, batch_id: str | None = None, limit: int = 10) -> int:
-        """Run the steps that are due now (optionally for one batch), at most `limit` jobs
-        and `limit` batches, side by side (`worker_concurrency` at once); how many ran."""
+        """Run the steps that are due now (optionally for one batch), at most `limit` of
+        each kind (jobs, batches, webhook deliveries), side by side (`worker_concurrency`
+        at once); how many ran."""
         ctx = self.ctx
         lease = ctx.settings.lease_seconds
         pool = StepPool(ctx, ctx.settings.worker_concurrency)
         try:
-            for job in await ctx.store.claim_jobs(
-                ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
-            ):
-                pool.start("job", job.id, partial(run_job_step, ctx, job))
-            # Jobs first: a batch whose last job just ended is finalized in the same round.
-            await pool.drain()
-            for batch in await ctx.store.claim_batches(
-                ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
-            ):
-                pool.start("batch", batch.id, partial(run_batch_step, ctx, batch))
-            await pool.drain()
+            for kind, claim, step in self._claims():
+                for item in await claim(
+                    ctx.owner, ctx.clock(), lease=lease, limit=limit, batch_id=batch_id
+                ):
+                    pool.start(kind, item.id, partial(step, ctx, item))
+                await pool.drain()
         finally:
             await pool.aclose()
         return pool.finished
@@ -253,21 +390,13 @@ class Engine:
         ctx = self.ctx
         lease = ctx.settings.lease_seconds
         started = 0
-        if pool.free:
-            for job in await ctx.store.claim_jobs(
-                ctx.owner, ctx.clock(), lease=lease, limit=pool.free, exclude=pool.running("job")
+        for kind, claim, step in self._claims():
+            if not pool.free:
+                break
+            for item in await claim(
+                ctx.owner, ctx.clock(), lease=lease, limit=pool.free, exclude=pool.running(kind)
             ):
-                pool.start("job", job.id, partial(run_job_step, ctx, job))
-                started += 1
-        if pool.free:
-            for batch in await ctx.store.claim_batches(
-                ctx.owner,
-                ctx.clock(),
-                lease=lease,
-                limit=pool.free,
-                exclude=pool.running("batch"),
-            ):
-                pool.start("batch", batch.id, partial(run_batch_step, ctx, batch))
+                pool.start(kind, item.id, partial(step, ctx, item))
                 started += 1
         return started
 
@@ -317,8 +446,11 @@ class Engine:
             # The full view aggregates every result; build it only when someone looks.
             # Waiting ends once the handler has been tried: a handler that keeps failing is
             # retried by workers, and must not keep `wait` (or `submit --wait`) hanging.
-            finished = row.status.terminal and (
-                row.handler_state is not HandlerState.PENDING or row.handler_attempts > 0
+            finished = (
+                row.status.terminal
+                and (row.handler_state is not HandlerState.PENDING or row.handler_attempts > 0)
+                # Its webhooks tried once too (a failing receiver is retried by workers).
+                and not await self.store.first_delivery_pending(batch_id)
             )
             if on_progress is not None or finished:
                 batch = await self.get_batch(batch_id, importing=True)

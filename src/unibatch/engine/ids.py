@@ -1,10 +1,7 @@
-"""Identifiers: time-ordered, so ids sort like their creation."""
+"""Identifiers: time-ordered, so ids sort like their creation (shared with the store)."""
 
 from __future__ import annotations
 
-import secrets
-import time
+from unibatch.ids import new_id
 
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+__all__ = ["new_id"]

@@ -14,6 +14,7 @@ from contextlib import aclosing
 
 from unibatch.codec import RESULT_COLUMNS, ResultRecord
 from unibatch.decode.records import Unresolved, extend, records
+from unibatch.engine.caps import enforce_cap
 from unibatch.engine.context import Context
 from unibatch.pricing import Rates
 from unibatch.providers.base import Provider, ProviderJob
@@ -79,7 +80,9 @@ async def ingest(ctx: Context, provider: Provider, job: JobRecord) -> None:
     One chunk is written while the next is decoded: the database driver works in its own
     thread (aiosqlite) or socket (asyncpg)."""
     chunk_size = ctx.settings.ingest_chunk
-    rates = ctx.pricer.rates(job.provider, job.model, provider.spec.batch_discount)
+    discount = provider.spec.batch_discount
+    rates = ctx.pricer.rates(job.provider, job.model, discount)
+    await ctx.store.set_job_price(job.id, ctx.pricer.price_used(job.provider, job.model, discount))
     batch_id, job_id = job.batch_id, job.id
     writing: asyncio.Task[bool] | None = None
 
@@ -108,6 +111,13 @@ async def ingest(ctx: Context, provider: Provider, job: JobRecord) -> None:
         if not await flush(chunk, unresolved):
             return
     finally:
+        # Let a chunk already being written finish rather than cancel it: a write cancelled
+        # inside the database driver can leave its connection holding SQLite's write lock
+        # until the garbage collector finds it, and every other writer then times out.
+        # Its rows are under this job's lease, so keeping them is correct.
         if writing is not None and not writing.done():
-            writing.cancel()
+            await asyncio.wait({writing})
+            if not writing.cancelled() and writing.exception() is not None:
+                log.warning("job %s: a chunk's write failed too: %s", job_id, writing.exception())
     await ctx.store.finish_job(job_id, ctx.owner, now=ctx.clock())
+    await enforce_cap(ctx, batch_id)

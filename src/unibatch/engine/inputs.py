@@ -11,18 +11,23 @@ import codecs
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from unibatch import codec
 from unibatch.engine import limits
+from unibatch.engine.cache import Answer, CacheCopy, cache_key, key_hash
 from unibatch.engine.plan import Planner
+from unibatch.engine.queue_tokens import input_tokens
 from unibatch.errors import InputError, UnknownProviderError
 from unibatch.providers.base import Provider, RequestLine
 from unibatch.providers.registry import ProviderSet, split_model
 from unibatch.providers.spec import ProviderSpec
 from unibatch.providers.translate import EMBEDDINGS
+
+if TYPE_CHECKING:
+    from unibatch.estimate.meter import CostMeter
 
 DEFAULT_ENDPOINT = "/v1/chat/completions"
 Source = str | Path | Iterable[Mapping[str, Any]]
@@ -39,10 +44,31 @@ class _Target:
     bare_model: str
 
 
-@dataclass(frozen=True, slots=True)
-class RawLine:
-    number: int
-    data: Any
+# (line number, parsed line): a tuple, not a class, as it is made once per line.
+RawLine = tuple[int, Any]
+# A request as the store writes it: (batch_id, seq, custom_id, job_id, packed body, cache
+# key and its hash, or None), the order of `store.imports.REQUEST_COLUMNS`.
+RequestRow = tuple[str, int, str, str, bytes, bytes | None, int | None]
+# What planning a request needs: (provider, bare model, endpoint, size in bytes, line,
+# embedding inputs, input tokens).
+Plan = tuple[ProviderSpec, str, str, int, int, int, int]
+
+
+@dataclass(slots=True)
+class Unplanned:
+    """A chunk read and validated but not yet given to jobs (their job ids are empty):
+    the cache decides first which of its requests are sent at all."""
+
+    rows: list[RequestRow]
+    plans: list[Plan]
+
+    def targets(self) -> dict[bytes, tuple[str, str, str]]:
+        """Each request's cache key with the provider, model and endpoint it names."""
+        return {
+            row[5]: (plan[0].name, plan[1], plan[2])
+            for row, plan in zip(self.rows, self.plans, strict=True)
+            if row[5] is not None
+        }
 
 
 def _read_file(path: Path) -> Iterator[RawLine]:
@@ -58,7 +84,7 @@ def _read_file(path: Path) -> Iterator[RawLine]:
             if not line.strip():
                 continue
             try:
-                yield RawLine(number, orjson.loads(line))
+                yield number, orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 if "depth limit" in exc.msg:
                     message = f"the line {limits.nested_too_deeply(limits.MAX_PARSE_DEPTH)}"
@@ -72,7 +98,7 @@ def raw_lines(source: Source) -> tuple[str | None, Iterator[RawLine]]:
     if isinstance(source, str | Path):
         path = Path(source)
         return str(path), _read_file(path)
-    return None, (RawLine(n, item) for n, item in enumerate(source, start=1))
+    return None, enumerate(source, start=1)
 
 
 class RequestReader:
@@ -87,8 +113,15 @@ class RequestReader:
         providers: ProviderSet,
         model: str | None = None,
         chunk: int = 2000,
+        namespace: str | None = None,
+        meter: CostMeter | None = None,
     ) -> None:
         self.path, self._lines = raw_lines(source)
+        # Where cache keys are made (`unibatch.engine.cache`); None: no keys (a batch
+        # without the cache neither takes nor gives answers, and pays nothing for it).
+        self.namespace = namespace
+        # Sums the estimated cost of every request read (for a batch with a spend cap).
+        self.meter = meter
         self.batch_id = batch_id
         self.planner = planner
         self.providers = providers
@@ -114,8 +147,10 @@ class RequestReader:
         except limits.ValueRefused as exc:
             raise self._error(f"{field} {exc}", line, field.rpartition(".")[2]) from None
 
-    def _row(self, raw: RawLine) -> dict[str, Any]:
-        n, data = raw.number, raw.data
+    def _row(self, raw: RawLine, plans: list[Plan] | None = None) -> RequestRow:
+        """The row of a valid line, given to its job; with `plans`, given to none yet
+        (its job id empty) and what planning it needs appended to `plans`."""
+        n, data = raw
         if not isinstance(data, dict):
             raise self._error("each line must be a JSON object", n)
         custom_id = data.get("custom_id")
@@ -166,14 +201,47 @@ class RequestReader:
         # The size counts the line as the provider will see it (translated, with envelope).
         size = adapter.line_bytes(RequestLine(custom_id, body, seq), data)
         inputs = embedding_inputs(body) if endpoint == EMBEDDINGS else 1
-        job_id = self.planner.assign(spec, bare_model, endpoint, size, self.path, n, inputs=inputs)
-        return {
-            "batch_id": self.batch_id,
-            "seq": seq,
-            "custom_id": custom_id,
-            "job_id": job_id,
-            "body": codec.pack_bytes(data),
-        }
+        tokens = input_tokens(spec.name, bare_model, endpoint, body)
+        if self.meter is not None:
+            self.meter.add(spec.name, bare_model, endpoint, body)
+        key = hashed = None
+        if self.namespace is not None:
+            key = cache_key(self.namespace, spec.name, bare_model, endpoint, body)
+            hashed = key_hash(key)
+        if plans is None:
+            job_id = self.planner.assign(
+                spec, bare_model, endpoint, size, self.path, n, inputs=inputs, tokens=tokens
+            )
+        else:
+            job_id = ""
+            plans.append((spec, bare_model, endpoint, size, n, inputs, tokens))
+        return (self.batch_id, seq, custom_id, job_id, codec.pack_bytes(data), key, hashed)
+
+    def plan(self, chunk: Unplanned, answers: Mapping[bytes, Answer]) -> list[CacheCopy]:
+        """Give the requests of `chunk` to jobs: those with a stored answer in `answers`
+        (by cache key) to the batch's cache job, the rest to provider jobs. Fills in the
+        job ids of `chunk.rows`; the answers to copy."""
+        copies: list[CacheCopy] = []
+        rows = chunk.rows
+        for i, (spec, model, endpoint, size, line, inputs, tokens) in enumerate(chunk.plans):
+            batch_id, seq, custom_id, _, data, key, hashed = rows[i]
+            answer = None if key is None else answers.get(key)
+            if answer is None:
+                job_id = self.planner.assign(
+                    spec, model, endpoint, size, self.path, line, inputs=inputs, tokens=tokens
+                )
+            else:
+                job_id = self.planner.assign_cached(spec.name, model, endpoint)
+                copies.append(
+                    {
+                        "custom_id": custom_id,
+                        "job_id": job_id,
+                        "from_batch": answer.batch_id,
+                        "from_custom_id": answer.custom_id,
+                    }
+                )
+            rows[i] = (batch_id, seq, custom_id, job_id, data, key, hashed)
+        return copies
 
     def _resolve(self, model: str, n: int) -> _Target:
         """Provider, adapter and bare name of a model, looked up once per model name."""
@@ -190,32 +258,45 @@ class RequestReader:
             self._models[model] = target
         return target
 
-    def duplicate(self, row: dict[str, Any]) -> InputError:
+    def duplicate(self, row: RequestRow) -> InputError:
         """The error for a row whose custom_id an earlier chunk already used."""
-        seq = row["seq"]
+        seq, custom_id = row[1], row[2]
         line = self._line_of_seq.get(seq) or self._lines_before[seq]
-        return self._error(f"duplicate custom_id {row['custom_id']!r}", line, "custom_id")
+        return self._error(f"duplicate custom_id {custom_id!r}", line, "custom_id")
 
-    def iter_chunks(self) -> Iterator[list[dict[str, Any]]]:
-        """Validated request rows, `chunk` at a time. Synchronous, so an importer can read
-        and validate in a thread while its event loop stays free."""
-        chunk: list[dict[str, Any]] = []
+    def iter_chunks(self) -> Iterator[list[RequestRow]]:
+        """Validated request rows, `chunk` at a time, each given to its job. Synchronous,
+        so an importer can read and validate in a thread while its event loop stays free."""
+        for rows, _ in self._read(planned=True):
+            yield rows
+
+    def iter_unplanned(self) -> Iterator[Unplanned]:
+        """Validated request rows, `chunk` at a time, not yet given to jobs (`plan`)."""
+        for rows, plans in self._read(planned=False):
+            yield Unplanned(rows, plans)
+
+    def _read(self, *, planned: bool) -> Iterator[tuple[list[RequestRow], list[Plan]]]:
+        chunk: list[RequestRow] = []
+        plans: list[Plan] = []
+        deferred = None if planned else plans
         for raw in self._lines:
-            self.line = raw.number
-            chunk.append(self._row(raw))
+            self.line = raw[0]
+            chunk.append(self._row(raw, deferred))
             self.count += 1
             if len(chunk) >= self.chunk:
-                yield chunk
+                yield chunk, plans
                 chunk = []
+                plans = []
+                deferred = None if planned else plans
                 self._seen.clear()
                 # The chunk just yielded may still be being written when the next is read.
                 self._lines_before, self._line_of_seq = self._line_of_seq, {}
         if chunk:
-            yield chunk
+            yield chunk, plans
         if self.count == 0:
             raise InputError("no requests", path=self.path)
 
-    async def chunks(self) -> AsyncIterator[list[dict[str, Any]]]:
+    async def chunks(self) -> AsyncIterator[list[RequestRow]]:
         for chunk in self.iter_chunks():
             yield chunk
 

@@ -18,8 +18,8 @@ from typing import Literal
 from unibatch.engine.context import Context
 
 log = logging.getLogger("unibatch.engine")
-Kind = Literal["job", "batch"]
-KINDS: tuple[Kind, ...] = ("job", "batch")
+Kind = Literal["job", "batch", "webhook"]
+KINDS: tuple[Kind, ...] = ("job", "batch", "webhook")
 
 
 class StepPool:

@@ -4,42 +4,44 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from unibatch import codec
 from unibatch.errors import InputError, NotFoundError
-from unibatch.store import Store
-from unibatch.store.records import BatchRecord, JobPhase, JobRecord
+from unibatch.store.records import BILLED as _SUMS
+from unibatch.store.records import BatchRecord, JobMode, JobPhase, JobRecord
 from unibatch.types import (
+    Attempt,
     Batch,
     BatchError,
     BatchStatus,
     Cost,
     ErrorInfo,
+    QueueWait,
     RequestCounts,
     RequestStatus,
     Result,
     Usage,
 )
 
+if TYPE_CHECKING:
+    from unibatch.store import Store
+    from unibatch.store.ops import BatchState
+
 Row = dict[str, Any]
 # While a batch runs, its status is the least advanced of its jobs'.
 _ORDER = ["pending", "validating", "in_progress", "finalizing"]
 _COUNTS = ("succeeded", "errored", "expired", "cancelled")
-_SUMS = (
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cache_write_tokens",
-    "cost_input",
-    "cost_output",
-)
 
 
 def _live_status(cancel_requested: bool, jobs: list[JobRecord]) -> BatchStatus:
     if cancel_requested:
         return BatchStatus.CANCELLING
+    # Jobs of cached answers are done from the start: they say nothing of how far the
+    # sending has gone.
+    jobs = [j for j in jobs if j.mode is not JobMode.CACHE] or jobs
     running = [j.status for j in jobs if j.phase is not JobPhase.DONE]
     if not running:
         return BatchStatus.FINALIZING if jobs else BatchStatus.PENDING
@@ -48,7 +50,10 @@ def _live_status(cancel_requested: bool, jobs: list[JobRecord]) -> BatchStatus:
     if all(j.phase is JobPhase.PENDING for j in jobs):
         return BatchStatus.PENDING
     ranks = [_ORDER.index(s) if s in _ORDER else len(_ORDER) - 1 for s in running]
-    status = _ORDER[max(1, min(ranks))]
+    # Once a job has ended, jobs still to be sent are follow-ups (retries) of a batch
+    # that is under way, not a batch that has yet to start.
+    floor = _ORDER.index("in_progress") if any(j.phase is JobPhase.DONE for j in jobs) else 1
+    status = _ORDER[max(floor, min(ranks))]
     return BatchStatus(status)
 
 
@@ -69,12 +74,14 @@ def _job_counts(job: JobRecord, landed: dict[str, int] | None) -> dict[str, int]
 async def batch_view(store: Store, batch_id: str, *, importing: bool = False) -> Batch:
     """The batch as users see it; one still being imported only with `importing` (it is
     `validating` then, with no requests counted yet)."""
-    batch = await store.get_batch(batch_id, importing=importing)
-    if batch is None:
+    state = await store.batch_state(batch_id, importing=importing)
+    if state is None:
         raise NotFoundError(f"no batch {batch_id!r}")
-    jobs = await store.jobs_of(batch_id)
-    progress = [] if batch.status.terminal else await store.progress(batch_id)
-    return _view(batch, jobs, progress)
+    return state_view(state)
+
+
+def state_view(state: BatchState) -> Batch:
+    return view(state.record, state.jobs, state.progress)
 
 
 async def batch_views(store: Store, batch_ids: Sequence[str]) -> list[Batch]:
@@ -88,7 +95,7 @@ async def batch_views(store: Store, batch_ids: Sequence[str]) -> list[Batch]:
     for row in progress:
         progress_of[row["batch_id"]].append(row)
     by_id = {r.id: r for r in records}
-    return [_view(by_id[i], jobs_of[i], progress_of[i]) for i in batch_ids if i in by_id]
+    return [view(by_id[i], jobs_of[i], progress_of[i]) for i in batch_ids if i in by_id]
 
 
 async def list_views(store: Store, *, status: str | None, limit: int) -> list[Batch]:
@@ -100,7 +107,8 @@ async def list_views(store: Store, *, status: str | None, limit: int) -> list[Ba
     return await batch_views(store, [row.id for row in rows])
 
 
-def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Batch:
+def view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Batch:
+    """The batch as users see it, from what `Store.batch_states` (or `lite.Reader`) read."""
     status = batch.status
     sums: Row = {key: getattr(batch, key) for key in _SUMS}
     counts = {key: int(getattr(batch, key)) for key in _COUNTS}
@@ -112,16 +120,19 @@ def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Bat
         sums = dict.fromkeys(_SUMS, 0) | {"cost_input": 0.0, "cost_output": 0.0}
         landed: dict[str, dict[str, int]] = {}
         for row in progress:
-            per_job = landed.setdefault(row["job_id"], dict.fromkeys(_COUNTS, 0))
-            per_job[row["status"]] = per_job.get(row["status"], 0) + int(row["n"])
             for key in sums:
                 sums[key] += row[key]
+            if row["status"] not in _COUNTS:
+                continue  # the sums of replaced attempts: usage and cost, no request
+            per_job = landed.setdefault(row["job_id"], dict.fromkeys(_COUNTS, 0))
+            per_job[row["status"]] = per_job.get(row["status"], 0) + int(row["n"])
         counts = dict.fromkeys(_COUNTS, 0)
         for job in jobs:
             for key, n in _job_counts(job, landed.get(job.id)).items():
                 counts[key] += n
     total = batch.request_total
     submitted = [j.submitted_at for j in jobs if j.submitted_at]
+    ended = [j.finished_at for j in jobs if j.phase is JobPhase.DONE and j.finished_at]
     validation = tuple(BatchError.from_dict(e) for e in batch.errors if isinstance(e, dict))
     errors = [str(e) for e in validation] + [e for j in jobs for e in j.errors]
     return Batch(
@@ -145,15 +156,84 @@ def _view(batch: BatchRecord, jobs: list[JobRecord], progress: list[Row]) -> Bat
         submitted_at=min(submitted) if submitted else None,
         finished_at=batch.finished_at,
         cancel_requested=batch.cancel_requested,
+        cancel_requested_at=batch.cancel_requested_at,
+        finalizing_at=max(ended) if jobs and len(ended) == len(jobs) else None,
         errors=tuple(errors),
         validation_errors=validation,
+        waiting=queue_wait(jobs),
+        cached=sum(j.request_count for j in jobs if j.mode is JobMode.CACHE),
+        deadline=batch.deadline,
+        deadline_switched_at=batch.deadline_switched_at,
     )
 
 
-def result_view(row: Row) -> Result:
-    error = None
-    if row["error_code"] is not None:
-        error = ErrorInfo(row["error_code"], row["error_message"] or "", bool(row["retryable"]))
+def queue_wait(jobs: list[JobRecord]) -> QueueWait | None:
+    """The batch's jobs waiting for room in a provider's queue; their distinct reasons
+    (one per provider and model), the job due first's first."""
+    waiting = [j for j in jobs if j.phase is JobPhase.PENDING and j.queue_wait]
+    if not waiting:
+        return None
+    waiting.sort(key=lambda j: j.next_run_at or 0.0)
+    reasons: dict[tuple[str, str], str] = {}
+    for job in waiting:
+        reasons.setdefault((job.provider, job.model), str(job.queue_wait))
+    return QueueWait(
+        jobs=len(waiting),
+        requests=sum(j.request_count for j in waiting),
+        reasons=tuple(reasons.values()),
+    )
+
+
+def _error(row: Row) -> ErrorInfo | None:
+    if row["error_code"] is None:
+        return None
+    return ErrorInfo(row["error_code"], row["error_message"] or "", bool(row["retryable"]))
+
+
+def _usage(rows: Sequence[Row]) -> Usage:
+    return Usage(
+        *(
+            sum(int(r[name]) for r in rows)
+            for name in (
+                "input_tokens",
+                "output_tokens",
+                "cached_tokens",
+                "reasoning_tokens",
+                "cache_write_tokens",
+            )
+        )
+    )
+
+
+def _cost(rows: Sequence[Row], price: str | None = None) -> Cost | None:
+    """What the rows cost, with the price of the last (`price`, JSON text); None where
+    any was priced at an unknown price (a local server's model): unknown, not free."""
+    if any(r["cost_input"] is None for r in rows):
+        return None
+    return Cost(
+        input=sum(float(r["cost_input"]) for r in rows),
+        output=sum(float(r["cost_output"] or 0.0) for r in rows),
+        price=None if price is None else orjson.loads(price),
+    )
+
+
+def attempt_view(row: Row) -> Attempt:
+    """An earlier attempt (a row of `attempts`, with its job's provider and model)."""
+    return Attempt(
+        attempt=int(row["attempt"]),
+        status=RequestStatus(row["status"]),
+        provider=row["provider"] or "",
+        model=row["model"] or "",
+        error=_error(row),
+        usage=_usage([row]),
+        cost=_cost([row]),
+    )
+
+
+def result_view(row: Row, history: Sequence[Row] = ()) -> Result:
+    """A stored result as users see it; `history` holds the rows of its earlier attempts,
+    whose usage and cost count in the result's."""
+    billed = [row, *history]
     return Result(
         custom_id=row["custom_id"],
         status=RequestStatus(row["status"]),
@@ -162,15 +242,12 @@ def result_view(row: Row) -> Result:
         response=codec.unpack(row["body"]),
         status_code=row["status_code"],
         request_id=row["request_id"],
-        error=error,
-        usage=Usage(
-            row["input_tokens"],
-            row["output_tokens"],
-            row["cached_tokens"],
-            row["reasoning_tokens"],
-            row["cache_write_tokens"],
-        ),
-        cost=Cost(input=row["cost_input"], output=row["cost_output"]),
+        error=_error(row),
+        usage=_usage(billed) if history else _usage([row]),
+        cost=_cost(billed, row.get("price")),
         raw=codec.unpack(row["raw"]),
         row_id=row["row_id"],
+        attempts=int(row.get("attempts") or 1),
+        history=tuple(attempt_view(h) for h in history),
+        mode=row.get("mode") or "batch",
     )

@@ -29,7 +29,8 @@ async def record_usage(conn: AsyncConnection, batch_id: str, records: list[Resul
     """Result hook: one usage event per result row of a gateway batch.
 
     Runs in the transaction that stores the rows, so events commit with them; the primary
-    key (batch, custom_id) turns a replay after a crash into a no-op."""
+    key (batch, custom_id, job) turns a replay after a crash into a no-op, and lets each
+    attempt of a retried request count."""
     owner = (
         await conn.execute(
             sa.select(gateway_batches.c.key_id).where(gateway_batches.c.batch_id == batch_id)
@@ -50,6 +51,7 @@ async def record_usage(conn: AsyncConnection, batch_id: str, records: list[Resul
         {
             "batch_id": batch_id,
             "custom_id": row["custom_id"],
+            "job_id": row["job_id"],
             "key_id": owner.key_id,
             "provider": models.get(row["job_id"], ("unknown", "unknown"))[0],
             "model": models.get(row["job_id"], ("unknown", "unknown"))[1],

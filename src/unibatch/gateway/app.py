@@ -19,8 +19,12 @@ from unibatch.gateway.context import Gateway
 from unibatch.gateway.routes_admin import router as admin_router
 from unibatch.gateway.routes_batches import router as batches_router
 from unibatch.gateway.routes_files import router as files_router
+from unibatch.gateway.routes_files import sweep_expired_files
+from unibatch.gateway.routes_metrics import router as metrics_router
+from unibatch.gateway.routes_webhooks import router as webhooks_router
 from unibatch.gateway.settings import GatewaySettings
 from unibatch.gateway.store import ORPHAN_SWEEP_MARGIN_SECONDS
+from unibatch.gateway.ui import install as install_ui
 from unibatch.gateway.validation import refuse_nul
 from unibatch.providers.registry import ProviderSet
 
@@ -33,6 +37,19 @@ async def _release_orphans(gw: Gateway) -> None:
     released = await gw.store.release_orphan_reservations(time.time() - ORPHAN_SWEEP_MARGIN_SECONDS)
     if released:
         log.info("released %d budget reservations of creates that never finished", released)
+
+
+async def _sweep_files(gw: Gateway, stop: asyncio.Event) -> None:
+    """Delete expired uploads now and every `file_sweep_seconds` until `stop`."""
+    while not stop.is_set():
+        try:
+            gone = await sweep_expired_files(gw, time.time())
+            if gone:
+                log.info("deleted %d expired uploaded files", gone)
+        except Exception as exc:  # the database may be away: try again next time
+            log.warning("expired files could not be swept (%s); trying again later", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), gw.settings.file_sweep_seconds)
 
 
 def create_app(
@@ -69,6 +86,7 @@ def create_app(
         stop = asyncio.Event()
         task = asyncio.create_task(engine.run_worker(stop)) if worker else None
         app.state.worker_task = task
+        sweeper = asyncio.create_task(_sweep_files(gw, stop))
         if gw_settings.master_key is None:
             log.warning("UNIBATCH_MASTER_KEY is not set: keys cannot be managed over HTTP")
         try:
@@ -76,6 +94,7 @@ def create_app(
         finally:
             await gw.imports.aclose()
             stop.set()
+            await sweeper
             if task is not None:
                 await task
             if given is None:
@@ -94,6 +113,7 @@ def create_app(
         app.state.gateway = Gateway.build(given, gw_settings)
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=gw_settings.max_body_bytes)
-    for router in (files_router, batches_router, admin_router):
+    for router in (files_router, batches_router, webhooks_router, admin_router, metrics_router):
         app.include_router(router)
+    install_ui(app)
     return app

@@ -10,6 +10,7 @@ import orjson
 from unibatch.engine import Engine
 from unibatch.engine.limits import line_too_deep
 from unibatch.errors import UnknownProviderError, UnpricedModelError
+from unibatch.estimate.meter import CostMeter
 from unibatch.gateway.models import (
     BatchCost,
     BatchErrorItem,
@@ -22,7 +23,8 @@ from unibatch.gateway.models import (
     RequestCounts,
 )
 from unibatch.pricing import Pricer
-from unibatch.providers.registry import spec_of, split_model
+from unibatch.providers.registry import split_model
+from unibatch.providers.translate import CHAT
 from unibatch.types import Batch, BatchStatus, RequestStatus
 
 Kind = Literal["output", "error"]
@@ -35,8 +37,6 @@ _FINISHED_AT = {
     BatchStatus.EXPIRED: "expired_at",
     BatchStatus.CANCELLED: "cancelled_at",
 }
-# Characters per token, roughly, for the estimate of a prompt's size.
-_CHARS_PER_TOKEN = 4
 
 
 def openai_status(status: BatchStatus) -> str:
@@ -67,6 +67,8 @@ def batch_object(batch: Batch, owner: Mapping[str, Any]) -> BatchObject:
     unsucceeded = counts.done - counts.succeeded
     terminal = batch.status.terminal
     finished = _FINISHED_AT.get(batch.status)
+    status = openai_status(batch.status)
+    in_progress_at, finalizing_at, cancelling_at = _times(batch, status)
 
     def at(field: str) -> int | None:
         return _ts(batch.finished_at) if field == finished else None
@@ -77,14 +79,16 @@ def batch_object(batch: Batch, owner: Mapping[str, Any]) -> BatchObject:
         endpoint=batch.endpoint,
         input_file_id=owner.get("input_file_id"),
         completion_window=owner.get("completion_window") or "24h",
-        status=openai_status(batch.status),
+        status=status,
         output_file_id=(
             generated_file_id("output", batch.id) if terminal and counts.succeeded else None
         ),
         error_file_id=generated_file_id("error", batch.id) if terminal and unsucceeded else None,
         errors=_errors(batch),
         created_at=int(batch.created_at),
-        in_progress_at=_ts(batch.submitted_at),
+        in_progress_at=in_progress_at,
+        finalizing_at=finalizing_at,
+        cancelling_at=cancelling_at,
         expires_at=int(batch.created_at) + 86400,
         request_counts=RequestCounts(total=counts.total, completed=counts.succeeded, failed=failed),
         usage=BatchUsage(
@@ -101,7 +105,19 @@ def batch_object(batch: Batch, owner: Mapping[str, Any]) -> BatchObject:
         failed_at=at("failed_at"),
         expired_at=at("expired_at"),
         cancelled_at=at("cancelled_at"),
+        deadline=_ts(batch.deadline),
+        deadline_switched_at=_ts(batch.deadline_switched_at),
     )
+
+
+def _times(batch: Batch, status: str) -> tuple[int | None, int | None, int | None]:
+    """`in_progress_at`, `finalizing_at` and `cancelling_at`, each only once the batch has
+    reached that stage as its status shows it: a batch shown `validating` (not sent yet,
+    or its provider batch still being validated) has no `in_progress_at`."""
+    started = None if status == "validating" else _ts(batch.submitted_at)
+    ran = started is not None and status in ("finalizing", "completed", "failed", "expired")
+    finalizing = _ts(batch.finalizing_at or batch.finished_at) if ran else None
+    return started, finalizing, _ts(batch.cancel_requested_at)
 
 
 def _errors(batch: Batch) -> BatchErrors | None:
@@ -121,6 +137,9 @@ def _errors(batch: Batch) -> BatchErrors | None:
     return None
 
 
+GENERATED_PREFIXES: Mapping[str, str] = {str(k): v for k, v in _FILE_PREFIX.items()}
+
+
 def file_object(row: Mapping[str, Any]) -> FileObject:
     return FileObject(
         id=row["id"],
@@ -128,6 +147,7 @@ def file_object(row: Mapping[str, Any]) -> FileObject:
         created_at=int(row["created_at"]),
         filename=row["filename"],
         purpose=row["purpose"],
+        expires_at=_ts(row.get("expires_at")),
     )
 
 
@@ -161,11 +181,13 @@ def estimate_cost(
     pricer: Pricer,
     default_model: str | None,
     default_max_tokens: int,
+    endpoint: str | None = None,
 ) -> float:
-    """Upper-ish estimate of a batch's cost: prompt bytes / 4 tokens in, max_tokens out
-    for each choice asked for. Lines the engine will reject are skipped here; it names
-    them. Raises `UnpricedModelError` for a model without a known price."""
-    total = 0.0
+    """Estimate of a batch's cost at batch prices, as `unibatch estimate` and `--max-cost`
+    make it: the prompt's tokens in, max_tokens out for each choice asked for. Lines the
+    engine will reject are skipped here; it names them. Raises `UnpricedModelError` for a
+    model without a known price."""
+    meter = CostMeter(pricer, default_output=default_max_tokens)
     for line in lines:
         body = line.get("body") if isinstance(line, Mapping) else None
         if not isinstance(body, Mapping):
@@ -177,57 +199,10 @@ def estimate_cost(
             provider, bare = split_model(model)
         except UnknownProviderError:
             continue
-        if pricer.price(provider, bare) is None:
+        meter.add(provider, bare, line.get("url") or endpoint or CHAT, body)
+        if meter.unpriced:
             raise UnpricedModelError(model)
-        rates = pricer.rates(provider, bare, spec_of(provider).batch_discount)
-        out = max_output_tokens(body, default_max_tokens) * choices(body)
-        prompt = len(orjson.dumps(dict(body))) // _CHARS_PER_TOKEN
-        total += prompt * rates.input + out * rates.output
-    return total
-
-
-def _count(value: Any) -> int | None:
-    # bool is an int subclass, and `true` is no count.
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _generation_config(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A native Gemini body's generation config (protobuf JSON takes either spelling)."""
-    config = body.get("generationConfig", body.get("generation_config"))
-    return config if isinstance(config, Mapping) else {}
-
-
-def max_output_tokens(body: Mapping[str, Any], default: int) -> int:
-    """The output tokens one answer may take: OpenAI's, Anthropic's or a native Gemini
-    body's limit, else `default`."""
-    config = _generation_config(body)
-    for value in (
-        body.get("max_completion_tokens"),
-        body.get("max_tokens"),
-        body.get("max_output_tokens"),
-        config.get("maxOutputTokens"),
-        config.get("max_output_tokens"),
-    ):
-        count = _count(value)
-        if count is not None:
-            return max(count, 0)
-    return default
-
-
-def choices(body: Mapping[str, Any]) -> int:
-    """How many answers a request asks for, each billed for its own output tokens:
-    OpenAI's `n`, or `candidateCount` of a native Gemini body (translated bodies carry
-    `n`, which becomes Gemini's candidate count)."""
-    config = _generation_config(body)
-    for value in (
-        body.get("n"),
-        config.get("candidateCount"),
-        config.get("candidate_count"),
-    ):
-        count = _count(value)
-        if count is not None:
-            return max(count, 1)
-    return 1
+    return meter.total
 
 
 def jsonl_dicts(path: str) -> Iterable[Mapping[str, Any]]:

@@ -8,6 +8,7 @@ import secrets
 import time
 from typing import Any
 
+from unibatch.engine.cache import CachePolicy
 from unibatch.engine.ids import new_id
 from unibatch.errors import InputError
 from unibatch.gateway.models import KeyCreated, KeyObject
@@ -46,6 +47,8 @@ async def key_object(store: GatewayStore, row: dict[str, Any]) -> KeyObject:
         max_budget=row["max_budget"],
         spent=spent,
         reserved=reserved,
+        cache=bool(row.get("cache")),
+        cache_ttl=row.get("cache_ttl"),
     )
 
 
@@ -59,9 +62,18 @@ def check_budget(max_budget: float | None) -> None:
         )
 
 
-async def create_key(store: GatewayStore, name: str, max_budget: float | None) -> KeyCreated:
-    """Create a virtual key; the key itself is in the answer and nowhere else."""
+async def create_key(
+    store: GatewayStore,
+    name: str,
+    max_budget: float | None,
+    *,
+    cache: bool = False,
+    cache_ttl: float | None = None,
+) -> KeyCreated:
+    """Create a virtual key; the key itself is in the answer and nowhere else. With
+    `cache`, its batches use the result cache unless they say otherwise."""
     check_budget(max_budget)
+    CachePolicy(cache_ttl)  # refuses a TTL that is no number of seconds
     key = new_key()
     row = {
         "id": new_id("key"),
@@ -71,6 +83,8 @@ async def create_key(store: GatewayStore, name: str, max_budget: float | None) -
         "created_at": time.time(),
         "revoked_at": None,
         "max_budget": max_budget,
+        "cache": cache,
+        "cache_ttl": cache_ttl,
     }
     await store.add_key(row)
     return KeyCreated(key=key, **(await key_object(store, row)).model_dump())

@@ -29,7 +29,9 @@ router = APIRouter(tags=["keys and usage"], responses=error_responses(400, 401, 
 @router.post("/v1/keys", response_model=KeyCreated)
 async def post_key(gw: GatewayDep, _: Master, spec: KeyCreate) -> KeyCreated:
     """Create a virtual key (master key only). The key is shown once."""
-    return await create_key(gw.store, spec.name, spec.max_budget)
+    return await create_key(
+        gw.store, spec.name, spec.max_budget, cache=spec.cache, cache_ttl=spec.cache_ttl
+    )
 
 
 @router.get("/v1/keys", response_model=KeyList)

@@ -5,27 +5,30 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from unibatch import durations
 from unibatch.engine.ids import new_id
 from unibatch.engine.inputs import Source
 from unibatch.engine.limits import ValueRefused, encode_body
-from unibatch.engine.views import result_view
+from unibatch.engine.views import result_view, state_view
 from unibatch.errors import (
     BudgetExceededError,
     ConfigurationError,
     IdempotencyConflictError,
     InputError,
+    NotEndedError,
     UnknownProviderError,
     UnpricedModelError,
 )
-from unibatch.gateway.auth import Caller, Principal
+from unibatch.gateway.auth import BearerToken, Caller, Principal, authenticated_read
+from unibatch.gateway.caching import cache_options
 from unibatch.gateway.context import Gateway
 from unibatch.gateway.convert import (
     batch_object,
@@ -40,12 +43,16 @@ from unibatch.gateway.models import (
     BatchList,
     BatchObject,
     ErrorResponse,
+    RefusedRequest,
     ResultList,
+    RetryRequest,
+    RetryResponse,
     error_responses,
 )
 from unibatch.gateway.routes_files import file_path
-from unibatch.gateway.store import Idempotency
+from unibatch.gateway.store import Idempotency, owned_batch_state
 from unibatch.providers.registry import known_providers
+from unibatch.store.ops import BatchState
 
 router = APIRouter(
     prefix="/v1/batches", tags=["batches"], responses=error_responses(400, 401, 404, 413)
@@ -71,6 +78,8 @@ async def _create(
     spec: BatchCreate,
     idempotency: Idempotency | None,
 ) -> BatchObject:
+    if who.max_budget is not None:
+        await _check_lines(gw, source, spec)
     try:
         estimate = await anyio.to_thread.run_sync(
             lambda: estimate_cost(
@@ -78,6 +87,7 @@ async def _create(
                 pricer=gw.engine.pricer,
                 default_model=spec.model,
                 default_max_tokens=gw.settings.default_max_tokens,
+                endpoint=spec.endpoint,
             )
         )
     except UnpricedModelError as exc:
@@ -93,7 +103,24 @@ async def _create(
         "estimated_cost": estimate,
         "created_at": time.time(),
     }
-    draft = gw.engine.draft_batch(endpoint=spec.endpoint, metadata=spec.metadata, batch_id=batch_id)
+    fallbacks, stuck_after = _failover(spec)
+    cache = cache_options(spec, who)
+    hooks = await _webhooks(gw, who, spec)
+    try:
+        draft = gw.engine.draft_batch(
+            endpoint=spec.endpoint,
+            metadata=spec.metadata,
+            max_attempts=_max_attempts(spec),
+            fallback_models=fallbacks,
+            stuck_after=stuck_after,
+            deadline=_deadline(spec),
+            batch_id=batch_id,
+            webhooks=hooks,
+            max_cost=_max_cost(spec),
+        )
+    except (UnknownProviderError, ConfigurationError, InputError) as exc:
+        param = getattr(exc, "field", None) or "fallback_models"
+        raise APIError(400, str(exc), param=param, code="invalid_value") from None
     try:
         earlier = await gw.store.reserve_batch(
             owner, who.max_budget, batch=draft, idempotency=idempotency
@@ -108,17 +135,16 @@ async def _create(
         # Answer now, as OpenAI does: the file is checked and stored after the answer, and
         # a bad line leaves the batch `failed` with `errors` naming it.
         created = batch_object(await gw.engine.get_batch(batch_id, importing=True), owner)
-        gw.imports.start(batch_id, gw.engine.import_batch(draft, source, keep_failed=True))
+        work = gw.engine.import_batch(draft, source, keep_failed=True, **cache)
+        gw.imports.start(batch_id, work)
         return created
     # Inline requests came with the request: they are checked before the answer.
     try:
-        await gw.engine.import_batch(draft, source)
+        await gw.engine.import_batch(draft, source, **cache)
     except (UnknownProviderError, ConfigurationError) as exc:
-        # A provider the registry knows but this deployment has no credentials for.
         # Before InputError, of which an unknown provider is a kind.
         await gw.store.drop_reservation(batch_id)
-        message = f"this gateway cannot run that provider: {exc}"
-        raise APIError(400, message, param="model", code="model_not_found") from None
+        raise _unrunnable(exc) from None
     except InputError as exc:
         await gw.store.drop_reservation(batch_id)
         raise _input_error(exc, source) from None
@@ -126,6 +152,126 @@ async def _create(
         await gw.store.drop_reservation(batch_id)
         raise
     return batch_object(await gw.engine.get_batch(batch_id), owner)
+
+
+async def _check_lines(gw: Gateway, source: Source, spec: BatchCreate) -> None:
+    """Every line checked before the budget is: a key with a budget reads the whole input
+    for the estimate anyway, and a bad line must get 400 naming it, not a 402 for an
+    estimate of lines that would never run."""
+    try:
+        await anyio.to_thread.run_sync(lambda: gw.engine.check_requests(source, model=spec.model))
+    except (UnknownProviderError, ConfigurationError) as exc:
+        raise _unrunnable(exc) from None
+    except InputError as exc:
+        raise _input_error(exc, source) from None
+
+
+def _unrunnable(exc: Exception) -> APIError:
+    """A provider the registry knows but this deployment has no credentials for."""
+    message = f"this gateway cannot run that provider: {exc}"
+    return APIError(400, message, param="model", code="model_not_found")
+
+
+async def _webhooks(gw: Gateway, who: Principal, spec: BatchCreate) -> list[str]:
+    """The endpoints the batch reports to: the caller's, and `metadata.webhook_url`, which
+    must be one of them (a virtual key's receiver needs the secret that registration
+    shows); the master key may name any URL when the deployment has a webhook secret."""
+    url = (spec.metadata or {}).get("webhook_url")
+    try:
+        hooks, _ = await gw.engine.webhook_targets(url, key_id=who.key_id, configured=who.is_master)
+    except InputError as exc:
+        raise APIError(
+            400, exc.detail, param="metadata.webhook_url", code="invalid_value"
+        ) from None
+    return hooks
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _setting(
+    spec: BatchCreate, name: str, parse: Callable[[str], Number | None], wants: str
+) -> Number | None:
+    """`name` of the JSON API, or of the metadata (all OpenAI's create takes); given
+    both ways, the two must agree."""
+    field: Number | None = getattr(spec, name)
+    given = (spec.metadata or {}).get(name)
+    if given is None:
+        return field
+    value = parse(given)
+    if value is None:
+        raise APIError(
+            400, f"metadata {name} must be {wants}, not {given!r}", param=f"metadata.{name}"
+        )
+    if field is not None and field != value:
+        raise APIError(400, f"{name} and metadata {name} disagree", param=name)
+    return value
+
+
+def _attempts(text: str) -> int | None:
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if 1 <= value <= 100 else None
+
+
+def _usd(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value >= 0 else None  # NaN too
+
+
+def _max_attempts(spec: BatchCreate) -> int | None:
+    return _setting(spec, "max_attempts", _attempts, "a whole number from 1 to 100")
+
+
+def _max_cost(spec: BatchCreate) -> float | None:
+    return _setting(spec, "max_cost", _usd, "an amount in USD of at least 0")
+
+
+def _deadline(spec: BatchCreate) -> str | float | None:
+    """`deadline` of the JSON API, or of the metadata (checked by the engine)."""
+    given = (spec.metadata or {}).get("deadline")
+    if given is None:
+        return spec.deadline
+    if spec.deadline is not None and spec.deadline != given:
+        raise APIError(400, "deadline and metadata deadline disagree", param="deadline")
+    return given
+
+
+def _failover(spec: BatchCreate) -> tuple[list[str] | None, float | None]:
+    """`fallback_models` and `stuck_after` of the JSON API, or of the metadata (a comma
+    list, and a duration such as "6h")."""
+    meta = spec.metadata or {}
+    fallbacks = spec.fallback_models
+    listed = meta.get("fallback_models")
+    if listed is not None:
+        named = [m.strip() for m in listed.split(",") if m.strip()]
+        if fallbacks is not None and fallbacks != named:
+            raise APIError(
+                400,
+                "fallback_models and metadata fallback_models disagree",
+                param="fallback_models",
+            )
+        fallbacks = named
+    stuck_after = spec.stuck_after
+    given = meta.get("stuck_after")
+    if given is not None:
+        try:
+            value = durations.seconds(given)
+        except ValueError as exc:
+            raise APIError(
+                400, f"metadata stuck_after: {exc}", param="metadata.stuck_after"
+            ) from None
+        if stuck_after is not None and stuck_after != value:
+            raise APIError(
+                400, "stuck_after and metadata stuck_after disagree", param="stuck_after"
+            )
+        stuck_after = value
+    return fallbacks, stuck_after
 
 
 def _conflict(exc: IdempotencyConflictError) -> APIError:
@@ -148,8 +294,15 @@ def _idempotency(key: str | None, who: Principal, body: bytes) -> Idempotency | 
 
 async def _view(gw: Gateway, who: Principal, batch_id: str) -> BatchObject:
     """The batch as its caller sees it, `validating` while it is being imported."""
-    owner = await _owned(gw, who, batch_id)
-    return batch_object(await gw.engine.get_batch(batch_id, importing=True), owner)
+    found = await gw.store.read(lambda conn: owned_batch_state(conn, batch_id, who.scope))
+    return _shown(batch_id, found)
+
+
+def _shown(batch_id: str, found: tuple[dict[str, Any], BatchState] | None) -> BatchObject:
+    if found is None:
+        raise not_found("batch", batch_id)
+    owner, state = found
+    return batch_object(state_view(state), owner)
 
 
 def _json_lines(spec: BatchCreate) -> list[dict[str, Any]]:
@@ -266,8 +419,12 @@ async def _owned(gw: Gateway, who: Principal, batch_id: str) -> dict[str, Any]:
 
 
 @router.get("/{batch_id}", response_model=BatchObject)
-async def retrieve_batch(gw: GatewayDep, who: Caller, batch_id: str) -> BatchObject:
-    return await _view(gw, who, batch_id)
+async def retrieve_batch(gw: GatewayDep, token: BearerToken, batch_id: str) -> BatchObject:
+    # What clients poll: the key and the batch are read in one go.
+    _, found = await authenticated_read(
+        gw, token, lambda conn, who: owned_batch_state(conn, batch_id, who.scope)
+    )
+    return _shown(batch_id, found)
 
 
 @router.post("/{batch_id}/cancel", response_model=BatchObject)
@@ -275,6 +432,33 @@ async def cancel_batch(gw: GatewayDep, who: Caller, batch_id: str) -> BatchObjec
     """Cancel; results that finished first are kept. A finished batch stays as it is."""
     owner = await _owned(gw, who, batch_id)
     return batch_object(await gw.engine.cancel(batch_id, importing=True), owner)
+
+
+@router.post("/{batch_id}/retry", response_model=RetryResponse, responses=error_responses(409))
+async def retry_batch(
+    gw: GatewayDep, who: Caller, batch_id: str, spec: RetryRequest | None = None
+) -> RetryResponse:
+    """Send the failed or unfinished requests of an ended batch again, into the same
+    batch (its results then hold the final answer per custom_id), optionally on another
+    model. A unibatch extension; the batch is `in_progress` again until they end.
+    Requests the new model's rules refuse stay as they were and are listed in
+    `refused`. Not charged against the key's budget in advance."""
+    spec = spec or RetryRequest()
+    owner = await _owned(gw, who, batch_id)
+    try:
+        outcome = await gw.engine.retry(
+            batch_id, statuses=spec.statuses, model=spec.model, max_attempts=spec.max_attempts
+        )
+    except (UnknownProviderError, ConfigurationError) as exc:
+        message = f"this gateway cannot run that model: {exc}"
+        raise APIError(400, message, param="model", code="model_not_found") from None
+    except NotEndedError as exc:
+        raise APIError(409, exc.detail, code="batch_not_finished") from None
+    except InputError as exc:
+        raise APIError(400, exc.detail, param=exc.field) from None
+    batch = batch_object(await gw.engine.get_batch(batch_id), owner)
+    refused = [RefusedRequest(custom_id=r.custom_id, message=r.message) for r in outcome.refused]
+    return RetryResponse(batch=batch, retried=outcome.retried, refused=refused)
 
 
 async def _jsonl(gw: Gateway, batch_id: str) -> AsyncIterator[bytes]:
@@ -318,7 +502,10 @@ async def batch_results(
     rows = await gw.store.results_page(batch_id, after=after, limit=limit + 1)
     if rows is None:
         raise APIError(400, f"after: no request {after!r} in batch {batch_id}", param="after")
-    data = [result_view(r).as_unified() for r in rows[:limit]]
+    page = rows[:limit]
+    retried = [r["custom_id"] for r in page if r["attempts"] > 1]
+    history = await gw.store.history(batch_id, retried) if retried else {}
+    data = [result_view(r, history.get(r["custom_id"], ())).as_unified() for r in page]
     return ResultList(
         data=data,
         first_id=data[0]["custom_id"] if data else None,

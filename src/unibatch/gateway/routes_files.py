@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -17,6 +17,7 @@ from unibatch.engine.ids import new_id
 from unibatch.gateway.auth import Caller, Principal
 from unibatch.gateway.context import Gateway
 from unibatch.gateway.convert import (
+    GENERATED_PREFIXES,
     Kind,
     file_object,
     output_lines,
@@ -56,13 +57,16 @@ async def upload_file(
             while chunk := await file.read(_CHUNK):
                 size += len(chunk)
                 await out.write(chunk)
+        now = time.time()
+        keep = gw.settings.file_expiry_days * 86400
         row = {
             "id": file_id,
             "key_id": who.key_id,
             "filename": check_filename(file.filename or "upload.jsonl"),
             "purpose": purpose,
             "bytes": size,
-            "created_at": time.time(),
+            "created_at": now,
+            "expires_at": now + keep if keep else None,
         }
         await gw.store.add_file(row)
     except BaseException:
@@ -80,17 +84,42 @@ async def list_files(
     order: Literal["asc", "desc"] = "desc",
     purpose: str | None = None,
 ) -> FileList:
-    """Uploaded files of this key (every key's for the master key)."""
+    """Files of this key (every key's for the master key): uploads not yet expired, and
+    the output and error files (`purpose` batch_output) of its batches that ended."""
     rows = await gw.store.list_files(
-        who.scope, after=after, limit=limit + 1, descending=order == "desc", purpose=purpose
+        who.scope,
+        after=after,
+        limit=limit + 1,
+        descending=order == "desc",
+        purpose=purpose,
+        generated=GENERATED_PREFIXES,
+        now=time.time(),
     )
-    data = [file_object(r) for r in rows[:limit]]
+    data = [file_object(await _sized(gw, r)) for r in rows[:limit]]
     return FileList(
         data=data,
         first_id=data[0].id if data else None,
         last_id=data[-1].id if data else None,
         has_more=len(rows) > limit,
     )
+
+
+async def _sized(gw: Gateway, row: dict[str, Any]) -> dict[str, Any]:
+    """A listed file with its size (a generated file's is counted on first sight)."""
+    if row["bytes"] is None:
+        return {**row, "bytes": await _output_bytes(gw, row["batch_id"], row["kind"])}
+    return row
+
+
+async def sweep_expired_files(gw: Gateway, now: float) -> int:
+    """Delete the expired uploads, rows first (they are gone for callers at once), then
+    their bytes; how many. A crash in between leaves only bytes no row names."""
+    gone = 0
+    while ids := await gw.store.expired_files(now):
+        for file_id in ids:
+            file_path(gw, file_id).unlink(missing_ok=True)
+        gone += len(ids)
+    return gone
 
 
 async def _generated(gw: Gateway, who: Principal, file_id: str) -> tuple[Kind, str] | None:

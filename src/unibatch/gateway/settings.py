@@ -31,3 +31,13 @@ class GatewaySettings(BaseSettings):
     # Seconds a client has to send a request's line and headers (`unibatch serve`); a
     # connection that sends nothing, or only part of them, is closed after this long.
     header_timeout: float = Field(default=15.0, gt=0)
+    # `GET /metrics` (Prometheus, no key asked: counts only, see `routes_metrics`).
+    metrics: bool = True
+    # Days an uploaded file is kept (OpenAI's `expires_at`); after that it is gone, and a
+    # sweep deletes it from disk every `file_sweep_seconds`. 0: kept until deleted.
+    file_expiry_days: float = Field(default=30.0, ge=0)
+    file_sweep_seconds: float = Field(default=3600.0, gt=0)
+    # Webhook URLs a virtual key registers may point at private, loopback and link-local
+    # addresses (`gateway.webhook_hosts`); off, only public receivers can be registered
+    # with a virtual key. The master key may register any URL either way.
+    webhook_private_hosts: bool = False

@@ -8,7 +8,7 @@ so one key can never read another's rows through these operations.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from unibatch.gateway.tables import (
     gateway_output_sizes,
     gateway_usage,
 )
-from unibatch.store.ops import Store, insert_ignore
+from unibatch.store.ops import BatchState, Store, insert_ignore, state_of
 from unibatch.store.tables import batches
 from unibatch.types import TERMINAL_BATCH_STATUSES
 
@@ -58,6 +58,119 @@ def _owned(column: sa.ColumnElement[Any], scope: Scope) -> sa.ColumnElement[bool
     return sa.true() if scope is None else column == scope
 
 
+# A batch's gateway row, made up for a batch created outside the gateway (CLI, Python
+# API), which only the master key sees: no owner, no input file, no reservation.
+_GB = gateway_batches.c
+_OWNER_COLUMNS = (
+    batches.c.id.label("batch_id"),
+    _GB.key_id,
+    _GB.input_file_id,
+    sa.func.coalesce(_GB.completion_window, "24h").label("completion_window"),
+    sa.func.coalesce(_GB.estimated_cost, 0.0).label("estimated_cost"),
+    sa.func.coalesce(_GB.created_at, batches.c.created_at).label("created_at"),
+)
+_ANY_BATCH = batches.outerjoin(gateway_batches, _GB.batch_id == batches.c.id)
+_KEY_BATCH = batches.join(gateway_batches, _GB.batch_id == batches.c.id)
+_BY_ID = batches.c.id == sa.bindparam("batch_id")
+
+# Statements of every read of a batch, built once (see unibatch.store.ops._BATCH).
+_ANY_OWNER = sa.select(*_OWNER_COLUMNS).select_from(_ANY_BATCH).where(_BY_ID)
+_OWNER = (
+    sa.select(*_OWNER_COLUMNS)
+    .select_from(_KEY_BATCH)
+    .where(_BY_ID, _GB.key_id == sa.bindparam("scope"))
+)
+_KEY_BY_HASH = sa.select(gateway_keys).where(gateway_keys.c.key_hash == sa.bindparam("key_hash"))
+
+
+def _one_owned(conn: sa.Connection, batch_id: str, scope: Scope) -> Row | None:
+    params = {"batch_id": batch_id} if scope is None else {"batch_id": batch_id, "scope": scope}
+    row = conn.execute(_OWNER if scope is not None else _ANY_OWNER, params).mappings().first()
+    return None if row is None else dict(row)
+
+
+def key_by_hash(conn: sa.Connection, key_hash: str) -> Row | None:
+    """The key whose SHA-256 is `key_hash` (a synchronous read for `Store.read`)."""
+    row = conn.execute(_KEY_BY_HASH, {"key_hash": key_hash}).mappings().first()
+    return None if row is None else dict(row)
+
+
+# The gateway's row and the engine's, in one statement: the engine's columns keep their
+# names, the gateway's are prefixed (both tables have `created_at`).
+_OWNER_PREFIX = "owner_"
+_OWNED_COLUMNS = (*(c.label(_OWNER_PREFIX + c.name) for c in _OWNER_COLUMNS), *batches.c)
+_ANY_OWNED_STATE = sa.select(*_OWNED_COLUMNS).select_from(_ANY_BATCH).where(_BY_ID)
+_OWNED_STATE = (
+    sa.select(*_OWNED_COLUMNS)
+    .select_from(_KEY_BATCH)
+    .where(_BY_ID, _GB.key_id == sa.bindparam("scope"))
+)
+
+
+def owned_batch_state(
+    conn: sa.Connection, batch_id: str, scope: Scope
+) -> tuple[Row, BatchState] | None:
+    """The gateway row and the engine's state of a batch the scope may see (one still
+    being imported included), in one read; None: absent or not theirs."""
+    if scope is None:
+        found = conn.execute(_ANY_OWNED_STATE, {"batch_id": batch_id}).first()
+    else:
+        found = conn.execute(_OWNED_STATE, {"batch_id": batch_id, "scope": scope}).first()
+    if found is None:
+        return None
+    row = found._asdict()
+    owner = {c.name: row.pop(_OWNER_PREFIX + c.name) for c in _OWNER_COLUMNS}
+    return owner, state_of(conn, row)
+
+
+def _live(now: float) -> sa.ColumnElement[bool]:
+    return sa.or_(gateway_files.c.expires_at.is_(None), gateway_files.c.expires_at > now)
+
+
+def _all_files(scope: Scope, generated: Mapping[str, str], now: float) -> sa.CompoundSelect[Any]:
+    """Uploads and generated files as one relation of File objects' columns."""
+    f = gateway_files.c
+    uploads = sa.select(
+        f.id,
+        f.filename,
+        f.purpose,
+        f.bytes,
+        f.created_at,
+        f.expires_at,
+        sa.cast(sa.null(), sa.String).label("batch_id"),
+        sa.cast(sa.null(), sa.String).label("kind"),
+    ).where(_owned(f.key_id, scope), _live(now))
+    sizes = gateway_output_sizes.c
+    b = batches.c
+    unsucceeded = b.errored + b.expired + b.cancelled
+    parts = []
+    for kind, prefix in generated.items():
+        parts.append(
+            sa.select(
+                (sa.literal(prefix) + b.id).label("id"),
+                (b.id + sa.literal(f"_{kind}.jsonl")).label("filename"),
+                sa.literal("batch_output").label("purpose"),
+                sizes.bytes,
+                sa.func.coalesce(b.finished_at, b.created_at).label("created_at"),
+                sa.cast(sa.null(), sa.Float).label("expires_at"),
+                b.id.label("batch_id"),
+                sa.literal(kind).label("kind"),
+            )
+            .select_from(
+                (_ANY_BATCH if scope is None else _KEY_BATCH).outerjoin(
+                    gateway_output_sizes,
+                    sa.and_(sizes.batch_id == b.id, sizes.kind == kind),
+                )
+            )
+            .where(
+                _owned(_GB.key_id, scope),
+                b.status.in_(_TERMINAL),
+                (b.succeeded if kind == "output" else unsucceeded) > 0,
+            )
+        )
+    return sa.union_all(uploads, *parts)
+
+
 class GatewayStore(Store):
     """The gateway's persistent state (keys, files, ownership, usage), beside the engine's
     own on the same database."""
@@ -69,7 +182,7 @@ class GatewayStore(Store):
             await conn.execute(gateway_keys.insert(), row)
 
     async def key_by_hash(self, key_hash: str) -> Row | None:
-        return await self._one(sa.select(gateway_keys).where(gateway_keys.c.key_hash == key_hash))
+        return await self.read(lambda conn: key_by_hash(conn, key_hash))
 
     async def get_key(self, key_id: str) -> Row | None:
         return await self._one(sa.select(gateway_keys).where(gateway_keys.c.id == key_id))
@@ -247,22 +360,17 @@ class GatewayStore(Store):
 
     async def owned_batch(self, batch_id: str, scope: Scope) -> Row | None:
         """The gateway row of a batch the scope may see (None: absent or not theirs)."""
-        return await self._one(
-            sa.select(gateway_batches)
-            .join(batches, batches.c.id == gateway_batches.c.batch_id)
-            .where(
-                gateway_batches.c.batch_id == batch_id,
-                _owned(gateway_batches.c.key_id, scope),
-            )
-        )
+        return await self.read(lambda conn: _one_owned(conn, batch_id, scope))
 
     async def list_owned_batches(self, scope: Scope, *, after: str | None, limit: int) -> list[Row]:
-        """Newest first; `after` is the last id of the previous page (OpenAI's cursor)."""
+        """Newest first; `after` is the last id of the previous page (OpenAI's cursor). The
+        master key's list has every batch, those made through the CLI and Python API too."""
+        created = _OWNER_COLUMNS[-1].element
         stmt = (
-            sa.select(gateway_batches)
-            .join(batches, batches.c.id == gateway_batches.c.batch_id)
-            .where(_owned(gateway_batches.c.key_id, scope))
-            .order_by(gateway_batches.c.created_at.desc(), gateway_batches.c.batch_id.desc())
+            sa.select(*_OWNER_COLUMNS)
+            .select_from(_ANY_BATCH if scope is None else _KEY_BATCH)
+            .where(_owned(_GB.key_id, scope))
+            .order_by(created.desc(), batches.c.id.desc())
             .limit(limit)
         )
         if after is not None:
@@ -270,7 +378,7 @@ class GatewayStore(Store):
             if cursor is None:
                 return []
             stmt = stmt.where(
-                sa.tuple_(gateway_batches.c.created_at, gateway_batches.c.batch_id)
+                sa.tuple_(created, batches.c.id)
                 < sa.tuple_(sa.literal(cursor["created_at"]), sa.literal(after))
             )
         return await self._all(stmt)
@@ -294,10 +402,13 @@ class GatewayStore(Store):
         async with self.engine.begin() as conn:
             await conn.execute(gateway_files.insert(), row)
 
-    async def get_file(self, file_id: str, scope: Scope) -> Row | None:
+    async def get_file(self, file_id: str, scope: Scope, *, now: float | None = None) -> Row | None:
+        """An uploaded file the scope may see, unless it has expired."""
         return await self._one(
             sa.select(gateway_files).where(
-                gateway_files.c.id == file_id, _owned(gateway_files.c.key_id, scope)
+                gateway_files.c.id == file_id,
+                _owned(gateway_files.c.key_id, scope),
+                _live(now if now is not None else time.time()),
             )
         )
 
@@ -309,20 +420,42 @@ class GatewayStore(Store):
         limit: int,
         descending: bool,
         purpose: str | None,
+        generated: Mapping[str, str],
+        now: float,
     ) -> list[Row]:
-        order: Sequence[Any] = (gateway_files.c.created_at, gateway_files.c.id)
-        stmt = sa.select(gateway_files).where(_owned(gateway_files.c.key_id, scope))
+        """Uploaded files that have not expired, and the output and error files of ended
+        batches (ids: the `generated` prefix of their kind + the batch id; `bytes` NULL
+        until counted), by creation time. The cursor `after` is the previous page's last id."""
+        files = _all_files(scope, generated, now).subquery()
+        order: Sequence[Any] = (files.c.created_at, files.c.id)
+        stmt = sa.select(files)
         if purpose is not None:
-            stmt = stmt.where(gateway_files.c.purpose == purpose)
+            stmt = stmt.where(files.c.purpose == purpose)
         if after is not None:
-            cursor = await self.get_file(after, scope)
-            if cursor is None:
+            mark_at = await self._one(sa.select(files.c.created_at).where(files.c.id == after))
+            if mark_at is None:
                 return []
             position = sa.tuple_(*order)
-            mark = sa.tuple_(sa.literal(cursor["created_at"]), sa.literal(after))
+            mark = sa.tuple_(sa.literal(mark_at["created_at"]), sa.literal(after))
             stmt = stmt.where(position < mark if descending else position > mark)
         keys = [c.desc() for c in order] if descending else list(order)
         return await self._all(stmt.order_by(*keys).limit(limit))
+
+    async def expired_files(self, now: float, *, limit: int = 1000) -> list[str]:
+        """Delete up to `limit` expired uploads' rows; their ids (for their bytes on disk)."""
+        async with self.engine.begin() as conn:
+            ids = [
+                r[0]
+                for r in await conn.execute(
+                    sa.select(gateway_files.c.id)
+                    .where(gateway_files.c.expires_at <= now)
+                    .order_by(gateway_files.c.expires_at)
+                    .limit(limit)
+                )
+            ]
+            if ids:
+                await conn.execute(gateway_files.delete().where(gateway_files.c.id.in_(ids)))
+            return ids
 
     async def delete_file(self, file_id: str, scope: Scope) -> bool:
         async with self.engine.begin() as conn:

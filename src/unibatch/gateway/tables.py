@@ -20,6 +20,10 @@ gateway_keys = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float),
     sa.Column("max_budget", sa.Float),
+    # The result cache for this key's batches unless a batch says otherwise, and the
+    # oldest answer (seconds) it takes; answers are never shared between keys.
+    sa.Column("cache", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("cache_ttl", sa.Float),
 )
 
 # Uploaded files; the bytes live on disk under UNIBATCH_FILES_DIR, named by id.
@@ -33,7 +37,10 @@ gateway_files = sa.Table(
     sa.Column("purpose", sa.String(32), nullable=False),
     sa.Column("bytes", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # After this the file is gone (hidden at once, deleted by the sweep); NULL: never.
+    sa.Column("expires_at", sa.Float),
     sa.Index("ix_gateway_files_key_created", "key_id", "created_at"),
+    sa.Index("ix_gateway_files_expires_at", "expires_at"),
 )
 
 # Which key owns a batch created through the gateway, and the cost reserved for it.
@@ -59,6 +66,8 @@ gateway_usage = sa.Table(
     metadata,
     sa.Column("batch_id", sa.String(64), primary_key=True),
     sa.Column("custom_id", sa.String(512), primary_key=True),
+    # The job that ran the attempt: a request sent again (a retry) is billed again.
+    sa.Column("job_id", sa.String(64), primary_key=True, server_default=""),
     sa.Column("key_id", sa.String(64)),
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("model", sa.String(128), nullable=False),

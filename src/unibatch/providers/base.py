@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from unibatch.errors import ConfigurationError, TransientProviderError
 from unibatch.providers.spec import ProviderSpec
 from unibatch.providers.translate import Translator
 from unibatch.types import BatchStatus, ErrorInfo, RequestStatus, Usage
@@ -138,6 +139,18 @@ class Provider(abc.ABC):
         """Build the adapter from the provider's usual variables; raise if the key is missing.
         `transport` replaces the network (tests, proxies), as in httpx."""
 
+    @classmethod
+    def check_env(cls, spec: ProviderSpec, env: Mapping[str, str]) -> None:
+        """Raise `ConfigurationError` now if `env` lacks a setting the adapter needs beyond
+        its key and base URL, so a submit stops before anything is stored."""
+        return None
+
+    @classmethod
+    def min_requests(cls, spec: ProviderSpec, env: Mapping[str, str]) -> int:
+        """The fewest requests one provider batch may hold (the spec's limit unless the
+        adapter reads a setting for it)."""
+        return spec.batch_limits.min_requests if spec.batch_limits else 1
+
     @abc.abstractmethod
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
         """Upload the requests and create the batch, tagged with `spec.tag`."""
@@ -167,6 +180,28 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     async def aclose(self) -> None:
         """Release the HTTP client."""
+
+    async def realtime(self, endpoint: str, model: str, line: RequestLine) -> ResultRow:
+        """Send one request for `model` (the bare name) to the provider's ordinary
+        synchronous endpoint and return its answer as the `ResultRow` a batch result line
+        would give.
+
+        The request goes through the same translation as a batch line. A provider error
+        about the request itself (400, content policy) comes back as an errored row; a rate
+        limit, overload, server error or timeout raises `TransientProviderError` (with the
+        provider's `retry_after`), for the caller to try again later."""
+        raise ConfigurationError(f"{self.name} has no real-time endpoint in unibatch")
+
+    def queue_refusal(self, job: ProviderJob) -> str | None:
+        """The queue limit a failed batch was refused for (`enqueued_tokens`,
+        `queued_requests` or `concurrent_batches`), or None when it failed for another
+        reason. A refused batch is not a failure: its job waits and is sent again."""
+        return None
+
+    def refused_at_create(self, error: TransientProviderError) -> str | None:
+        """The queue limit a create call was refused for (the provider answered it with a
+        rate-limit error naming its batch queue), or None for any other error."""
+        return None
 
     @classmethod
     def line_bytes(cls, line: RequestLine, encoded: bytes | None = None) -> int:

@@ -87,3 +87,14 @@ def retryable_status(status: int | None) -> bool:
     if status is None:
         return False
     return status in (408, 429) or (500 <= status <= 599 and status != 501)
+
+
+def by_table(
+    table: Mapping[str, bool], status: int | None, code: str | None, error_type: str | None
+) -> bool:
+    """The class a provider's `table` gives the error's code, else its type, else the
+    class of its HTTP status."""
+    for key in (code, error_type):
+        if key is not None and key in table:
+            return table[key]
+    return retryable_status(status)

@@ -38,6 +38,12 @@ BUILTIN: tuple[str, ...] = (
     "unibatch.providers.anthropic:SPEC",
     "unibatch.providers.gemini:SPEC",
     "unibatch.providers.xai:SPEC",
+    "unibatch.providers.azure:SPEC",
+    "unibatch.providers.bedrock:SPEC",
+    "unibatch.providers.groq:SPEC",
+    "unibatch.providers.mistral:SPEC",
+    "unibatch.providers.together:SPEC",
+    "unibatch.providers.local:SPEC",
 )
 
 _specs: dict[str, ProviderSpec] = {}
@@ -160,7 +166,17 @@ class ProviderSet:
         """Raise now if `name` could not be used (unknown, or no key)."""
         if name in self._instances:
             return
-        self.spec(name).api_key(self.env)
+        spec = self.spec(name)
+        spec.api_key(self.env)
+        spec.base_url(self.env)
+        spec.adapter_class().check_env(spec, self.env)
+
+    def min_requests(self, name: str) -> int:
+        """The fewest requests one batch job of `name` may hold."""
+        instance = self._instances.get(name)
+        spec = self.spec(name)
+        cls = type(instance) if instance is not None else spec.adapter_class()
+        return cls.min_requests(spec, self.env)
 
     def get(self, name: str) -> Provider:
         instance = self._instances.get(name)

@@ -46,6 +46,8 @@ class BatchLimits:
     max_bytes: int
     # Embedding inputs across every request of one embeddings batch (None: no limit).
     max_embedding_inputs: int | None = None
+    # The fewest requests the provider accepts in one batch (Bedrock: 100 by default).
+    min_requests: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,9 @@ class ProviderSpec:
     finds_lost_batches: bool = True
     # The provider has a synchronous endpoint a real-time runner can use.
     has_realtime: bool = False
+    # False for servers that may run without a key (a local model server): no key, no
+    # Authorization header.
+    key_required: bool = True
     # `module:RULES`: the provider's rules per model family (a `rules.RuleTable`), if any.
     rules: str | None = None
     # The provider's id in the genai-prices package, when it differs from `name`.
@@ -86,9 +91,21 @@ class ProviderSpec:
             value = env.get(var)
             if value:
                 return value
+        if not self.key_required:
+            return ""
         raise ConfigurationError(
             f"no API key for provider {self.name!r}: set {' or '.join(self.key_env)}"
         )
+
+    def base_url(self, env: Mapping[str, str]) -> str:
+        """The base URL from `env`, else the default; a `ConfigurationError` naming the
+        variable when the provider has no default (a server only the user knows)."""
+        value = env.get(self.base_url_env) or self.default_base_url
+        if not value:
+            raise ConfigurationError(
+                f"no base URL for provider {self.name!r}: set {self.base_url_env}"
+            )
+        return value
 
     def adapter_class(self) -> type[Provider]:
         """The adapter class, imported on first use."""

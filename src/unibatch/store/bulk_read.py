@@ -14,23 +14,33 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import URL
+from unibatch.codec import RESULT_COLUMNS
 
-from unibatch.store.tables import jobs, results
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
-JOB_COLUMNS = ("provider", "model")
+JOB_COLUMNS = ("provider", "model", "mode", "price")
+# Columns read from the request's own row rather than its result.
+REQUEST_COLUMNS = ("attempts",)
 
 
 def result_rows_sql(columns: Sequence[str]) -> str:
-    """The SELECT of `columns` (results' own, or `JOB_COLUMNS` of the request's job) of a
-    batch's results (`?`: the batch id), in input order."""
+    """The SELECT of `columns` (results' own, `REQUEST_COLUMNS` of the request, or
+    `JOB_COLUMNS` of the job that answered) of a batch's results (`?`: the batch id), in
+    input order."""
     names = []
     for name in columns:
-        table, alias = (jobs, "j") if name in JOB_COLUMNS else (results, "r")
-        names.append(f"{alias}.{table.c[name].name}")  # a KeyError for an unknown column
-    join_jobs = " JOIN jobs j ON j.id = q.job_id" if set(columns) & set(JOB_COLUMNS) else ""
+        # Names only from these lists go into the SQL (a unit test checks RESULT_COLUMNS
+        # against the table); no SQLAlchemy table here: `store.lite` reads without it.
+        if name in REQUEST_COLUMNS:
+            names.append(f"q.{name}")
+            continue
+        if name not in RESULT_COLUMNS and name not in JOB_COLUMNS:
+            raise KeyError(name)
+        names.append(f"{'j' if name in JOB_COLUMNS else 'r'}.{name}")
+    join_jobs = " JOIN jobs j ON j.id = r.job_id" if set(columns) & set(JOB_COLUMNS) else ""
     return (
         f"SELECT {', '.join(names)} FROM requests q"
         " JOIN results r ON r.batch_id = q.batch_id AND r.custom_id = q.custom_id"

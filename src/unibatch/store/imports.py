@@ -22,14 +22,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from unibatch.errors import UnibatchError
-from unibatch.store.tables import batches, jobs, requests
+from unibatch.store.cache import CacheCopy, copy_answers
+from unibatch.store.tables import batches, jobs, requests, results
+from unibatch.store.webhooks import ENDED, enqueue_event
 from unibatch.types import BatchStatus
 
 Row = dict[str, Any]
 # The stored status of a batch whose import has not finished.
 IMPORTING = BatchStatus.VALIDATING.value
-_COLUMNS = ("batch_id", "seq", "custom_id", "job_id", "body")
-_INSERT_REQUESTS = f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"
+# The columns of a chunk's rows (tuples, as the reader makes them), in order.
+REQUEST_COLUMNS = ("batch_id", "seq", "custom_id", "job_id", "body", "cache_key", "cache_hash")
+_INSERT_REQUESTS = (
+    f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})"
+)
 # Requests deleted per transaction when an import is undone.
 _DELETE_CHUNK = 20_000
 
@@ -65,12 +71,16 @@ class Imports:
         self,
         batch_id: str,
         owner: str,
-        chunk: list[Row],
+        chunk: list[tuple[Any, ...]],
         *,
         lease_until: float,
-        duplicate: Callable[[Row], Exception],
+        duplicate: Callable[[tuple[Any, ...]], Exception],
+        copies: Sequence[CacheCopy] = (),
+        now: float = 0.0,
     ) -> None:
-        """Store one chunk of requests (one transaction) and renew the import's lease.
+        """Store one chunk of requests (tuples of `REQUEST_COLUMNS`; one transaction) and
+        renew the import's lease. `copies` are the chunk's requests answered from the
+        result cache: their results are written in the same transaction (at `now`).
 
         Duplicate custom_ids, within the chunk or with an earlier one, are caught by the
         table's unique constraint rather than a set in memory; `duplicate(row)` builds the
@@ -80,15 +90,16 @@ class Imports:
             try:
                 async with conn.begin_nested():
                     if self.engine.dialect.name == "sqlite":
-                        # Straight to the driver, rows as tuples: SQLAlchemy's per-row
-                        # parameter handling was a fifth of a SQLite import (bench/submit.py).
-                        await conn.exec_driver_sql(
-                            _INSERT_REQUESTS, [tuple(row[c] for c in _COLUMNS) for row in chunk]
-                        )
+                        # Straight to the driver, the rows as they are: SQLAlchemy's per-row
+                        # parameter handling was a fifth of a SQLite import (bench/wait.py).
+                        await conn.exec_driver_sql(_INSERT_REQUESTS, chunk)
                     else:
-                        await conn.execute(requests.insert(), chunk)
+                        rows = [dict(zip(REQUEST_COLUMNS, row, strict=True)) for row in chunk]
+                        await conn.execute(requests.insert(), rows)
             except sa.exc.IntegrityError:
                 raise duplicate(await _first_repeat(conn, chunk)) from None
+            if copies:
+                await copy_answers(conn, batch_id, copies, now)
 
     async def renew_import(self, batch_id: str, owner: str, *, lease_until: float) -> bool:
         async with self.engine.begin() as conn:
@@ -98,7 +109,14 @@ class Imports:
             return bool(held.rowcount)
 
     async def finish_import(
-        self, batch_id: str, owner: str, job_rows: Sequence[Row], *, endpoint: str, now: float
+        self,
+        batch_id: str,
+        owner: str,
+        job_rows: Sequence[Row],
+        *,
+        endpoint: str,
+        now: float,
+        estimated_cost: float | None = None,
     ) -> None:
         """Add the jobs and make the batch `pending`, in one transaction: from here on
         workers run it. A cancel asked for during the import ends its jobs at once."""
@@ -112,6 +130,7 @@ class Imports:
                     lease_until=None,
                     request_total=sum(r["request_count"] for r in job_rows),
                     endpoint=job_rows[0]["endpoint"] if job_rows else endpoint,
+                    estimated_cost=estimated_cost,
                 )
                 .returning(batches.c.cancel_requested)
             )
@@ -138,6 +157,18 @@ class Imports:
             async with self.engine.begin() as conn:
                 if not await self._still_held(conn, batch_id, owner):
                     return False
+                # Answers the result cache copied, before the requests they answer.
+                await conn.execute(
+                    results.delete().where(
+                        results.c.batch_id == batch_id,
+                        results.c.custom_id.in_(
+                            sa.select(results.c.custom_id)
+                            .where(results.c.batch_id == batch_id)
+                            .limit(_DELETE_CHUNK)
+                            .scalar_subquery()
+                        ),
+                    )
+                )
                 some = (
                     sa.select(requests.c.seq)
                     .where(requests.c.batch_id == batch_id)
@@ -169,6 +200,8 @@ class Imports:
                         lease_until=None,
                     )
                 )
+                if result.rowcount:
+                    await enqueue_event(conn, batch_id, ENDED["failed"], now)
             return bool(result.rowcount)
 
     # -- imports whose process died ----------------------------------------------------
@@ -218,15 +251,15 @@ class Imports:
             )
 
 
-async def _first_repeat(conn: AsyncConnection, chunk: list[Row]) -> Row:
+async def _first_repeat(conn: AsyncConnection, chunk: list[tuple[Any, ...]]) -> tuple[Any, ...]:
     """The first row of a refused chunk whose custom_id an earlier chunk already had."""
-    ids = [row["custom_id"] for row in chunk]
+    ids = [row[2] for row in chunk]
     stored = {
         r[0]
         for r in await conn.execute(
             sa.select(requests.c.custom_id).where(
-                requests.c.batch_id == chunk[0]["batch_id"], requests.c.custom_id.in_(ids)
+                requests.c.batch_id == chunk[0][0], requests.c.custom_id.in_(ids)
             )
         )
     }
-    return next(row for row in chunk if row["custom_id"] in stored)
+    return next(row for row in chunk if row[2] in stored)

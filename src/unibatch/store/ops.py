@@ -8,8 +8,16 @@ candidates are selected `FOR UPDATE SKIP LOCKED` so two workers never wait on ea
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
-from typing import Any
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -20,14 +28,41 @@ from unibatch.codec import (
     SUCCESS_CONSTANTS,
     ResultRecord,
 )
-from unibatch.store.bulk_read import JOB_COLUMNS, sqlite_file, sqlite_result_rows
+from unibatch.errors import NotEndedError
+from unibatch.metrics.counters import INGESTED_ROWS, LEASE_TAKEOVERS
+from unibatch.store.bulk_read import (
+    JOB_COLUMNS,
+    REQUEST_COLUMNS,
+    sqlite_file,
+    sqlite_result_rows,
+)
+from unibatch.store.cache import CacheOps
+from unibatch.store.deadlines import DeadlineOps
 from unibatch.store.imports import IMPORTING, Imports
+from unibatch.store.queue import QueueOps
+from unibatch.store.realtime import RealtimeOps
 from unibatch.store.records import BatchRecord, JobRecord
-from unibatch.store.tables import batches, jobs, requests, results
+from unibatch.store.retries import (
+    Chooser,
+    FollowUp,
+    RetryPlan,
+    attempt_sums,
+    attempt_sums_of,
+    attempt_sums_query,
+    create_follow_up,
+    history,
+    plan_deadline,
+    plan_failover,
+    request_results,
+    retryable_groups,
+)
+from unibatch.store.tables import batches, jobs, requests, results, webhook_deliveries
 from unibatch.store.transitions import Transitions
+from unibatch.store.webhooks import ENDED, RETRYING, WebhookOps, enqueue_event
 from unibatch.types import TERMINAL_BATCH_STATUSES
 
 Row = dict[str, Any]
+T = TypeVar("T")
 ResultHook = Callable[[AsyncConnection, str, list[ResultRecord]], Awaitable[None]]
 _TERMINAL = [s.value for s in TERMINAL_BATCH_STATUSES]
 _SHORT = len(SUCCESS_COLUMNS)
@@ -53,11 +88,39 @@ def _insert_results_sql(short: bool) -> str:
     return f"INSERT OR IGNORE INTO results ({', '.join(names)}) VALUES ({', '.join(values)})"
 
 
-async def _copy_results(conn: AsyncConnection, short: bool, records: list[ResultRecord]) -> None:
+def _copy_form(short: bool) -> tuple[list[str], tuple[Any, ...]]:
+    """PostgreSQL: the columns COPY writes straight into `results`, and what each record of
+    the form gets appended (the short form's constants that are not NULL)."""
+    if not short:
+        return list(RESULT_COLUMNS), ()
+    tail = {k: v for k, v in SUCCESS_CONSTANTS.items() if v is not None}
+    return [*SUCCESS_COLUMNS, *tail], tuple(tail.values())
+
+
+async def _copy_results(conn: AsyncConnection, short: bool, records: list[ResultRecord]) -> bool:
+    """PostgreSQL: COPY the records straight into `results`. False when one of them is
+    already stored (a re-run after a crash, or a provider repeating a row): COPY has no
+    ON CONFLICT, so the whole COPY fails and the transaction must be rolled back; the
+    caller then writes the chunk again with `_stage_results`. COPY straight into the table
+    did the server's share of an ingest in about half the time of the staged
+    INSERT ... ON CONFLICT (its speculative insertion per row, and every row written twice)."""
+    from asyncpg.exceptions import UniqueViolationError
+
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    columns, tail = _copy_form(short)
+    rows = [record + tail for record in records] if tail else records
+    try:
+        await driver.copy_records_to_table("results", records=rows, columns=columns)
+    except UniqueViolationError:
+        return False
+    return True
+
+
+async def _stage_results(conn: AsyncConnection, short: bool, records: list[ResultRecord]) -> None:
     """PostgreSQL: COPY the records into a session temp table, then insert what is new.
-    COPY skips the per-row work of an INSERT statement: ingest ran ~30% faster than with
-    `executemany` (bench/ingest.py). The temp table has no constraints, the columns
-    left out of the short form stay NULL there and are filled in as literals."""
+    The temp table has no constraints, the columns left out of the short form stay NULL
+    there and are filled in as literals."""
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     await conn.exec_driver_sql(
@@ -125,7 +188,57 @@ def _progress_query(where: sa.ColumnElement[bool], *group: sa.ColumnElement[Any]
     )
 
 
-class Store(Transitions, Imports):
+# The status of `progress` rows that sum the attempts replaced by retries (no count).
+RETRIED = "retried"
+
+
+def _retried_rows(sums: dict[str, Row]) -> list[Row]:
+    return [
+        {"batch_id": batch_id, "job_id": None, "status": RETRIED, "n": 0, **values}
+        for batch_id, values in sums.items()
+    ]
+
+
+class BatchState(NamedTuple):
+    """Everything a batch's view is made of: its row, its jobs and, until it has finished
+    (when its totals are written), `progress` over the results landed so far."""
+
+    record: BatchRecord
+    jobs: list[JobRecord]
+    progress: list[Row]
+
+
+# The statements of `batch_state`, built once: building and keying a statement anew
+# for every read cost about as much as SQLite running it.
+_BATCH = sa.select(batches).where(batches.c.id == sa.bindparam("batch_id"))
+_BATCH_IMPORTED = _BATCH.where(batches.c.status != IMPORTING)
+_JOBS = sa.select(jobs).where(jobs.c.batch_id == sa.bindparam("batch_id")).order_by(jobs.c.id)
+_PROGRESS = _progress_query(results.c.batch_id == sa.bindparam("batch_id"), results.c.job_id)
+
+
+def batch_state(conn: sa.Connection, batch_id: str, *, importing: bool) -> BatchState | None:
+    """The batch's state (None: no such batch; one still being imported only with
+    `importing`), read in one transaction: a synchronous function for `Store.read`."""
+    row = conn.execute(_BATCH if importing else _BATCH_IMPORTED, {"batch_id": batch_id}).first()
+    return None if row is None else state_of(conn, row._asdict())
+
+
+def state_of(conn: sa.Connection, row: Mapping[str, Any]) -> BatchState:
+    """The state of the batch whose row (every column of `batches`) is `row`: its jobs
+    and progress are read on `conn`."""
+    record = BatchRecord.from_row(row)
+    key = {"batch_id": record.id}
+    job_rows = conn.execute(_JOBS, key).mappings()
+    job_records = [JobRecord.from_row(dict(r)) for r in job_rows]
+    progress: list[Row] = []
+    if not record.status.terminal:
+        progress = [dict(r) for r in conn.execute(_PROGRESS, key).mappings()]
+        sums = conn.execute(attempt_sums_query([record.id]))
+        progress += _retried_rows(attempt_sums_of(sums))
+    return BatchState(record, job_records, progress)
+
+
+class Store(DeadlineOps, QueueOps, RealtimeOps, WebhookOps, Transitions, Imports, CacheOps):
     """All persistent state of unibatch, over one SQLAlchemy async engine."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -144,14 +257,29 @@ class Store(Transitions, Imports):
 
     # -- helpers ---------------------------------------------------------------------
 
-    async def _one(self, stmt: sa.Executable) -> Row | None:
+    async def read(self, fn: Callable[[sa.Connection], T]) -> T:
+        """`fn(conn)`: the statements of one read, run in one call, in one transaction.
+        On a SQLite file they run in a thread of their own (`unibatch.store.snapshot`):
+        one hop instead of several per statement through aiosqlite."""
+        reader = getattr(self.engine, "reader", None)
+        if reader is not None:
+            result: T = await reader(fn)
+            return result
         async with self.engine.connect() as conn:
-            row = (await conn.execute(stmt)).mappings().first()
+            return await conn.run_sync(fn)
+
+    async def _one(self, stmt: sa.Executable) -> Row | None:
+        def one(conn: sa.Connection) -> Row | None:
+            row = conn.execute(stmt).mappings().first()
             return dict(row) if row else None
 
+        return await self.read(one)
+
     async def _all(self, stmt: sa.Executable) -> list[Row]:
-        async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+        return await self.read(lambda conn: [dict(r) for r in conn.execute(stmt).mappings()])
+
+    async def batch_state(self, batch_id: str, *, importing: bool = False) -> BatchState | None:
+        return await self.read(lambda conn: batch_state(conn, batch_id, importing=importing))
 
     # -- batches ---------------------------------------------------------------------
 
@@ -185,8 +313,12 @@ class Store(Transitions, Imports):
         return [JobRecord.from_row(row) for row in rows]
 
     async def progress(self, batch_id: str) -> list[Row]:
-        """Per-job, per-status counts and sums over the results landed so far."""
-        return await self._all(_progress_query(results.c.batch_id == batch_id, results.c.job_id))
+        """Per-job, per-status counts and sums over the results landed so far, and a row of
+        status `RETRIED` with the sums of the attempts that were replaced."""
+        async with self.engine.connect() as conn:
+            stmt = _progress_query(results.c.batch_id == batch_id, results.c.job_id)
+            rows = [dict(r) for r in (await conn.execute(stmt)).mappings()]
+            return rows + _retried_rows(await attempt_sums(conn, [batch_id]))
 
     async def batch_states(
         self, batch_ids: Sequence[str]
@@ -211,17 +343,30 @@ class Store(Transitions, Imports):
                     results.c.batch_id.in_(running), results.c.batch_id, results.c.job_id
                 )
                 progress = [dict(r) for r in (await conn.execute(stmt)).mappings()]
+                progress += _retried_rows(await attempt_sums(conn, running))
         return records, job_records, progress
 
-    async def request_cancel(self, batch_id: str, now: float) -> bool:
+    async def request_cancel(self, batch_id: str, now: float, *, reason: Row | None = None) -> bool:
         """Mark a batch for cancellation. Jobs not yet sent end at once; sent ones are
-        woken so a worker cancels them at the provider. False if already terminal."""
+        woken so a worker cancels them at the provider. False if already terminal (or,
+        with `reason`, an error entry kept with the batch, if already cancelling)."""
         async with self.engine.begin() as conn:
-            updated = await conn.execute(
-                batches.update()
-                .where(batches.c.id == batch_id, batches.c.status.not_in(_TERMINAL))
-                .values(cancel_requested=True)
-            )
+            live = [batches.c.id == batch_id, batches.c.status.not_in(_TERMINAL)]
+            values: Row = {
+                "cancel_requested": True,
+                "cancel_requested_at": sa.func.coalesce(batches.c.cancel_requested_at, now),
+            }
+            if reason is not None:
+                errors = (
+                    await conn.execute(
+                        sa.select(batches.c.errors).where(*live, ~batches.c.cancel_requested)
+                    )
+                ).scalar()
+                if errors is None:
+                    return False
+                values["errors"] = [*errors, reason]
+                live.append(~batches.c.cancel_requested)
+            updated = await conn.execute(batches.update().where(*live).values(**values))
             if updated.rowcount == 0:
                 return False
             await conn.execute(
@@ -263,15 +408,18 @@ class Store(Transitions, Imports):
             where = sa.and_(where, table.c.id.not_in(list(exclude)))
         async with self.engine.begin() as conn:
             candidates = (
-                sa.select(table.c.id)
+                sa.select(table.c.id, table.c.lease_owner)
                 .where(where, _lease_free(table, now))
                 .order_by(order)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            ids = [r[0] for r in await conn.execute(candidates)]
-            if not ids:
+            found = (await conn.execute(candidates)).all()
+            if not found:
                 return []
+            ids = [r[0] for r in found]
+            # A step ends by clearing its lease: one still named here ran out on its holder.
+            lapsed = {r[0] for r in found if r[1] is not None and r[1] != owner}
             # The lease condition is repeated so the claim stays safe without row locks
             # (SQLite serialises writers instead).
             await conn.execute(
@@ -282,7 +430,11 @@ class Store(Transitions, Imports):
             rows = await conn.execute(
                 sa.select(table).where(table.c.id.in_(ids), table.c.lease_owner == owner)
             )
-            return [dict(r) for r in rows.mappings()]
+            claimed = [dict(r) for r in rows.mappings()]
+        taken = sum(1 for row in claimed if row["id"] in lapsed)
+        if taken:
+            LEASE_TAKEOVERS.labels("job" if table is jobs else "batch").inc(taken)
+        return claimed
 
     async def claim_jobs(
         self,
@@ -301,9 +453,14 @@ class Store(Transitions, Imports):
         rows = await self._claim(jobs, where, jobs.c.next_run_at, owner, now, lease, limit, exclude)
         if rows:
             flags = await self._all(
-                sa.select(batches.c.id, batches.c.cancel_requested, batches.c.max_age).where(
-                    batches.c.id.in_({row["batch_id"] for row in rows})
-                )
+                sa.select(
+                    batches.c.id,
+                    batches.c.cancel_requested,
+                    batches.c.max_age,
+                    batches.c.stuck_after,
+                    batches.c.deadline,
+                    batches.c.deadline_switched_at,
+                ).where(batches.c.id.in_({row["batch_id"] for row in rows}))
             )
             by_batch = {flag["id"]: flag for flag in flags}
             for row in rows:
@@ -311,6 +468,9 @@ class Store(Transitions, Imports):
                 if flag is not None:
                     row["batch_cancel_requested"] = bool(flag["cancel_requested"])
                     row["batch_max_age"] = flag["max_age"]
+                    row["batch_stuck_after"] = flag["stuck_after"]
+                    row["batch_deadline"] = flag["deadline"]
+                    row["batch_switched_at"] = flag["deadline_switched_at"]
         return [JobRecord.from_row(row) for row in rows]
 
     async def claim_batches(
@@ -341,18 +501,22 @@ class Store(Transitions, Imports):
         return [BatchRecord.from_row(row) for row in rows]
 
     async def next_due(self, batch_id: str | None = None) -> float | None:
-        """When the earliest job or handler retry can be claimed (for an idle worker's
-        sleep); a leased one not before its lease ends, or a worker would wake at once
-        again and again while another step runs past its due time."""
+        """When the earliest job, handler retry or webhook delivery can be claimed (for an
+        idle worker's sleep); a leased one not before its lease ends, or a worker would
+        wake at once again and again while another step runs past its due time."""
         job_q = sa.select(sa.func.min(_claimable_at(jobs))).where(jobs.c.phase != "done")
         batch_q = sa.select(sa.func.min(_claimable_at(batches))).where(
             batches.c.handler_state == "pending"
         )
+        hook_q = sa.select(sa.func.min(_claimable_at(webhook_deliveries))).where(
+            webhook_deliveries.c.state == "pending"
+        )
         if batch_id is not None:
             job_q = job_q.where(jobs.c.batch_id == batch_id)
             batch_q = batch_q.where(batches.c.id == batch_id)
+            hook_q = hook_q.where(webhook_deliveries.c.batch_id == batch_id)
         async with self.engine.connect() as conn:
-            values = [(await conn.execute(q)).scalar() for q in (job_q, batch_q)]
+            values = [(await conn.execute(q)).scalar() for q in (job_q, batch_q, hook_q)]
         present = [v for v in values if v is not None]
         return min(present) if present else None
 
@@ -394,6 +558,24 @@ class Store(Transitions, Imports):
         """Insert result records (all of one batch), skipping ones already present, and
         extend the job's lease in the same transaction. False when the lease was lost
         (nothing written)."""
+        if self.dialect == "postgresql":
+            # First straight COPY; if a row was already there, the chunk again, staged.
+            written = await self._write_results(rows, job_id, owner, lease_until, staged=False)
+            if written:
+                INGESTED_ROWS.inc(len(rows))
+            if written is not None:
+                return written
+        written = await self._write_results(rows, job_id, owner, lease_until, staged=True)
+        assert written is not None
+        if written:
+            INGESTED_ROWS.inc(len(rows))
+        return written
+
+    async def _write_results(
+        self, rows: list[ResultRecord], job_id: str, owner: str, lease_until: float, *, staged: bool
+    ) -> bool | None:
+        """One transaction of `insert_results`; None when a straight COPY (not `staged`)
+        met a row already stored and nothing was written."""
         async with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 # No WAL flush wait per chunk (as SQLite's WAL with synchronous=NORMAL).
@@ -413,10 +595,13 @@ class Store(Transitions, Imports):
             for form, records in ((True, short), (False, full)):
                 if not records:
                     continue
-                if self.dialect == "postgresql":
-                    await _copy_results(conn, form, records)
-                else:
+                if self.dialect != "postgresql":
                     await conn.exec_driver_sql(_insert_results_sql(form), records)
+                elif staged:
+                    await _stage_results(conn, form, records)
+                elif not await _copy_results(conn, form, records):
+                    await conn.rollback()
+                    return None
             if rows:
                 batch_id = rows[0][_BATCH_ID]
                 for hook in self.result_hooks:
@@ -424,59 +609,58 @@ class Store(Transitions, Imports):
             return True
 
     async def finalize(
-        self, batch_id: str, owner: str, fill: Iterable[Row], now: float, *, cancelled: bool
-    ) -> bool:
+        self,
+        batch_id: str,
+        owner: str,
+        fill: Iterable[Row],
+        now: float,
+        *,
+        cancelled: bool,
+        retries: RetryPlan | None = None,
+        failover: Chooser | None = None,
+        deadline: Chooser | None = None,
+    ) -> str | None:
         """Close a batch in one transaction: give every request without a result the
-        outcome its job implies, then write totals and the terminal status. In a batch
-        the user `cancelled`, no cancelled request is retryable: they wanted it stopped."""
+        outcome its job implies, then either send the retryable failures again (with
+        `retries`, in follow-up jobs: "retrying") or write totals and the terminal status
+        ("finalized"). None when the lease was lost (nothing written). In a batch the user
+        `cancelled`, no cancelled request is retryable: they wanted it stopped. With
+        `failover`, the unfinished requests of failed jobs move to a fallback model first
+        (also "retrying": the batch goes on with them). With `deadline` (a batch past its
+        deadline's switch-over), the requests its cancelled Batch API jobs left unrun move
+        to real-time follow-up jobs on their own model."""
         async with self.engine.begin() as conn:
+            held = await conn.execute(
+                sa.select(batches.c.id)
+                .where(batches.c.id == batch_id, batches.c.lease_owner == owner)
+                .with_for_update()
+            )
+            if held.first() is None:
+                return None
             for spec in fill:
-                missing = (
-                    sa.select(
-                        requests.c.batch_id,
-                        requests.c.custom_id,
-                        requests.c.job_id,
-                        sa.literal(spec["status"]).label("status"),
-                        sa.literal(spec["error_code"]).label("error_code"),
-                        sa.literal(spec["error_message"]).label("error_message"),
-                        sa.literal(spec["retryable"]).label("retryable"),
-                        sa.literal(now).label("created_at"),
-                    )
-                    .outerjoin(
-                        results,
-                        sa.and_(
-                            results.c.batch_id == requests.c.batch_id,
-                            results.c.custom_id == requests.c.custom_id,
-                        ),
-                    )
-                    .where(requests.c.job_id == spec["job_id"], results.c.custom_id.is_(None))
-                )
-                await conn.execute(
-                    results.insert().from_select(
-                        [
-                            "batch_id",
-                            "custom_id",
-                            "job_id",
-                            "status",
-                            "error_code",
-                            "error_message",
-                            "retryable",
-                            "created_at",
-                        ],
-                        missing,
-                    )
-                )
+                await _fill_missing(conn, spec, now)
             if cancelled:
                 await conn.execute(
                     results.update()
                     .where(results.c.batch_id == batch_id, results.c.status == "cancelled")
                     .values(retryable=False)
                 )
+            elif await _plan_round(conn, batch_id, retries, failover, deadline):
+                await conn.execute(
+                    batches.update()
+                    .where(batches.c.id == batch_id)
+                    .values(lease_owner=None, lease_until=None)
+                )
+                await enqueue_event(conn, batch_id, RETRYING, now)
+                return "retrying"
             totals = await self._totals(conn, batch_id)
+            # The jobs that hold requests now: a job whose requests all went to follow-up
+            # jobs (expired, say) no longer decides how the batch ended.
+            holding = sa.select(requests.c.job_id).where(requests.c.job_id == jobs.c.id).exists()
             job_statuses = {
                 r[0]
                 for r in await conn.execute(
-                    sa.select(jobs.c.status).where(jobs.c.batch_id == batch_id)
+                    sa.select(jobs.c.status).where(jobs.c.batch_id == batch_id, holding)
                 )
             }
             status = batch_outcome(job_statuses, cancelled=cancelled)
@@ -485,7 +669,37 @@ class Store(Transitions, Imports):
                 .where(batches.c.id == batch_id, batches.c.lease_owner == owner)
                 .values(status=status, finished_at=now, **totals)
             )
-            return bool(result.rowcount)
+            if not result.rowcount:
+                return None
+            await enqueue_event(conn, batch_id, ENDED[status], now)
+            return "finalized"
+
+    async def spend(self, batch_id: str) -> Row | None:
+        """A capped batch's spend so far: `max_cost`, `estimated_cost`, `request_total`,
+        `finished` (requests with a result) and `cost` (every attempt billed); None for a
+        batch without a cap, or one that has ended or is being cancelled."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        batches.c.max_cost, batches.c.estimated_cost, batches.c.request_total
+                    ).where(
+                        batches.c.id == batch_id,
+                        batches.c.max_cost.is_not(None),
+                        batches.c.status.not_in(_TERMINAL),
+                        ~batches.c.cancel_requested,
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            totals = await self._totals(conn, batch_id)
+        finished = sum(totals[s] for s in ("succeeded", "errored", "expired", "cancelled"))
+        return {
+            **row._mapping,
+            "finished": finished,
+            "cost": totals["cost_input"] + totals["cost_output"],
+        }
 
     async def _totals(self, conn: AsyncConnection, batch_id: str) -> Row:
         rows = (
@@ -528,8 +742,10 @@ class Store(Transitions, Imports):
             totals["cached_tokens"] += int(c)
             totals["reasoning_tokens"] += int(r)
             totals["cache_write_tokens"] += int(w)
-            totals["cost_input"] += float(ci)
-            totals["cost_output"] += float(co)
+            totals["cost_input"] += float(ci or 0.0)
+            totals["cost_output"] += float(co or 0.0)
+        for key, value in (await attempt_sums(conn, [batch_id])).get(batch_id, {}).items():
+            totals[key] += value
         return totals
 
     async def iter_results(self, batch_id: str, *, chunk: int = 1000) -> AsyncIterator[list[Row]]:
@@ -540,18 +756,21 @@ class Store(Transitions, Imports):
             last = rows[-1]["seq"]
 
     async def results_after(self, batch_id: str, seq: int, limit: int) -> list[Row]:
-        """Up to `limit` results with their request's provider and model, in input order,
+        """Up to `limit` results with the provider, model and mode of the job that answered,
+        in input order,
         from the request after position `seq` (keyset paging: flat memory, stable pages)."""
         return await self._all(
-            sa.select(requests.c.seq, jobs.c.provider, jobs.c.model, results)
-            .join(
+            sa.select(
+                requests.c.seq,
+                requests.c.attempts,
+                jobs.c.provider,
+                jobs.c.model,
+                jobs.c.mode,
+                jobs.c.price,
                 results,
-                sa.and_(
-                    results.c.batch_id == requests.c.batch_id,
-                    results.c.custom_id == requests.c.custom_id,
-                ),
             )
-            .join(jobs, jobs.c.id == requests.c.job_id)
+            .select_from(request_results())
+            .join(jobs, jobs.c.id == results.c.job_id)
             .where(requests.c.batch_id == batch_id, requests.c.seq > seq)
             .order_by(requests.c.seq)
             .limit(limit)
@@ -561,7 +780,7 @@ class Store(Transitions, Imports):
         self, batch_id: str, columns: Sequence[str], *, chunk: int = 5000
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """Results in input order as plain tuples of `columns` (of the results table, or
-        `provider` and `model` of the request's job), chunk by chunk: for exports, which
+        `JOB_COLUMNS` of the job that answered), chunk by chunk: for exports, which
         copy stored values out and need neither dicts nor every column. On SQLite a
         thread of its own reads a chunk ahead (`bulk_read`)."""
         path = sqlite_file(self.engine.url)
@@ -569,7 +788,14 @@ class Store(Transitions, Imports):
             async for rows in sqlite_result_rows(path, batch_id, columns, chunk):
                 yield rows
             return
-        wanted = [jobs.c[name] if name in JOB_COLUMNS else results.c[name] for name in columns]
+        wanted = [
+            jobs.c[name]
+            if name in JOB_COLUMNS
+            else requests.c[name]
+            if name in REQUEST_COLUMNS
+            else results.c[name]
+            for name in columns
+        ]
         stmt = (
             sa.select(requests.c.seq, *wanted)
             .join(
@@ -584,7 +810,7 @@ class Store(Transitions, Imports):
             .limit(chunk)
         )
         if set(columns) & set(JOB_COLUMNS):
-            stmt = stmt.join(jobs, jobs.c.id == requests.c.job_id)
+            stmt = stmt.join(jobs, jobs.c.id == results.c.job_id)
         after = -1
         while True:
             async with self.engine.connect() as conn:
@@ -596,6 +822,74 @@ class Store(Transitions, Imports):
             if len(page) < chunk:
                 return
 
+    async def retry_candidates(
+        self, batch_id: str, statuses: Sequence[str], *, chunk: int = 2000
+    ) -> AsyncIterator[list[Row]]:
+        """The requests whose result has one of `statuses`, with their body, attempts and
+        the provider, model and endpoint of the job that ran them, in input order, chunk
+        by chunk."""
+        last = -1
+        while True:
+            rows = await self._all(
+                sa.select(
+                    requests.c.seq,
+                    requests.c.custom_id,
+                    requests.c.body,
+                    requests.c.attempts,
+                    jobs.c.provider,
+                    jobs.c.model,
+                    jobs.c.endpoint,
+                )
+                .select_from(request_results())
+                .join(jobs, jobs.c.id == requests.c.job_id)
+                .where(
+                    requests.c.batch_id == batch_id,
+                    requests.c.seq > last,
+                    results.c.status.in_(list(statuses)),
+                )
+                .order_by(requests.c.seq)
+                .limit(chunk)
+            )
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["seq"]
+
+    async def reopen(self, batch_id: str, follow_ups: Sequence[FollowUp], *, now: float) -> int:
+        """Put an ended batch back to work with `follow_ups` (a manual retry), in one
+        transaction; how many requests they took. Raises `InputError` if the batch is no
+        longer ended (retried meanwhile by someone else)."""
+        async with self.engine.begin() as conn:
+            reopened = await conn.execute(
+                batches.update()
+                .where(batches.c.id == batch_id, batches.c.status.in_(_TERMINAL))
+                .values(
+                    status="pending",
+                    finished_at=None,
+                    cancel_requested=False,
+                    cancel_requested_at=None,
+                    handler_state="none",
+                    handler_attempts=0,
+                    handler_error=None,
+                    next_run_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+            if not reopened.rowcount:
+                raise NotEndedError(f"batch {batch_id} is not ended any more: it is being retried")
+            moved = 0
+            for follow in follow_ups:
+                moved += await create_follow_up(conn, batch_id, follow)
+            await enqueue_event(conn, batch_id, RETRYING, now)
+            return moved
+
+    async def history(self, batch_id: str, custom_ids: Sequence[str]) -> dict[str, list[Row]]:
+        """The earlier attempts of these requests (of those sent more than once), oldest
+        first, with the provider and model of each."""
+        async with self.engine.connect() as conn:
+            return await history(conn, batch_id, custom_ids)
+
     async def seq_of(self, batch_id: str, custom_id: str) -> int | None:
         """The input position of a request, or None when the batch has no such request."""
         row = await self._one(
@@ -604,6 +898,83 @@ class Store(Transitions, Imports):
             )
         )
         return None if row is None else int(row["seq"])
+
+
+async def _fill_missing(conn: AsyncConnection, spec: Row, now: float) -> None:
+    """Give the requests of `spec["job_id"]` that have no result the outcome in `spec`."""
+    missing = (
+        sa.select(
+            requests.c.batch_id,
+            requests.c.custom_id,
+            requests.c.job_id,
+            sa.literal(spec["status"]).label("status"),
+            sa.literal(spec["error_code"]).label("error_code"),
+            sa.literal(spec["error_message"]).label("error_message"),
+            sa.literal(spec["retryable"]).label("retryable"),
+            sa.literal(now).label("created_at"),
+        )
+        .outerjoin(
+            results,
+            sa.and_(
+                results.c.batch_id == requests.c.batch_id,
+                results.c.custom_id == requests.c.custom_id,
+            ),
+        )
+        .where(requests.c.job_id == spec["job_id"], results.c.custom_id.is_(None))
+    )
+    columns = [
+        "batch_id",
+        "custom_id",
+        "job_id",
+        "status",
+        "error_code",
+        "error_message",
+        "retryable",
+        "created_at",
+    ]
+    await conn.execute(results.insert().from_select(columns, missing))
+
+
+async def _plan_round(
+    conn: AsyncConnection,
+    batch_id: str,
+    retries: RetryPlan | None,
+    failover: Chooser | None,
+    deadline: Chooser | None,
+) -> int:
+    """The follow-up jobs of a round that ended: failover before retries, so a failed
+    job's requests go to their fallback rather than back to the model that failed; the
+    requests a deadline's cancel left unrun before retries too, so they are not sent
+    back to the Batch API."""
+    moved = 0
+    if failover is not None:
+        moved += await plan_failover(conn, batch_id, failover)
+    if deadline is not None:
+        moved += await plan_deadline(conn, batch_id, deadline)
+    if retries is not None:
+        moved += await _plan_retries(conn, batch_id, retries)
+    return moved
+
+
+async def _plan_retries(conn: AsyncConnection, batch_id: str, plan: RetryPlan) -> int:
+    """Create a follow-up job per job with retryable failures left; how many requests
+    they took."""
+    moved = 0
+    for job, count, attempts_so_far in await retryable_groups(conn, batch_id, plan.max_attempts):
+        follow = FollowUp(
+            job_id=plan.new_job_id(),
+            provider=job["provider"],
+            model=job["model"],
+            endpoint=job["endpoint"],
+            mode=plan.mode or job["mode"],
+            next_run_at=plan.now + plan.delay(attempts_so_far + 1),
+            source_job=job["id"],
+            max_attempts=plan.max_attempts,
+            # Estimated from the job's own size; it is informational.
+            byte_count=job["byte_count"] * count // max(job["request_count"], 1),
+        )
+        moved += await create_follow_up(conn, batch_id, follow)
+    return moved
 
 
 def batch_outcome(job_statuses: set[str], *, cancelled: bool) -> str:

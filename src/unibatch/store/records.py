@@ -14,6 +14,18 @@ from typing import Any
 
 from unibatch.types import BatchStatus
 
+# What the provider billed for one attempt of a request (columns of `results` and
+# `attempts`), summed for a batch's usage and cost.
+BILLED = (
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cache_write_tokens",
+    "cost_input",
+    "cost_output",
+)
+
 
 class JobPhase(enum.StrEnum):
     """Where the engine is with a job: pending -> submitting -> running -> ingesting -> done.
@@ -32,6 +44,10 @@ class JobMode(enum.StrEnum):
     """How a job's requests reach the provider; each mode has its runner."""
 
     BATCH = "batch"  # the provider's Batch API: submit, poll, ingest the result files
+    # the provider's synchronous endpoint, a request at a time, at list price
+    REALTIME = "realtime"
+    # answered from the result cache when it was imported: sends nothing, done at once
+    CACHE = "cache"
 
 
 class HandlerState(enum.StrEnum):
@@ -79,6 +95,15 @@ class JobRecord:
     # jobs claimed) so that a poll needs no read of its own; None when read without them.
     batch_cancel_requested: bool | None = None
     batch_max_age: float | None = None
+    # Seconds in validating / in_progress after which the job fails over (None: never).
+    batch_stuck_after: float | None = None
+    # Estimated input tokens (held of the provider's queue while in flight) and, for a
+    # pending job, why it waits for the provider's queue.
+    input_tokens: int = 0
+    queue_wait: str | None = None
+    # The batch's deadline and when it switched to real time (None: no deadline / not yet).
+    batch_deadline: float | None = None
+    batch_switched_at: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> JobRecord:
@@ -115,7 +140,13 @@ class BatchRecord:
     # Why the batch failed before anything was sent (`BatchError` fields), if it did.
     errors: list[dict[str, Any]]
     cancel_requested: bool
+    cancel_requested_at: float | None
     max_age: float | None
+    max_attempts: int
+    fallback_models: list[str]
+    stuck_after: float | None
+    deadline: float | None
+    deadline_switched_at: float | None
     on_complete: str | None
     handler_state: HandlerState
     handler_attempts: int
@@ -145,6 +176,10 @@ class BatchRecord:
             metadata=dict(row["metadata"] or {}),
             errors=list(row["errors"] or []),
             cancel_requested=bool(row["cancel_requested"]),
+            fallback_models=list(row.get("fallback_models") or []),
+            stuck_after=row.get("stuck_after"),
+            deadline=row.get("deadline"),
+            deadline_switched_at=row.get("deadline_switched_at"),
         )
         return cls(**values)
 

@@ -11,11 +11,50 @@ from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from unibatch.store.records import HandlerState, JobPhase, ProviderState
-from unibatch.store.tables import batches, jobs
+from unibatch.store.tables import batches, jobs, webhook_deliveries
 from unibatch.types import BatchStatus
+
+# A job whose provider batch is forgotten, to be sent again from the start.
+SENT_AGAIN: dict[str, Any] = {
+    "phase": JobPhase.PENDING,
+    "status": BatchStatus.PENDING,
+    "provider_batch_id": None,
+    "native_status": None,
+    "input_file_id": None,
+    "output_file_id": None,
+    "error_file_id": None,
+    "provider_completed": 0,
+    "provider_failed": 0,
+    "provider_cancelled": 0,
+    "errors": [],
+    "submitted_at": None,
+    "cancel_sent": False,
+    "poll_count": 0,
+    "transient_errors": 0,
+}
+
+
+async def wake_waiting(conn: AsyncConnection, job_id: str, now: float) -> None:
+    """A job left its provider's queue: the jobs waiting there for room look again at
+    `now` instead of at their next scheduled look (`unibatch.store.queue`)."""
+    provider = sa.select(jobs.c.provider).where(jobs.c.id == job_id).scalar_subquery()
+    await conn.execute(
+        jobs.update()
+        .where(
+            jobs.c.provider == provider,
+            jobs.c.phase == JobPhase.PENDING,
+            jobs.c.queue_wait.is_not(None),
+            jobs.c.next_run_at > now,
+        )
+        .values(next_run_at=now)
+    )
+
+
+# The leased table of each kind of step (`unibatch.engine.steps`).
+_LEASED = {"job": jobs, "batch": batches, "webhook": webhook_deliveries}
 
 
 class Transitions:
@@ -24,20 +63,45 @@ class Transitions:
     engine: AsyncEngine
 
     async def _update_leased(
-        self, table: sa.Table, item_id: str, owner: str, release: bool, values: dict[str, Any]
+        self,
+        table: sa.Table,
+        item_id: str,
+        owner: str,
+        release: bool,
+        values: dict[str, Any],
+        *,
+        flush: bool = True,
+        wake_at: float | None = None,
     ) -> bool:
         if release:
             values.update(lease_owner=None, lease_until=None)
         async with self.engine.begin() as conn:
+            if not flush and conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             result = await conn.execute(
                 table.update()
                 .where(table.c.id == item_id, table.c.lease_owner == owner)
                 .values(values)
             )
+            if result.rowcount and wake_at is not None:
+                await wake_waiting(conn, item_id, wake_at)
             return bool(result.rowcount)
 
-    async def _job(self, job_id: str, owner: str, *, release: bool, **values: Any) -> bool:
-        return await self._update_leased(jobs, job_id, owner, release, values)
+    async def _job(
+        self,
+        job_id: str,
+        owner: str,
+        *,
+        release: bool,
+        flush: bool = True,
+        wake_at: float | None = None,
+        **values: Any,
+    ) -> bool:
+        """Update a leased job; `wake_at`: it leaves its provider's queue, so the jobs
+        waiting for room there are due at that time."""
+        return await self._update_leased(
+            jobs, job_id, owner, release, values, flush=flush, wake_at=wake_at
+        )
 
     async def _batch(self, batch_id: str, owner: str, *, release: bool, **values: Any) -> bool:
         return await self._update_leased(batches, batch_id, owner, release, values)
@@ -47,9 +111,9 @@ class Transitions:
     async def renew_leases(
         self, kind: str, ids: Collection[str], owner: str, *, until: float
     ) -> set[str]:
-        """Extend `owner`'s leases of these jobs (`kind` "job") or batches to `until`; the
-        ids it still held (a lease taken over by another worker is not renewed)."""
-        table = jobs if kind == "job" else batches
+        """Extend `owner`'s leases of these jobs, batches or webhook deliveries (`kind`) to
+        `until`; the ids it still held (a lease taken over by another worker is not renewed)."""
+        table = _LEASED[kind]
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 table.update()
@@ -60,8 +124,8 @@ class Transitions:
             return {row[0] for row in result}
 
     async def lease_owners(self, kind: str, ids: Collection[str]) -> dict[str, str | None]:
-        """Who holds the lease of these jobs (`kind` "job") or batches now (None: nobody)."""
-        table = jobs if kind == "job" else batches
+        """Who holds the lease of these jobs, batches or deliveries now (None: nobody)."""
+        table = _LEASED[kind]
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(table.c.id, table.c.lease_owner).where(table.c.id.in_(list(ids)))
@@ -104,11 +168,17 @@ class Transitions:
     async def job_polled(
         self, job_id: str, owner: str, state: ProviderState, *, poll_count: int, next_run_at: float
     ) -> bool:
-        """The provider's batch is still running; look again at `next_run_at`."""
+        """The provider's batch is still running; look again at `next_run_at`.
+
+        On PostgreSQL the commit does not wait for its WAL flush (the most frequent write
+        of a worker with many jobs in flight): a server crash may lose the latest of these
+        commits, never an earlier one alone, and a lost one only means the job is polled
+        again (a read; its lease has lapsed by then)."""
         return await self._job(
             job_id,
             owner,
             release=True,
+            flush=False,
             poll_count=poll_count,
             transient_errors=0,
             next_run_at=next_run_at,
@@ -127,6 +197,7 @@ class Transitions:
             job_id,
             owner,
             release=True,
+            wake_at=next_run_at,
             phase=JobPhase.INGESTING,
             transient_errors=0,
             next_run_at=next_run_at,
@@ -142,6 +213,7 @@ class Transitions:
             job_id,
             owner,
             release=True,
+            wake_at=next_run_at,
             phase=JobPhase.INGESTING,
             status=BatchStatus.FAILED,
             errors=[error],
@@ -155,6 +227,7 @@ class Transitions:
             job_id,
             owner,
             release=True,
+            wake_at=now,
             phase=JobPhase.DONE,
             status=BatchStatus.FAILED,
             errors=[error],
@@ -167,26 +240,7 @@ class Transitions:
         """The provider batch recorded for the job was not its own (adopted after a crash):
         forget it and send the job again."""
         return await self._job(
-            job_id,
-            owner,
-            release=True,
-            phase=JobPhase.PENDING,
-            status=BatchStatus.PENDING,
-            provider_batch_id=None,
-            native_status=None,
-            input_file_id=None,
-            output_file_id=None,
-            error_file_id=None,
-            provider_completed=0,
-            provider_failed=0,
-            provider_cancelled=0,
-            errors=[],
-            submitted_at=None,
-            cancel_sent=False,
-            poll_count=0,
-            transient_errors=0,
-            last_error=error,
-            next_run_at=now,
+            job_id, owner, release=True, **SENT_AGAIN, last_error=error, next_run_at=now
         )
 
     async def cancel_job(self, job_id: str, owner: str, *, now: float) -> bool:
@@ -200,6 +254,11 @@ class Transitions:
             finished_at=now,
             next_run_at=None,
         )
+
+    async def set_job_price(self, job_id: str, price: str | None) -> None:
+        """Record the price (JSON text) the job's results are costed at."""
+        async with self.engine.begin() as conn:
+            await conn.execute(jobs.update().where(jobs.c.id == job_id).values(price=price))
 
     async def finish_job(self, job_id: str, owner: str, *, now: float) -> bool:
         """Every result of the job is stored."""

@@ -28,9 +28,10 @@ from ..kit import (
     paced,
     rechunk,
 )
+from . import sync
 from .errors import AnthropicError
 from .ingest import store_requests
-from .results import Counts, count, iter_rows, shuffled
+from .results import Counts, content_key, count, iter_rows, shuffled
 from .wire import MAX_BYTES, MAX_REQUESTS, BatchRecord, new_id, page, render, rfc3339
 
 _BATCH = "/v1/messages/batches/{batch_id}"
@@ -67,6 +68,7 @@ class AnthropicEmulator(ProviderEmulator):
     def api_routes(self) -> list[tuple[str, str, Handler]]:
         # The legacy beta form (`?beta=true`, `anthropic-beta` header) hits the same routes.
         return [
+            ("POST", "/v1/messages", self._messages),
             ("POST", "/v1/messages/batches", self._create),
             ("GET", "/v1/messages/batches", self._list),
             ("GET", _BATCH, self._get),
@@ -118,6 +120,9 @@ class AnthropicEmulator(ProviderEmulator):
 
     # -- handlers -----------------------------------------------------------------------
 
+    async def _messages(self, request: Request) -> Response:
+        return await sync.messages(self, request)
+
     async def _create(self, request: Request) -> Response:
         batch_id = new_id("msgbatch_")
         raw = self.data_dir / f"{batch_id}.body.json"
@@ -141,7 +146,15 @@ class AnthropicEmulator(ProviderEmulator):
         outcome = await asyncio.to_thread(store_requests, raw, path, max_requests)
         if isinstance(outcome, str):
             raise AnthropicError(400, outcome)
-        batch = BatchRecord.plan(batch_id, path, outcome, self.config, self.clock())
+        flaky = await self.failing_attempts(path, content_key)
+        now = self.clock()
+        batch = BatchRecord.plan(batch_id, path, outcome, self.config, now, flaky)
+        refused = await self.queue.enter(batch_id, path, "params", batch.ending().at, now)
+        if refused is not None:
+            # A full processing queue answers the create with a 429 `rate_limit_error`
+            # (https://docs.anthropic.com/en/api/rate-limits#message-batches-api).
+            path.unlink(missing_ok=True)
+            raise AnthropicError(429, f"Message batch queue limit: {self.queue.refusal(refused)}.")
         self.batches[batch_id] = batch
         # Recorded before the answer is held back: a client killed in this window has
         # created a batch it never heard about.
@@ -181,6 +194,7 @@ class AnthropicEmulator(ProviderEmulator):
             raise AnthropicError(400, msg)
         if status == "in_progress":
             batch.cancel_at = now
+            self.queue.release(batch.id, batch.ending().at)
         return _ok(await self._observe(batch, request))
 
     async def _delete(self, request: Request) -> Response:

@@ -32,6 +32,8 @@ class RowContext:
     batch_id: str
     failure_rate: float
     seed: int
+    # Requests that fail on this attempt, overloaded (`retryable_failure_rate`).
+    flaky: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -168,7 +170,14 @@ def _asked(status: int, rid: str) -> dict[str, Any]:
     return _errored(error_type, f"Emulated HTTP {status}.", f"workerreq_{rid}")
 
 
-def _result(ctx: RowContext, custom_id: str, params: Any, raw: bytes) -> dict[str, Any]:
+def content_key(request: dict[str, Any]) -> str:
+    """How a request is known again when it is sent again: unibatch's custom_ids name the
+    job that sent them, so a retry comes back under a new one with the same params."""
+    return hex_digest(orjson.dumps(request.get("params")))
+
+
+def result_of(ctx: RowContext, custom_id: str, params: Any, raw: bytes) -> dict[str, Any]:
+    """The `result` of one request: succeeded with a Message, or errored."""
     rid = hex_digest(ctx.batch_id, custom_id)
     asked = requested_error(raw)
     if asked is not None:
@@ -176,6 +185,8 @@ def _result(ctx: RowContext, custom_id: str, params: Any, raw: bytes) -> dict[st
     problem = params_error(params)
     if problem is not None:
         return _errored("invalid_request_error", problem, None)
+    if ctx.flaky and content_key({"params": params}) in ctx.flaky:
+        return _errored("overloaded_error", "Overloaded (emulated).", f"workerreq_{rid}")
     if ctx.failure_rate > 0 and unit(ctx.seed, "fail", custom_id) < ctx.failure_rate:
         if unit(ctx.seed, "kind", custom_id) < 0.5:
             return _errored("api_error", "Internal server error (emulated).", f"workerreq_{rid}")
@@ -193,7 +204,7 @@ def iter_rows(path: Path, ctx: RowContext, cut: int, reason: str | None) -> Iter
             if index >= cut:
                 result: dict[str, Any] = {"type": reason or EXPIRED}
             else:
-                result = _result(ctx, custom_id, request.get("params"), raw)
+                result = result_of(ctx, custom_id, request.get("params"), raw)
             yield orjson.dumps({"custom_id": custom_id, "result": result}) + b"\n"
 
 

@@ -61,7 +61,13 @@ class BatchRecord:
 
     @classmethod
     def plan(
-        cls, batch_id: str, path: Path, total: int, config: EmulatorConfig, now: float
+        cls,
+        batch_id: str,
+        path: Path,
+        total: int,
+        config: EmulatorConfig,
+        now: float,
+        flaky: frozenset[str] = frozenset(),
     ) -> BatchRecord:
         return cls(
             id=batch_id,
@@ -71,7 +77,7 @@ class BatchRecord:
             end=now + config.scaled(config.in_progress_seconds),
             expires=now + config.scaled(config.completion_window_seconds),
             drain=config.scaled(config.cancelling_seconds),
-            ctx=RowContext(batch_id, config.failure_rate, config.seed),
+            ctx=RowContext(batch_id, config.failure_rate, config.seed, flaky),
         )
 
     def done_at(self, instant: float) -> int:

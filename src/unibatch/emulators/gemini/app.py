@@ -34,9 +34,11 @@ from ..kit import (
     json_response,
     rechunk,
 )
+from ..kit.attempts import request_keys
 from ..kit.timeline import Phase, Schedule, phase_at
+from . import sync
 from .errors import GeminiError
-from .fakes import fails, iter_results
+from .fakes import fails, iter_results, request_key
 from .files import VERSIONS, FilesAPI
 from .validate import InvalidInput, model_ok, scan_file, write_inline
 from .wire import (
@@ -72,6 +74,10 @@ class GeminiEmulator(ProviderEmulator):
         routes: list[tuple[str, str, Handler]] = []
         for v in VERSIONS:
             routes += [
+                *[
+                    ("POST", f"/{v}/models/{{model}}:{verb}", sync.route(self, verb))
+                    for verb in ("generateContent", "embedContent", "batchEmbedContents")
+                ],
                 ("POST", f"/{v}/models/{{model}}:batchGenerateContent", self._create_generate),
                 ("POST", f"/{v}/models/{{model}}:asyncBatchEmbedContent", self._create_embed),
                 ("GET", f"/{v}/batches", self._list_batches),
@@ -197,6 +203,7 @@ class GeminiEmulator(ProviderEmulator):
         window = self.config.scaled(2 * self.config.completion_window_seconds)
         schedule = dataclasses.replace(schedule, deadline=schedule.created + window, drain=0.0)
         seed, rate = self.config.seed, self.config.failure_rate
+        flaky = await self._flaky(path)
         batch = BatchRecord(
             name=name,
             model=model,
@@ -206,11 +213,20 @@ class GeminiEmulator(ProviderEmulator):
             embed=embed,
             schedule=schedule,
             total=total,
-            failing=[i for i in range(total) if fails(seed, rate, name, i)],
+            failing=[i for i in range(total) if i in flaky or fails(seed, rate, name, i)],
             input_path=path,
             seed=seed,
             failure_rate=rate,
+            flaky=flaky,
         )
+        until = min(schedule.finalizing_end, schedule.deadline)
+        refused = await self.queue.enter(name, path, None, until, schedule.created)
+        if refused is not None:
+            # Batch mode's limits (concurrent jobs, enqueued tokens per model) answer a
+            # create past them with 429 RESOURCE_EXHAUSTED, as every Gemini rate limit
+            # (https://ai.google.dev/gemini-api/docs/rate-limits).
+            path.unlink(missing_ok=True)
+            raise GeminiError(429, f"Batch mode quota exceeded: {self.queue.refusal(refused)}.")
         priority = spec.get("priority")
         if priority is not None:
             batch.extra["priority"] = str(priority)
@@ -220,6 +236,14 @@ class GeminiEmulator(ProviderEmulator):
         if self.config.create_delay > 0:
             await asyncio.sleep(self.config.create_delay)
         return json_response(await self._observe(batch))
+
+    async def _flaky(self, path: Path) -> frozenset[int]:
+        """Indices of the stored requests that fail on this attempt of theirs."""
+        failing = await self.failing_attempts(path, request_key)
+        if not failing:
+            return frozenset()
+        keys = await asyncio.to_thread(lambda: list(request_keys(path, request_key)))
+        return frozenset(i for i, key in enumerate(keys) if key in failing)
 
     def _batch(self, request: Request) -> BatchRecord:
         name = f"batches/{request.path_params['bid']}"
@@ -251,6 +275,7 @@ class GeminiEmulator(ProviderEmulator):
             raise GeminiError(400, f"Batch {batch.name} is already in a terminal state.")
         if batch.cancelling_at is None:
             batch.cancelling_at = self.clock()
+            self.queue.release(batch.name, batch.cancelling_at)
         return json_response({})
 
     async def _delete_batch(self, request: Request) -> Response:
@@ -287,6 +312,7 @@ class GeminiEmulator(ProviderEmulator):
             file_rows=not batch.inline,
             seed=batch.seed,
             rate=batch.failure_rate,
+            flaky=batch.flaky,
         )
 
     def _rows(self, batch: BatchRecord, cut: int) -> Iterator[bytes]:

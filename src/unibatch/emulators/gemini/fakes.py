@@ -96,6 +96,18 @@ _ERRORS = (
 )
 
 
+# What a request that fails on this attempt (`retryable_failure_rate`) answers: an
+# overloaded service, which the next attempt may find free.
+UNAVAILABLE = {"code": 14, "message": "The model is overloaded. Please try again later."}
+
+
+def request_key(entry: dict[str, Any]) -> str:
+    """How a request is known again when it is sent again: its key (a file row's, or an
+    inline request's metadata), else its content."""
+    key = entry.get("key") or (entry.get("metadata") or {}).get("key")
+    return str(key) if key else hex_digest(orjson.dumps(entry.get("request")))
+
+
 # The google.rpc status Gemini gives each HTTP status
 # (https://ai.google.dev/gemini-api/docs/troubleshooting), for a request that asks to fail
 # (`emulate-error:<status>`).
@@ -136,6 +148,7 @@ def iter_results(
     file_rows: bool,
     seed: int,
     rate: float,
+    flaky: frozenset[int] = frozenset(),
 ) -> Iterator[dict[str, Any]]:
     """Result entries of the first `cut` requests, in input order.
 
@@ -152,6 +165,8 @@ def iter_results(
                 entry["error"] = asked_error(asked)
             elif refused is not None:
                 entry["error"] = refused
+            elif index in flaky:
+                entry["error"] = UNAVAILABLE
             elif fails(seed, rate, batch, index):
                 entry["error"] = _ERRORS[int(unit(seed, "kind", batch, index) * 2)]
             else:

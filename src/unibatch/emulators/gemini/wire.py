@@ -140,6 +140,8 @@ class BatchRecord:
     failure_rate: float
     cancelling_at: float | None = None
     responses_file: str | None = None
+    # Indices of requests that fail on this attempt of theirs (`retryable_failure_rate`).
+    flaky: frozenset[int] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def failed_before(self, cut: int) -> int:

@@ -4,6 +4,7 @@ A provider package imports from here and from nowhere else in the emulators, exc
 OpenAI fakes that OpenAI-shaped providers (xAI) reuse.
 """
 
+from .attempts import AttemptCounter, attempts_needed, fails_on_attempt
 from .base import Clock, Handler, ProviderEmulator
 from .config import EmulatorConfig, Fault
 from .errors import EmulatedError
@@ -11,6 +12,7 @@ from .faults import FaultPlan, requested_error
 from .responses import json_response, paced, read_chunks, rechunk
 
 __all__ = [
+    "AttemptCounter",
     "Clock",
     "EmulatedError",
     "EmulatorConfig",
@@ -18,6 +20,8 @@ __all__ = [
     "FaultPlan",
     "Handler",
     "ProviderEmulator",
+    "attempts_needed",
+    "fails_on_attempt",
     "json_response",
     "paced",
     "read_chunks",

@@ -24,9 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from .attempts import AttemptCounter, by_custom_id, request_keys
 from .config import EmulatorConfig, Fault
 from .errors import EmulatedError
 from .faults import FaultPlan
+from .queue import QueueGate
+from .realtime import RealtimeGate
 from .responses import json_response
 
 Clock = Callable[[], float]
@@ -41,9 +44,10 @@ class ProviderEmulator(abc.ABC):
     Subclasses implement :meth:`api_routes` and the wire shape of their errors; this class
     wraps each route so that every call is counted, slowed, possibly faulted and
     authenticated, in that order, and adds the unauthenticated, never-faulted control
-    routes ``POST _emulator/config``, ``POST _emulator/faults`` and ``GET _emulator/state``.
-    Handlers raise :class:`EmulatedError` (a provider's subclass) for every API error; one
-    exception handler of the app sends it.
+    routes ``POST _emulator/config``, ``POST _emulator/faults``, ``GET _emulator/state`` and
+    ``GET _emulator/calls`` (API calls per concrete path). Handlers raise
+    :class:`EmulatedError` (a provider's subclass) for every API error; one exception
+    handler of the app sends it.
     """
 
     name: str = "provider"
@@ -53,6 +57,12 @@ class ProviderEmulator(abc.ABC):
         self.clock: Clock = clock if clock is not None else time.time
         self.faults = FaultPlan(self.config)
         self.requests_seen: Counter[str] = Counter()
+        self.realtime = RealtimeGate(self.config, self.clock)
+        self.queue = QueueGate(self.config)
+        # Per concrete path ("GET /openai/v1/batches/batch_1"): how often one provider
+        # batch was polled, say (a benchmark checks that many workers poll each once).
+        self.calls_by_path: Counter[str] = Counter()
+        self.attempts = AttemptCounter()
         self._own_dir = self.config.data_dir is None
         root = Path(tempfile.mkdtemp(prefix="unibatch-emulator-")) if self._own_dir else None
         self._root = root if root is not None else Path(str(self.config.data_dir))
@@ -82,13 +92,45 @@ class ProviderEmulator(abc.ABC):
     async def snapshot(self) -> dict[str, Any]:
         """What the emulator holds: at least ``batches`` (list) and ``files`` (count)."""
 
+    def client_env(self) -> dict[str, str]:
+        """Variables a client needs besides the base URL to use this emulator (Bedrock:
+        its S3 endpoint and bucket); `unibatch emulate` prints them too."""
+        return {}
+
     # -- shared behaviour ---------------------------------------------------------------
+
+    async def realtime_answer(
+        self, request: Request, raw: bytes, tokens: int, answer: Callable[[], Response]
+    ) -> Response:
+        """Answer one synchronous request with `answer()` (which may raise the provider's
+        error: that is an answer too), after the rate limits and the hold of
+        `kit.realtime`; a request past a limit answers the provider's 429."""
+        fault = self.realtime.limit(tokens)
+        if fault is not None:
+            raise self.fault_error(fault)
+        if not await self.realtime.admit(request, raw):
+            return Response(status_code=499)  # the client is gone: nobody reads this
+        try:
+            return answer()
+        finally:
+            self.realtime.answered(raw)
 
     def inject_faults(
         self, count: int, status: int = 429, retry_after: float | None = None
     ) -> None:
         """Make exactly the next ``count`` API calls fail with ``status``."""
         self.faults.inject(count, status, retry_after)
+
+    async def failing_attempts(
+        self, path: Path | None, key: Callable[[dict[str, Any]], str] = by_custom_id
+    ) -> frozenset[str]:
+        """The keys of the requests of a new batch (its JSONL file) that fail on this
+        attempt of theirs (``retryable_failure_rate``; see ``kit.attempts``)."""
+        rate, seed = self.config.retryable_failure_rate, self.config.seed
+        if rate <= 0 or path is None:
+            return frozenset()
+        keys = request_keys(path, key)
+        return await asyncio.to_thread(self.attempts.failing, keys, rate, seed)
 
     @property
     def app(self) -> Starlette:
@@ -98,6 +140,7 @@ class ProviderEmulator(abc.ABC):
                 Route("/_emulator/config", self._control_config, methods=["GET", "POST"]),
                 Route("/_emulator/faults", self._control_faults, methods=["POST"]),
                 Route("/_emulator/state", self._control_state, methods=["GET"]),
+                Route("/_emulator/calls", self._control_calls, methods=["GET"]),
             ]
             routes += [self._wrap(m, path, h) for m, path, h in self.api_routes()]
             handlers = {
@@ -120,6 +163,7 @@ class ProviderEmulator(abc.ABC):
 
         async def endpoint(request: Request) -> Response:
             self.requests_seen[key] += 1
+            self.calls_by_path[f"{method} {request.url.path}"] += 1
             if self.config.slow_seconds > 0:
                 await asyncio.sleep(self.config.slow_seconds)
             fault = self.faults.draw()
@@ -160,7 +204,12 @@ class ProviderEmulator(abc.ABC):
             return json_response({"error": f"bad fault request: {exc}"}, 400)
         return json_response({"pending": self.faults.pending})
 
+    async def _control_calls(self, request: Request) -> Response:
+        return json_response(dict(self.calls_by_path))
+
     async def _control_state(self, request: Request) -> Response:
         state = await self.snapshot()
         state["requests_seen"] = dict(self.requests_seen)
+        state["realtime"] = self.realtime.snapshot()
+        state["queue"] = self.queue.snapshot()
         return json_response(state)

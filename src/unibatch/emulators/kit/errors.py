@@ -37,3 +37,17 @@ class EmulatedError(Exception):
     def response(self) -> Response:
         """The response that goes on the wire."""
         return json_response(self.body, self.status, self.headers)
+
+
+def has_bearer_key(authorization: str) -> bool:
+    """Whether an `Authorization` header carries a Bearer key (any key: emulators take
+    every key)."""
+    scheme, _, key = authorization.partition(" ")
+    return scheme.lower() == "bearer" and bool(key.strip())
+
+
+def retry_after_headers(status: int, retry_after: float | None) -> dict[str, str]:
+    """The Retry-After header a provider sends with a 429 or 503 fault."""
+    if retry_after is None or status not in (429, 503):
+        return {}
+    return {"retry-after": f"{retry_after:g}"}

@@ -32,16 +32,29 @@ class Schedule:
     drain: float  # how long `cancelling` lasts
 
     @classmethod
-    def plan(cls, config: EmulatorConfig, created: float) -> Schedule:
-        """Freeze the knobs in force at creation into a schedule."""
+    def plan(
+        cls,
+        config: EmulatorConfig,
+        created: float,
+        *,
+        hold: bool = False,
+        window: float = 24 * 3600.0,
+    ) -> Schedule:
+        """Freeze the knobs in force at creation into a schedule; one that is `hold` never
+        leaves in_progress (until a cancel, or the end of its window). `window` is the
+        completion window the batch asked for (unscaled): `completion_window_seconds`
+        stands for a 24 h window, and a longer one lasts as many times longer."""
         validating_end = created + config.scaled(config.validating_seconds)
-        in_progress_end = validating_end + config.scaled(config.in_progress_seconds)
+        in_progress_end = (
+            math.inf if hold else validating_end + config.scaled(config.in_progress_seconds)
+        )
         return cls(
             created=created,
             validating_end=validating_end,
             in_progress_end=in_progress_end,
             finalizing_end=in_progress_end + config.scaled(config.finalizing_seconds),
-            deadline=created + config.scaled(config.completion_window_seconds),
+            deadline=created
+            + config.scaled(config.completion_window_seconds * window / (24 * 3600.0)),
             drain=config.scaled(config.cancelling_seconds),
         )
 

@@ -15,9 +15,9 @@ import asyncio
 import math
 import secrets
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import orjson
 from starlette.datastructures import UploadFile
@@ -25,8 +25,12 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from unibatch.providers.openai.rules import RULES
+from unibatch.providers.rules import RuleTable
+
 from ..kit import (
     Clock,
+    EmulatedError,
     EmulatorConfig,
     Fault,
     Handler,
@@ -36,10 +40,13 @@ from ..kit import (
     read_chunks,
     rechunk,
 )
+from ..kit.queue import ENQUEUED_TOKENS
 from ..kit.timeline import Phase, Schedule, phase_at
 from .errors import OpenAIError, missing_param
+from .fakes import FAKERS, Faker
 from .results import RowContext, Summary, iter_file_rows, summarize
-from .validate import Scan, check_create, scan_input
+from .sync import SyncRoutes
+from .validate import LineCheck, LineError, Scan, check_create, check_openai_line, scan_input
 from .wire import (
     FILE_TTL,
     MAX_FILE_BYTES,
@@ -78,24 +85,41 @@ class OpenAIEmulator(ProviderEmulator):
     """
 
     name = "openai"
+    # Requests per input file before validation fails it with `too_many_tasks`.
+    max_requests = MAX_REQUESTS
+    # What an OpenAI-shaped provider (Groq) changes: the path its routes start with under
+    # the mount, its rules per model, its synchronous endpoints and upload purposes.
+    api_root: ClassVar[str] = ""
+    rules: ClassVar[RuleTable] = RULES
+    sync_endpoints: ClassVar[tuple[str, ...]] = SyncRoutes.ENDPOINTS
+    upload_purposes: ClassVar[frozenset[str]] = UPLOAD_PURPOSES
+    # Whether result files carry a row for each request a batch never ran (OpenAI's
+    # `batch_expired` / `batch_cancelled` rows), and how one input line is checked.
+    unrun_rows: ClassVar[bool] = True
+    # The purpose an input file must have been uploaded with.
+    batch_purpose: ClassVar[str] = "batch"
+    fakers: ClassVar[Mapping[str, Faker]] = FAKERS
 
     def __init__(self, config: EmulatorConfig | None = None, clock: Clock | None = None) -> None:
         super().__init__(config, clock)
         self.files: dict[str, FileRecord] = {}
         self.batches: dict[str, BatchRecord] = {}  # insertion order == creation order
         self._written: dict[str, asyncio.Future[Path]] = {}
+        self.sync = SyncRoutes(self, self.sync_endpoints, self.rules, self.api_root, self.fakers)
 
     def api_routes(self) -> list[tuple[str, str, Handler]]:
+        root = self.api_root
         return [
-            ("POST", "/files", self._upload),
-            ("GET", "/files", self._list_files),
-            ("GET", "/files/{file_id}", self._get_file),
-            ("GET", "/files/{file_id}/content", self._file_content),
-            ("DELETE", "/files/{file_id}", self._delete_file),
-            ("POST", "/batches", self._create_batch),
-            ("GET", "/batches", self._list_batches),
-            ("GET", "/batches/{batch_id}", self._get_batch),
-            ("POST", "/batches/{batch_id}/cancel", self._cancel_batch),
+            *self.sync.routes(),
+            ("POST", f"{root}/files", self._upload),
+            ("GET", f"{root}/files", self._list_files),
+            ("GET", f"{root}/files/{{file_id}}", self._get_file),
+            ("GET", f"{root}/files/{{file_id}}/content", self._file_content),
+            ("DELETE", f"{root}/files/{{file_id}}", self._delete_file),
+            ("POST", f"{root}/batches", self._create_batch),
+            ("GET", f"{root}/batches", self._list_batches),
+            ("GET", f"{root}/batches/{{batch_id}}", self._get_batch),
+            ("POST", f"{root}/batches/{{batch_id}}/cancel", self._cancel_batch),
         ]
 
     # -- wire conventions ---------------------------------------------------------------
@@ -110,7 +134,7 @@ class OpenAIEmulator(ProviderEmulator):
         )
         raise OpenAIError(401, msg, code="invalid_api_key")
 
-    def fault_error(self, fault: Fault) -> OpenAIError:
+    def fault_error(self, fault: Fault) -> EmulatedError:
         headers = {}
         if fault.retry_after is not None and fault.status in (429, 503):
             headers["retry-after"] = f"{fault.retry_after:g}"
@@ -124,7 +148,7 @@ class OpenAIEmulator(ProviderEmulator):
             return OpenAIError(fault.status, msg, type="server_error", headers=headers)
         return OpenAIError(fault.status, "Emulated fault.", headers=headers)
 
-    def not_found_error(self, request: Request, status: int) -> OpenAIError:
+    def not_found_error(self, request: Request, status: int) -> EmulatedError:
         return OpenAIError(status, f"Invalid URL ({request.method} {request.url.path})")
 
     async def snapshot(self) -> dict[str, Any]:
@@ -134,7 +158,7 @@ class OpenAIEmulator(ProviderEmulator):
             batches.append(
                 {
                     "id": batch.id,
-                    "status": view["status"],
+                    "status": self.status_name(view["status"]),
                     "metadata": batch.metadata,
                     "request_count": view["request_counts"]["total"],
                     "created_at": view["created_at"],
@@ -145,6 +169,10 @@ class OpenAIEmulator(ProviderEmulator):
         return {"batches": batches, "files": len(self.files)}
 
     # -- files --------------------------------------------------------------------------
+
+    def render_file(self, record: FileRecord) -> dict[str, Any]:
+        """A file as the provider's Files API shows it."""
+        return record.as_json()
 
     async def _upload(self, request: Request) -> Response:
         # Starlette (python-multipart) spools file parts to a temporary file past 1 MB,
@@ -158,8 +186,8 @@ class OpenAIEmulator(ProviderEmulator):
             purpose = form.get("purpose")
             if not isinstance(upload, UploadFile) or not isinstance(purpose, str):
                 raise missing_param("file" if not isinstance(upload, UploadFile) else "purpose")
-            if purpose not in UPLOAD_PURPOSES:
-                msg = f"'{purpose}' is not one of {sorted(UPLOAD_PURPOSES)} - 'purpose'"
+            if purpose not in self.upload_purposes:
+                msg = f"'{purpose}' is not one of {sorted(self.upload_purposes)} - 'purpose'"
                 raise OpenAIError(400, msg, param="purpose", code="invalid_value")
             now = int(self.clock())
             ttl = form.get("expires_after[seconds]")
@@ -175,7 +203,7 @@ class OpenAIEmulator(ProviderEmulator):
             await form.close()
         record = FileRecord(file_id, purpose, filename, size, now, expires_at, path=path)
         self.files[file_id] = record
-        return json_response(record.as_json())
+        return json_response(self.render_file(record))
 
     async def _list_files(self, request: Request) -> Response:
         limit = parse_limit(request, default=10_000, maximum=10_000)
@@ -185,7 +213,7 @@ class OpenAIEmulator(ProviderEmulator):
         if order != "asc":
             items.reverse()
         chosen, has_more = cursor_page(items, request.query_params.get("after"), limit)
-        return json_response(list_envelope([f.as_json() for f in chosen], has_more))
+        return json_response(list_envelope([self.render_file(f) for f in chosen], has_more))
 
     def _file(self, request: Request) -> FileRecord:
         file_id = request.path_params["file_id"]
@@ -196,7 +224,7 @@ class OpenAIEmulator(ProviderEmulator):
         return record
 
     async def _get_file(self, request: Request) -> Response:
-        return json_response(self._file(request).as_json())
+        return json_response(self.render_file(self._file(request)))
 
     async def _file_content(self, request: Request) -> Response:
         record = self._file(request)
@@ -217,40 +245,91 @@ class OpenAIEmulator(ProviderEmulator):
 
     # -- batches ------------------------------------------------------------------------
 
-    async def _create_batch(self, request: Request) -> Response:
+    async def create_request(self, request: Request) -> dict[str, Any]:
+        """The create request's JSON body, checked as the API checks it on arrival."""
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             raise OpenAIError(400, "We could not parse the JSON body of your request.") from None
         if not isinstance(body, dict):
             raise OpenAIError(400, "The request body must be a JSON object.")
+        self.check_create(body)
+        return body
+
+    def check_create(self, body: dict[str, Any]) -> None:
+        """Raise the 400 a create request earns synchronously."""
         check_create(body)
-        source = self.files.get(body["input_file_id"])
-        input_path = source.path if source is not None and source.purpose == "batch" else None
-        max_bytes = self.config.max_file_bytes or MAX_FILE_BYTES
-        if source is not None and source.bytes > max_bytes:
-            raise OpenAIError(400, "File is too large.")
-        now = self.clock()
-        batch_id = "batch_" + secrets.token_hex(16)
-        schedule = Schedule.plan(self.config, now)
-        ctx = RowContext(
-            batch_id,
-            body["endpoint"],
-            int(schedule.validating_end),
-            self.config.failure_rate,
-            self.config.seed,
-        )
+
+    def window_seconds(self, body: dict[str, Any]) -> float:
+        """The completion window a (checked) create asks for, in unscaled seconds: OpenAI
+        has only 24 h, Groq takes up to 7 d."""
+        return 24 * 3600.0
+
+    async def _create_batch(self, request: Request) -> Response:
+        body = await self.create_request(request)
         expiry = body.get("output_expires_after")
         ttl = expiry.get("seconds") if isinstance(expiry, dict) else None
-        batch = BatchRecord(
-            batch_id,
+        batch = await self._start_batch(
             body["endpoint"],
             body["input_file_id"],
             body.get("metadata"),
-            int(ttl) if isinstance(ttl, int) else FILE_TTL,
+            window=self.window_seconds(body),
+            label=body["completion_window"],
+            output_ttl=int(ttl) if isinstance(ttl, int) else FILE_TTL,
+        )
+        return json_response(await self._observe(batch))
+
+    async def _start_batch(
+        self,
+        endpoint: str,
+        input_file_id: str,
+        metadata: dict[str, str] | None,
+        *,
+        window: float,
+        label: str,
+        output_ttl: int = FILE_TTL,
+        model: str | None = None,
+    ) -> BatchRecord:
+        """Record a new batch and start validating its file: what every create shares.
+        `window` is its completion window in unscaled seconds, `label` as the caller wrote
+        it; `model` the one a provider takes at create (Mistral) for lines without one."""
+        source = self.files.get(input_file_id)
+        input_path = (
+            source.path if source is not None and source.purpose == self.batch_purpose else None
+        )
+        max_bytes = self.config.max_file_bytes or MAX_FILE_BYTES
+        if source is not None and source.bytes > max_bytes:
+            raise self.too_large()
+        now = self.clock()
+        batch_id = self.new_batch_id()
+        hold = self.config.take("hold_batches")
+        schedule = Schedule.plan(self.config, now, hold=hold, window=window)
+        ctx = RowContext(
+            batch_id,
+            endpoint,
+            int(schedule.validating_end),
+            self.config.failure_rate,
+            self.config.seed,
+            await self.failing_attempts(input_path),
+            self.rules,
+            unrun_rows=self.unrun_rows,
+            model=model,
+            fakers=self.fakers,
+        )
+        fail = self.config.take("fail_batches")
+        refusal = await self._enqueue(batch_id, input_path, schedule, now, fail)
+        batch = BatchRecord(
+            batch_id,
+            endpoint,
+            input_file_id,
+            metadata,
+            output_ttl,
             schedule,
             ctx,
             input_path,
+            fail=fail,
+            refusal=refusal,
+            completion_window=label,
         )
         self.batches[batch_id] = batch
         batch.scan = asyncio.ensure_future(self._prepare(batch))
@@ -259,10 +338,52 @@ class OpenAIEmulator(ProviderEmulator):
         # has created a batch it never heard about, which crash-safe submission must handle.
         if self.config.create_delay > 0:
             await asyncio.sleep(self.config.create_delay)
-        return json_response(await self._observe(batch))
+        return batch
+
+    def status_name(self, phase: str) -> str:
+        """A phase (OpenAI's status) as the provider names it, for the emulator's state."""
+        return phase
+
+    def served_rows(self, output: bool, rows: Iterator[bytes]) -> Iterator[bytes]:
+        """The rows of an output (or error) file as the provider writes them."""
+        return rows
+
+    def line_check(self) -> LineCheck:
+        """How one input line is checked (the provider's line shape)."""
+        return check_openai_line
+
+    def new_batch_id(self) -> str:
+        return "batch_" + secrets.token_hex(16)
+
+    def too_large(self) -> Exception:
+        return OpenAIError(400, "File is too large.")
+
+    async def _enqueue(
+        self, batch_id: str, path: Path | None, schedule: Schedule, now: float, fail: bool
+    ) -> LineError | None:
+        """Hold the new batch in the queue (`kit.queue`), or refuse it as OpenAI does: a
+        batch over the enqueued-token limit of its model fails validation with
+        `token_limit_exceeded` (https://platform.openai.com/docs/guides/rate-limits).
+        OpenAI documents no code for the other limits: a 429 at create stands for them."""
+        if path is None:
+            return None
+        end = schedule.validating_end if fail else schedule.finalizing_end
+        until = min(end, schedule.expires_at)
+        refused = await self.queue.enter(batch_id, path, "body", until, now)
+        if refused is None:
+            return None
+        if refused != ENQUEUED_TOKENS:
+            msg = f"Batch queue limit reached ({refused}). Please try again later."
+            raise OpenAIError(429, msg, type="requests", code="rate_limit_exceeded")
+        limit, model = self.queue.limit(refused), self.queue.last.model
+        msg = (
+            f"Enqueued token limit reached for {model} in organization org-emulated. "
+            f"Limit: {limit:,} enqueued tokens. Please try submitting your batch again later."
+        )
+        return LineError("token_limit_exceeded", msg, None, None)
 
     async def _get_batch(self, request: Request) -> Response:
-        return json_response(await self._observe(self._batch(request)))
+        return json_response(await self.render(self.lookup(request)))
 
     async def _list_batches(self, request: Request) -> Response:
         limit = parse_limit(request, default=20, maximum=100)
@@ -272,17 +393,32 @@ class OpenAIEmulator(ProviderEmulator):
         return json_response(list_envelope(data, has_more))
 
     async def _cancel_batch(self, request: Request) -> Response:
-        batch = self._batch(request)
+        batch = self.lookup(request)
+        await self._request_cancel(batch)
+        return json_response(await self.render(batch))
+
+    def lookup(self, request: Request) -> BatchRecord:
+        """The batch the path names, or the provider's 404."""
+        return self._batch(request)
+
+    async def render(self, batch: BatchRecord) -> dict[str, Any]:
+        """The batch as the provider's get and cancel answer it."""
+        return await self._observe(batch)
+
+    async def _request_cancel(self, batch: BatchRecord) -> None:
+        """Start cancelling `batch`; the provider's 400 when it has ended already."""
         now = self.clock()
         phase, _ = await self._phase(batch, now)
         if phase.terminal:
-            msg = f"Cannot cancel a batch with status '{phase.status}'."
-            raise OpenAIError(400, msg)
+            raise self.cannot_cancel(phase.status)
         if phase.status != "cancelling":
             batch.cancelling_at = now  # the instant the phase above was computed for
+            self.queue.release(batch.id, now + batch.schedule.drain)
             if batch.scan is not None and batch.scan.done():
                 self._start_final_summary(batch, batch.scan.result())
-        return json_response(await self._observe(batch))
+
+    def cannot_cancel(self, status: str) -> Exception:
+        return OpenAIError(400, f"Cannot cancel a batch with status '{status}'.")
 
     def _batch(self, request: Request) -> BatchRecord:
         batch_id = request.path_params["batch_id"]
@@ -294,13 +430,24 @@ class OpenAIEmulator(ProviderEmulator):
     # -- lifecycle ----------------------------------------------------------------------
 
     async def _prepare(self, batch: BatchRecord) -> Scan:
-        limit = self.config.max_requests_per_batch or MAX_REQUESTS
+        limit = self.config.max_requests_per_batch or self.max_requests
         missing = (
             f"The input file '{batch.input_file_id}' does not exist or its purpose is not 'batch'."
         )
         scan = await asyncio.to_thread(
-            scan_input, batch.input_path, batch.endpoint, batch.ctx, limit, missing
+            scan_input,
+            batch.input_path,
+            batch.endpoint,
+            batch.ctx,
+            limit,
+            missing,
+            self.line_check(),
         )
+        if batch.refusal is not None:
+            scan = Scan(batch.refusal)
+        elif batch.fail and scan.error is None:
+            # The `fail_batches` knob: a valid file, failed as a whole all the same.
+            scan = Scan(LineError("emulated_failure", "Emulated batch failure.", None, None))
         self._start_final_summary(batch, scan)
         return scan
 
@@ -331,6 +478,11 @@ class OpenAIEmulator(ProviderEmulator):
         return phase_at(batch.schedule, now, total, valid, batch.cancelling_at), scan
 
     async def _observe(self, batch: BatchRecord) -> dict[str, Any]:
+        return render_batch(batch, *await self._state(batch))
+
+    async def _state(self, batch: BatchRecord) -> tuple[Phase, Scan | None, Summary | None]:
+        """The batch now: its phase, its file's validation and, once it has ended, the
+        summary its published result files were made from."""
         phase, scan = await self._phase(batch, self.clock())
         summary: Summary | None = None
         if phase.terminal and scan is not None and scan.error is None:
@@ -340,7 +492,7 @@ class OpenAIEmulator(ProviderEmulator):
             for file_id in (batch.output_file_id, batch.error_file_id):
                 if file_id is not None:
                     await self._materialize(self.files[file_id])
-        return render_batch(batch, phase, scan, summary)
+        return phase, scan, summary
 
     def _publish(self, batch: BatchRecord, phase: Phase, summary: Summary) -> None:
         if batch.final is not None:
@@ -380,6 +532,7 @@ class OpenAIEmulator(ProviderEmulator):
             assert batch.input_path is not None and batch.final is not None
             cut, reason = batch.final
             rows = iter_file_rows(batch.input_path, batch.ctx, cut, reason, record.output)
+            rows = self.served_rows(record.output, rows)
             path = self.data_dir / f"{record.id}.jsonl"
             future = asyncio.ensure_future(asyncio.to_thread(_write_rows, rechunk(rows), path))
             self._written[record.id] = future

@@ -9,7 +9,7 @@ computed once by :func:`summarize` stay true.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ from typing import Any
 import orjson
 
 from unibatch.providers.openai.rules import RULES
+from unibatch.providers.rules import RuleTable
 
 from ..kit.fakes import hex_digest, unit
 from ..kit.faults import requested_error
 from ..kit.timeline import CANCELLED, EXPIRED
-from .fakes import FAKERS, Usage
+from .fakes import FAKERS, Faker, Usage
 
 _UNRUN_MESSAGES = {
     EXPIRED: "This request could not be executed before the completion window expired.",
@@ -38,6 +39,17 @@ class RowContext:
     created: int
     failure_rate: float
     seed: int
+    # Requests that fail on this attempt with a retryable 500 (`retryable_failure_rate`).
+    flaky: frozenset[str] = frozenset()
+    # What the provider refuses per model (an OpenAI-shaped provider has its own table).
+    rules: RuleTable = RULES
+    # False: requests the batch never ran get no row (the engine marks them by the batch's
+    # end); True: OpenAI's `batch_expired` / `batch_cancelled` rows.
+    unrun_rows: bool = True
+    # The model a create named, for lines without one (Mistral).
+    model: str | None = None
+    # The answers per endpoint (a provider whose answers differ a little has its own).
+    fakers: Mapping[str, Faker] = field(default_factory=lambda: FAKERS)
 
 
 @dataclass
@@ -69,12 +81,12 @@ _UNREADABLE = {
 }
 
 
-def rule_error(body: Any) -> dict[str, Any] | None:
-    """The 400 error OpenAI answers for a body that breaks one of its rules for the model
-    (the rules unibatch's translation reads too), or None."""
+def rule_error(body: Any, rules: RuleTable = RULES) -> dict[str, Any] | None:
+    """The 400 error OpenAI (or the provider of `rules`) answers for a body that breaks one
+    of its rules for the model (the rules unibatch's translation reads too), or None."""
     if not isinstance(body, dict):
         return None
-    for violation in RULES.violations(body, str(body.get("model") or "")):
+    for violation in rules.violations(body, str(body.get("model") or "")):
         return {
             "message": violation.provider_message,
             "type": "invalid_request_error",
@@ -84,14 +96,17 @@ def rule_error(body: Any) -> dict[str, Any] | None:
     return None
 
 
+SERVER_ERROR = {
+    "message": "The server had an error while processing your request. Sorry about that!",
+    "type": "server_error",
+    "param": None,
+    "code": None,
+}
+
+
 def _http_error(ctx: RowContext, custom_id: str) -> tuple[int, dict[str, Any]]:
     if unit(ctx.seed, "status", custom_id) < 0.5:
-        return 500, {
-            "message": "The server had an error while processing your request. Sorry about that!",
-            "type": "server_error",
-            "param": None,
-            "code": None,
-        }
+        return 500, SERVER_ERROR
     return 400, {
         "message": "Emulated request failure (failure_rate).",
         "type": "invalid_request_error",
@@ -123,7 +138,7 @@ def iter_outcomes(
     The first ``cut`` requests ran (succeeded or answered an HTTP error); the rest never ran
     and carry ``reason`` (``batch_expired`` / ``batch_cancelled``).
     """
-    fake = FAKERS[ctx.endpoint]
+    fake = ctx.fakers[ctx.endpoint]
     index = 0
     with path.open("rb") as fh:
         for raw in fh:
@@ -134,6 +149,11 @@ def iter_outcomes(
             rid = hex_digest(ctx.batch_id, custom_id)
             row: dict[str, Any] = {"id": f"batch_req_{rid}", "custom_id": custom_id}
             usage: Usage | None = None
+            if index >= cut and not ctx.unrun_rows:
+                index += 1
+                continue
+            if ctx.model is not None and isinstance(obj.get("body"), dict):
+                obj["body"].setdefault("model", ctx.model)
             if index >= cut:
                 message = _UNRUN_MESSAGES[reason or EXPIRED]
                 row["response"] = None
@@ -145,7 +165,12 @@ def iter_outcomes(
                 row["response"] = {"status_code": status, "request_id": f"req_{rid}", "body": body}
                 row["error"] = None
                 ok = False
-            elif (refused := rule_error(obj.get("body"))) or fails(ctx, custom_id):
+            elif custom_id in ctx.flaky and not rule_error(obj.get("body"), ctx.rules):
+                body = {"error": SERVER_ERROR}
+                row["response"] = {"status_code": 500, "request_id": f"req_{rid}", "body": body}
+                row["error"] = None
+                ok = False
+            elif (refused := rule_error(obj.get("body"), ctx.rules)) or fails(ctx, custom_id):
                 # A rule broken is a 400 in the error file, as OpenAI answers it: the Batch
                 # API's validation at create checks only the shape of each line.
                 status, error = (400, refused) if refused else _http_error(ctx, custom_id)

@@ -7,6 +7,7 @@ line by line, keeping only the set of custom_ids.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,11 @@ def _invalid(code: str, message: str, param: str | None, line: int | None) -> Sc
     return Scan(LineError(code, message, param, line))
 
 
-def _check_line(obj: Any, lineno: int, endpoint: str, seen: set[str]) -> LineError | None:
+LineCheck = Callable[[Any, int, str, set[str]], "LineError | None"]
+
+
+def check_openai_line(obj: Any, lineno: int, endpoint: str, seen: set[str]) -> LineError | None:
+    """The first thing wrong with one input line (a parsed JSON value), as OpenAI says it."""
     if not isinstance(obj, dict):
         return LineError("invalid_json_line", "This line is not a JSON object.", None, lineno)
     custom_id = obj.get("custom_id")
@@ -115,8 +120,35 @@ def _check_line(obj: Any, lineno: int, endpoint: str, seen: set[str]) -> LineErr
     return None
 
 
+def check_bare_line(obj: Any, lineno: int, endpoint: str, seen: set[str]) -> LineError | None:
+    """A line of the APIs whose job names the endpoint (Mistral, Together):
+    `{"custom_id", "body"}`, no method or url. (Mistral calls `custom_id` optional;
+    results are matched by it, so the emulator asks for one.)"""
+    if not isinstance(obj, dict):
+        return LineError("invalid_json_line", "This line is not a JSON object.", None, lineno)
+    custom_id = obj.get("custom_id")
+    if not isinstance(custom_id, str) or not custom_id:
+        return LineError("missing", "custom_id: Field required", "custom_id", lineno)
+    if custom_id in seen:
+        msg = f"custom_id '{custom_id}' is duplicated"
+        return LineError("duplicate_custom_id", msg, "custom_id", lineno)
+    body = obj.get("body")
+    if not isinstance(body, dict):
+        return LineError("missing", "body: Field required", "body", lineno)
+    if body.get("stream") is True:
+        return LineError(
+            "invalid_request", "Streaming is not supported in batches.", "body", lineno
+        )
+    return None
+
+
 def scan_input(
-    path: Path | None, endpoint: str, ctx: RowContext, max_requests: int, missing: str
+    path: Path | None,
+    endpoint: str,
+    ctx: RowContext,
+    max_requests: int,
+    missing: str,
+    check_line: LineCheck = check_openai_line,
 ) -> Scan:
     """Validate an input file the way the real API does: stop at the first bad line.
 
@@ -137,10 +169,10 @@ def scan_input(
             except orjson.JSONDecodeError:
                 msg = "This line is not parseable as valid JSON."
                 return _invalid("invalid_json_line", msg, None, lineno)
-            error = _check_line(obj, lineno, endpoint, seen)
+            error = check_line(obj, lineno, endpoint, seen)
             if error is not None:
                 return Scan(error)
-            line_model = obj["body"]["model"]
+            line_model = obj["body"].get("model") or ctx.model
             if model is None:
                 model = line_model
             elif line_model != model:
@@ -155,7 +187,7 @@ def scan_input(
                 return _invalid("too_many_tasks", msg, None, None)
             failures += (
                 requested_error(raw) is not None
-                or bool(rule_error(obj["body"]))
+                or bool(rule_error(obj["body"], ctx.rules))
                 or fails(ctx, obj["custom_id"])
             )
     if not seen:

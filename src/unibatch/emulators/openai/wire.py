@@ -19,7 +19,7 @@ from ..kit.timeline import Phase, Schedule
 from .errors import OpenAIError
 from .fakes import Usage
 from .results import RowContext, Summary
-from .validate import Scan
+from .validate import LineError, Scan
 
 UPLOAD_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 MAX_REQUESTS = 50_000
@@ -68,12 +68,17 @@ class BatchRecord:
     schedule: Schedule
     ctx: RowContext
     input_path: Path | None
+    # Fails validation whatever its file holds (the `fail_batches` knob).
+    fail: bool = False
+    # Refused for a queue limit: fails validation with this error.
+    refusal: LineError | None = None
     scan: asyncio.Future[Scan] | None = None
     cancelling_at: float | None = None
     summaries: dict[tuple[int, str | None], asyncio.Future[Summary]] = field(default_factory=dict)
     final: tuple[int, str | None] | None = None  # the cut the published files were made from
     output_file_id: str | None = None
     error_file_id: str | None = None
+    completion_window: str = "24h"  # as the create request wrote it
 
 
 def new_file_id() -> str:
@@ -140,7 +145,7 @@ def render_batch(
     usage = summary.usage if summary is not None else Usage()
     stamps = {k: int(v) for k, v in phase.times.items()}
     created = int(batch.schedule.created)
-    window = round(batch.schedule.deadline - batch.schedule.created)  # 86400 unscaled
+    window = round(batch.schedule.deadline - batch.schedule.created)  # the window, scaled
     return {
         "id": batch.id,
         "object": "batch",
@@ -152,7 +157,7 @@ def render_batch(
             else None
         ),
         "input_file_id": batch.input_file_id,
-        "completion_window": "24h",
+        "completion_window": batch.completion_window,
         "status": phase.status,
         "output_file_id": batch.output_file_id if phase.terminal else None,
         "error_file_id": batch.error_file_id if phase.terminal else None,

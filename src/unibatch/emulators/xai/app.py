@@ -34,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..kit import Clock, EmulatorConfig, Fault, Handler, ProviderEmulator, json_response
+from . import sync
 from .batch import Timeline, XAIBatch
 from .errors import XAIError
 from .inline import add_requests
@@ -80,6 +81,7 @@ class XAIEmulator(ProviderEmulator):
 
     def api_routes(self) -> list[tuple[str, str, Handler]]:
         return [
+            ("POST", "/chat/completions", self._chat_completions),
             ("POST", "/files", self._upload),
             ("GET", "/files/{file_id}", self._get_file),
             ("DELETE", "/files/{file_id}", self._delete_file),
@@ -162,6 +164,9 @@ class XAIEmulator(ProviderEmulator):
 
     # -- files --------------------------------------------------------------------------
 
+    async def _chat_completions(self, request: Request) -> Response:
+        return await sync.chat_completions(self, request)
+
     async def _upload(self, request: Request) -> Response:
         try:
             form = await request.form(max_part_size=64 * 1024)
@@ -238,8 +243,9 @@ class XAIEmulator(ProviderEmulator):
             batch.inline_ids = {}
         else:
             limit = self.config.max_requests_per_batch or MAX_REQUESTS
+            flaky = await self.failing_attempts(source.path)
             read = await asyncio.to_thread(
-                ingest, source.path, batch.seed, batch.failure_rate, limit
+                ingest, source.path, batch.seed, batch.failure_rate, limit, flaky
             )
             batch.offsets, batch.kinds, batch.invalid = read.offsets, read.kinds, read.invalid
         self.batches[batch_id] = batch

@@ -27,7 +27,7 @@ from ..kit.faults import requested_error
 from ..openai.fakes import FAKERS
 
 # Per-request outcome decided at ingestion (one byte each, so a million requests cost 1 MB).
-OK, EMULATED_FAILURE, BAD_MAX_TOKENS, RULE_BROKEN, ASKED_ERROR = 0, 1, 2, 3, 4
+OK, EMULATED_FAILURE, BAD_MAX_TOKENS, RULE_BROKEN, ASKED_ERROR, FLAKY = 0, 1, 2, 3, 4, 5
 CANCELLED_ERROR = "Batch cancelled"
 FAILURE_MESSAGE = "Emulated request failure (failure_rate): the model could not serve it"
 # The bare error string of a request that asks to fail (`emulate-error:<status>`), in the
@@ -219,6 +219,8 @@ class XAIBatch:
             return {"batch_request_id": rid, "batch_result": {"error": message}}
         if kind == EMULATED_FAILURE:
             return {"batch_request_id": rid, "batch_result": {"error": FAILURE_MESSAGE}}
+        if kind == FLAKY:  # fails on this attempt (`retryable_failure_rate`)
+            return {"batch_request_id": rid, "batch_result": {"error": _ASKED_MESSAGES[500]}}
         if kind == ASKED_ERROR:
             return {"batch_request_id": rid, "batch_result": {"error": asked_message(body)}}
         if kind == RULE_BROKEN:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .batch import request_kind
+from .batch import FLAKY, OK, request_kind
 from .errors import XAIError
 
 SUPPORTED_URLS = frozenset({"/v1/chat/completions", "/v1/responses"})
@@ -40,7 +40,13 @@ class Ingested:
     invalid: str | None  # xAI cancels the batch with this message
 
 
-def ingest(path: Path, seed: int, failure_rate: float, max_requests: int) -> Ingested:
+def ingest(
+    path: Path,
+    seed: int,
+    failure_rate: float,
+    max_requests: int,
+    flaky: frozenset[str] = frozenset(),
+) -> Ingested:
     """Read a batch file once. Unknown models and duplicate ids reject the create (raised);
     a malformed line lets the create succeed and xAI cancels the batch with a message, as
     captured."""
@@ -78,7 +84,9 @@ def ingest(path: Path, seed: int, failure_rate: float, max_requests: int) -> Ing
             if len(offsets) > max_requests:
                 raise XAIError(400, f"A batch file may hold at most {max_requests} requests.")
             key = custom_id if isinstance(custom_id, str) else str(lineno)
-            kinds.append(request_kind(obj["body"], key, seed, failure_rate))
+            kind = request_kind(obj["body"], key, seed, failure_rate)
+            # Failing on this attempt (`retryable_failure_rate`) only where nothing else does.
+            kinds.append(FLAKY if kind == OK and key in flaky else kind)
     if not offsets:
         return broken("the file holds no requests")
     return Ingested(offsets, kinds, None)

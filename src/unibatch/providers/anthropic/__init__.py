@@ -20,6 +20,9 @@ SPEC = ProviderSpec(
     batch_limits=BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024),
     batch_discount=0.5,
     completion_window=24 * 3600,
+    # Batch requests waiting in the processing queue, over every model: 100,000 at Tier 1
+    # (https://docs.anthropic.com/en/api/rate-limits#message-batches-api).
+    queue_limits={"queued_requests": 100_000},
     finds_lost_batches=True,
     has_realtime=True,
     emulator="unibatch.emulators:AnthropicEmulator",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from typing import IO, Any
@@ -137,6 +138,43 @@ class AnthropicProvider(HttpProvider):
                 raise
         self._refused.discard(spec.tag)
         return self._job(batch)
+
+    def refused_at_create(self, error: TransientProviderError) -> str | None:
+        # Anthropic caps the batch requests waiting in its processing queue, shared by
+        # every model, and answers a create past it with a 429 `rate_limit_error`
+        # (https://docs.anthropic.com/en/api/rate-limits#message-batches-api). A 429 that
+        # speaks of the queue is that refusal; any other one is a plain rate limit.
+        if error.status_code == 429 and "queue" in str(error).lower():
+            return "queued_requests"
+        return None
+
+    # -- real time -----------------------------------------------------------------------
+
+    async def realtime(self, endpoint: str, model: str, line: RequestLine) -> ResultRow:
+        """`POST /v1/messages` with the params a batch line would carry; the answer is read
+        as the batch result it would have been (a Message, or Anthropic's error)."""
+        params = self.translator.to_native(endpoint, line.body)
+        response = await self.post_realtime("v1/messages", params)
+        try:
+            answer: Any = response.json()
+        except ValueError:
+            answer = {"error": {"type": "api_error", "message": response.text[:500]}}
+        if response.is_success:
+            result: dict[str, Any] = {"type": "succeeded", "message": answer}
+        else:
+            envelope = {
+                "type": "error",
+                "error": (answer or {}).get("error") or {},
+                "request_id": response.headers.get("request-id"),
+            }
+            result = {"type": "errored", "error": envelope}
+        # The id is the caller's, set below; parse_row reads only the result.
+        entry = orjson.dumps({"custom_id": "realtime", "result": result})
+        row = parse_row(entry, created=int(time.time()))
+        row.custom_id, row.seq, row.raw = line.custom_id, None, response.content
+        if response.is_success:
+            row.request_id = response.headers.get("request-id")
+        return row
 
     # -- find, get, cancel -------------------------------------------------------------
 

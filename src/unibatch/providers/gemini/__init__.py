@@ -19,6 +19,10 @@ SPEC = ProviderSpec(
     batch_limits=BatchLimits(max_requests=1_000_000, max_bytes=2 * 1024**3),
     batch_discount=0.5,
     completion_window=48 * 3600,
+    # Concurrent batch jobs per project: 100 (batch mode section of
+    # https://ai.google.dev/gemini-api/docs/rate-limits). Its enqueued tokens per model
+    # depend on the tier and are left to UNIBATCH_QUEUE_LIMITS.
+    queue_limits={"concurrent_batches": 100},
     finds_lost_batches=True,
     prices_as="google",
     has_realtime=True,

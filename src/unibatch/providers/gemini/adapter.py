@@ -88,6 +88,20 @@ class GeminiProvider(HttpProvider):
 
     # -- submit -----------------------------------------------------------------------
 
+    def refused_at_create(self, error: TransientProviderError) -> str | None:
+        # Batch mode limits concurrent batch jobs and enqueued tokens per model
+        # (https://ai.google.dev/gemini-api/docs/rate-limits); a create past one answers
+        # 429 RESOURCE_EXHAUSTED, as every Gemini quota does. Which limit is read from the
+        # message; a 429 that names neither is a plain rate limit.
+        if error.status_code != 429:
+            return None
+        text = str(error).lower()
+        if "concurrent" in text:
+            return "concurrent_batches"
+        if "enqueued" in text:
+            return "enqueued_tokens"
+        return None
+
     async def submit(self, spec: JobSpec, lines: AsyncIterable[RequestLine]) -> ProviderJob:
         embed = spec.endpoint == EMBEDDINGS
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
@@ -113,6 +127,28 @@ class GeminiProvider(HttpProvider):
         path = f"models/{model}:{verb}"
         headers = {"content-type": "application/json"}
         return self._job(await self._call("POST", path, content=body, headers=headers))
+
+    # -- real time --------------------------------------------------------------------
+
+    async def realtime(self, endpoint: str, model: str, line: RequestLine) -> ResultRow:
+        """`models/{model}:generateContent` (or `:embedContent`) with the request a batch
+        line would carry; the answer is read as that line's result entry would be."""
+        request = self.translator.to_native(endpoint, line.body)
+        verb = "embedContent" if endpoint == EMBEDDINGS else "generateContent"
+        path = f"{self.api_version}/models/{model.removeprefix('models/')}:{verb}"
+        response = await self.post_realtime(path, request)
+        try:
+            answer: Any = response.json()
+        except ValueError:
+            answer = {"error": {"code": response.status_code, "message": response.text[:500]}}
+        if response.is_success:
+            entry: dict[str, Any] = {"response": answer}
+        else:
+            error = (answer or {}).get("error") or {}
+            entry = {"error": {"code": response.status_code, **error}}
+        row = parse_entry(entry, None, model, response.content)
+        row.custom_id, row.seq = line.custom_id, None
+        return row
 
     async def _upload(self, spool: IO[bytes], size: int, tag: str) -> str:
         start = await self._send(

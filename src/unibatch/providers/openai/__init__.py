@@ -21,6 +21,13 @@ SPEC = ProviderSpec(
     ),
     batch_discount=0.5,
     completion_window=24 * 3600,
+    # Input tokens enqueued per model and organisation are limited by usage tier
+    # (https://platform.openai.com/docs/guides/rate-limits; an organisation's own figures
+    # are on https://platform.openai.com/settings/organization/limits). The tiers differ by
+    # a factor of a thousand, so no figure is assumed here: a lowest-tier default would
+    # hold every larger organisation to a small fraction of its queue. Until a deployment
+    # sets its figures (UNIBATCH_QUEUE_LIMITS), the first batch OpenAI refuses for the
+    # limit (`token_limit_exceeded`, at no charge) teaches it.
     finds_lost_batches=True,
     has_realtime=True,
     rules="unibatch.providers.openai.rules:RULES",

@@ -52,8 +52,14 @@ CODES: Mapping[str, bool] = {
 }
 
 
-def retryable(status_code: int | None, code: str | None, error_type: str | None = None) -> bool:
-    """Whether the failed request may succeed when sent again.
+def retryable(
+    status_code: int | None,
+    code: str | None,
+    error_type: str | None = None,
+    codes: Mapping[str, bool] = CODES,
+) -> bool:
+    """Whether the failed request may succeed when sent again; `codes` is the table of a
+    service that adds codes of its own to OpenAI's.
 
     >>> retryable(429, "rate_limit_exceeded"), retryable(429, "insufficient_quota")
     (True, False)
@@ -61,6 +67,6 @@ def retryable(status_code: int | None, code: str | None, error_type: str | None 
     (False, True)
     """
     for key in (code, error_type):
-        if key is not None and key in CODES:
-            return CODES[key]
+        if key is not None and key in codes:
+            return codes[key]
     return retryable_status(status_code)

@@ -11,19 +11,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from unibatch.providers.openai.rules import RULES
+from unibatch.providers.rules import RuleTable
 from unibatch.providers.translate import NATIVE_FLAG, Body, Translator, refuse
 from unibatch.types import Usage
 
 
 class OpenAITranslator(Translator):
+    """OpenAI bodies checked against `rules`; refusals name `provider` (a service that
+    serves OpenAI's models over OpenAI's wire format reuses this with its own table)."""
+
     # Bodies are sent as written; only a body flagged native loses its flag.
     verbatim = True
+
+    def __init__(self, provider: str = "openai", rules: RuleTable = RULES) -> None:
+        self.provider = provider
+        self.rules = rules
 
     def to_native(self, endpoint: str, body: Body) -> Body:
         if body.get(NATIVE_FLAG) is True:
             body = {k: v for k, v in body.items() if k != NATIVE_FLAG}
-        for violation in RULES.violations(body, str(body.get("model") or "")):
-            raise refuse("openai", violation.field, violation.why)
+        for violation in self.rules.violations(body, str(body.get("model") or "")):
+            raise refuse(self.provider, violation.field, violation.why)
         return body
 
     def from_native(

@@ -83,6 +83,41 @@ class XAIProvider(HttpProvider):
             found.status = BatchStatus.CANCELLING
         return found
 
+    async def realtime(self, endpoint: str, model: str, line: RequestLine) -> ResultRow:
+        """`POST /v1/chat/completions`, OpenAI's wire; the completion is brought back to a
+        plain ChatCompletion as a batch result is, an error read as a batch row's."""
+        native = self.translator.to_native(endpoint, line.body)
+        response = await self.post_realtime("chat/completions", native)
+        try:
+            answer: Any = response.json()
+        except ValueError:
+            answer = {"error": response.text[:500]}
+        if response.is_success and isinstance(answer, dict):
+            body, usage = TRANSLATOR.from_native(answer)
+            return ResultRow(
+                custom_id=line.custom_id,
+                status=RequestStatus.SUCCEEDED,
+                status_code=response.status_code,
+                body=body,
+                usage=usage,
+                request_id=body.get("id"),
+                raw=response.content,
+            )
+        # xAI's REST errors: {"code": <gRPC status in words>, "error": <message>}.
+        detail = answer if isinstance(answer, dict) else {"error": str(answer)}
+        message = str(detail.get("error") or f"HTTP {response.status_code}")
+        words = f"{detail.get('code') or ''}: {message}"
+        error = {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+        return ResultRow(
+            custom_id=line.custom_id,
+            status=RequestStatus.ERRORED,
+            status_code=response.status_code,
+            # The OpenAI error body, so the default output line reads like OpenAI's.
+            body={"error": error},
+            error=ErrorInfo("xai_error", message, error_retryable(words)),
+            raw=response.content,
+        )
+
     async def results(self, job: ProviderJob) -> AsyncIterator[list[ResultRow]]:
         token: str | None = None
         while True:
