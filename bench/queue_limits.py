@@ -8,11 +8,11 @@ queue-aware scheduler adds to each job it sends.
 Planning: a JSONL file of N chat requests for `openai/gpt-4o-mini` (short line shape,
 ~150 bytes a line) is written to a temporary directory (not timed), then a fresh child
 process reads it as `Engine.create_batch` does (`RequestReader`: parse, validate,
-translate-check, count bytes and estimated input tokens, plan jobs to half of the
-enqueued-token limit) and drops the request rows instead of storing them: the import's
-database writes are `bench/wait.py`'s subject. Printed: lines/s, the share of it spent
-counting tokens (`input_tokens` timed alone on the same bodies), jobs planned, and the
-child's peak RSS (`ru_maxrss`): flat means the same at 1M and 10M.
+translate-check, count bytes and input tokens with gpt-4o-mini's tokenizer, plan jobs to
+half of a 2,000,000-token enqueued limit) and drops the request rows instead of storing
+them: the import's database writes are `bench/wait.py`'s subject. Printed: lines/s, the
+share of it spent counting tokens (`input_tokens` timed alone on the same bodies), jobs
+planned, and the child's peak RSS (`ru_maxrss`): flat means the same at 1M and 10M.
 
 Scheduler: a store holding F jobs in flight (`submitting`) and 500 pending ones; each
 pending job is claimed (`claim_jobs`) and then marked `submitting` either as before
@@ -77,7 +77,9 @@ def plan_child(path: str) -> None:
     from unibatch.providers.registry import ProviderSet
     from unibatch.store.queue import ENQUEUED_TOKENS
 
-    settings = Settings()
+    # OpenAI assumes no limit of its own; this is a tier's gpt-4o-mini figure. With a limit
+    # in force, OpenAI requests are counted with the model's tokenizer.
+    settings = Settings(queue_limits={f"{MODEL}.{ENQUEUED_TOKENS}": 2_000_000})
     providers = ProviderSet({"OPENAI_API_KEY": "bench"})
 
     def limit(spec: Any, model: str) -> int | None:
@@ -103,7 +105,7 @@ def plan_child(path: str) -> None:
             bodies.append(orjson.loads(line)["body"])
     t0 = time.perf_counter()
     for body in bodies:
-        input_tokens("openai", "gpt-4o-mini", "/v1/chat/completions", body)
+        input_tokens("openai", "gpt-4o-mini", "/v1/chat/completions", body, exact=True)
     per_token_count = (time.perf_counter() - t0) / len(bodies)
     print(
         json.dumps(

@@ -20,6 +20,7 @@ from openai.types import Batch
 
 from tests.support.clock import ShiftedClock
 from unibatch.emulators import RunningEmulator
+from unibatch.estimate.encodings import get_encoding
 
 CHAT: Final = "/v1/chat/completions"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -657,20 +658,37 @@ def test_serve_prints_the_bound_port(tmp_path: Path) -> None:
 # -- queue limits ------------------------------------------------------------------------
 
 
+def _prompt_tokens(lines: list[str]) -> int:
+    """The prompt tokens of Chat Completions lines as OpenAI counts them (its cookbook,
+    "How to count tokens with tiktoken"): each message's strings in gpt-4o-mini's encoding,
+    3 tokens around each message, 3 that prime the reply."""
+    encode = get_encoding("o200k_base").encode_ordinary
+    total = 0
+    for line in lines:
+        for message in json.loads(line)["body"]["messages"]:
+            total += 3 + sum(len(encode(value)) for value in message.values())
+        total += 3
+    return total
+
+
 def test_a_batch_over_the_enqueued_token_limit_fails_validation(
     emulator: RunningEmulator, emulator_clock: ShiftedClock, client: OpenAI
 ) -> None:
-    # "be brief" and "question number N": 7 tokens a request; the first batch holds 70 of
-    # the 80 allowed.
-    emulator.config.update({"max_enqueued_tokens": 80, "in_progress_seconds": 2000})
-    first = submit(client, chat_lines(10, prefix="a-"))
-    second = submit(client, chat_lines(10, prefix="b-"))
+    # The emulator counts tokens with the model's tokenizer, as OpenAI does: the first
+    # batch fits under the limit, the second would pass it while the first is queued.
+    first_lines, second_lines = chat_lines(10, prefix="a-"), chat_lines(10, prefix="b-")
+    held = _prompt_tokens(first_lines)
+    limit = held + _prompt_tokens(second_lines) // 2
+    emulator.config.update({"max_enqueued_tokens": limit, "in_progress_seconds": 2000})
+    first = submit(client, first_lines)
+    second = submit(client, second_lines)
     emulator_clock.advance(1.0)  # past validation
     refused, _ = finish(client, second.id)
     assert refused.status == "failed" and refused.errors is not None
     (error,) = refused.errors.data or []
     assert error.code == "token_limit_exceeded"
-    assert "gpt-4o-mini" in (error.message or "") and "80 enqueued tokens" in (error.message or "")
+    assert "gpt-4o-mini" in (error.message or "")
+    assert f"{limit:,} enqueued tokens" in (error.message or "")
     assert client.batches.retrieve(first.id).status == "in_progress"
     # Once the first batch has ended, the queue takes the same batch again.
     emulator_clock.advance(200.0)
@@ -680,4 +698,4 @@ def test_a_batch_over_the_enqueued_token_limit_fails_validation(
     assert finish(client, again.id)[0].status == "completed"
     queue = control(emulator, "GET", "state").json()["queue"]
     assert queue["refused"] == {"enqueued_tokens": 1}
-    assert queue["peak_enqueued_tokens"] == {"gpt-4o-mini": 70}
+    assert queue["peak_enqueued_tokens"] == {"gpt-4o-mini": held}

@@ -33,7 +33,9 @@ def _lines(n: int = 100) -> list[dict]:
 
 
 def _tokens(lines: list[dict]) -> int:
-    return sum(input_tokens("openai", MODEL, line["url"], line["body"]) for line in lines)
+    return sum(
+        input_tokens("openai", MODEL, line["url"], line["body"], exact=True) for line in lines
+    )
 
 
 def _settings(fast_settings: Settings, limit: int = LIMIT) -> Settings:
@@ -171,23 +173,32 @@ async def test_status_shows_the_jobs_waiting_for_capacity_and_why(
 ) -> None:
     engine = await open_engine(sqlite_url, emulator, _settings(fast_settings))
     try:
-        batch_id = await engine.create_batch(_lines())
-        planned = len(await engine.store.jobs_of(batch_id))
+        # Few enough jobs for one pass of the worker to look at each.
+        batch_id = await engine.create_batch(_lines(40))
+        jobs = await engine.store.jobs_of(batch_id)
+        planned = len(jobs)
         await engine.run_once(batch_id=batch_id)
         batch = await engine.get_batch(batch_id)
+        sent = [j for j in await engine.store.jobs_of(batch_id) if j.phase != "pending"]
     finally:
         await engine.aclose()
-    # Two jobs of half the limit each are in flight at the provider; the rest wait.
+    # With a limit in force, OpenAI requests are counted with the model's tokenizer.
+    assert sum(job.input_tokens for job in jobs) == _tokens(_lines(40))
+    # Two jobs of at most half the limit each are in flight at the provider; the rest wait.
+    assert len(sent) == 2
+    held = sum(job.input_tokens for job in sent)
+    assert held <= LIMIT
     assert batch.waiting is not None
     assert batch.waiting.jobs == planned - 2
-    assert batch.waiting.requests == 100 - 20
+    waiting_requests = 40 - sum(job.request_count for job in sent)
+    assert batch.waiting.requests == waiting_requests
     (reason,) = batch.waiting.reasons
-    assert f"openai/{MODEL} enqueued tokens 120 in flight of a 120 limit" in reason
+    assert f"openai/{MODEL} enqueued tokens {held} in flight of a 120 limit" in reason
     env = {"UNIBATCH_DATABASE_URL": sqlite_url}
     shown = run(["status", batch_id, "--json"], env)
     assert shown.returncode == 0, shown.stderr
     waiting = json.loads(shown.stdout)["waiting_for_capacity"]
-    assert waiting == {"jobs": planned - 2, "requests": 80, "reasons": [reason]}
+    assert waiting == {"jobs": planned - 2, "requests": waiting_requests, "reasons": [reason]}
     table = run(["status", batch_id], env)
     assert "waiting for capacity" in table.stdout and "enqueued tokens" in table.stdout
 

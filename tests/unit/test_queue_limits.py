@@ -11,6 +11,7 @@ from unibatch.engine.plan import Planner
 from unibatch.engine.queue import configured_limits, scopes
 from unibatch.engine.queue_tokens import input_tokens
 from unibatch.errors import LimitError
+from unibatch.estimate.tokens import input_tokens as estimated_tokens
 from unibatch.providers.anthropic import SPEC as ANTHROPIC
 from unibatch.providers.gemini import SPEC as GEMINI
 from unibatch.providers.openai import SPEC as OPENAI
@@ -125,3 +126,20 @@ def test_the_planner_splits_jobs_at_half_the_token_limit() -> None:
     with pytest.raises(LimitError, match="about 101 input tokens") as caught:
         planner.assign(OPENAI, "gpt-4o-mini", "/v1/chat/completions", 9, "f.jsonl", 7, tokens=101)
     assert caught.value.line == 7
+
+
+def test_openai_models_are_counted_with_their_tokenizer_where_a_limit_asks_for_it() -> None:
+    # Code: far more tokens than four characters each.
+    body = _line(0, "for(i=0;i<n;i++){a[i]=b[i]*c[i];}" * 20)
+    chat = "/v1/chat/completions"
+    rough = input_tokens("openai", "gpt-4o-mini", chat, body)
+    exact = input_tokens("openai", "gpt-4o-mini", chat, body, exact=True)
+    assert exact == estimated_tokens("openai", "gpt-4o-mini", chat, body)
+    assert exact > rough * 1.3
+    # OpenAI's models on Azure count alike; providers without a tokenizer of theirs keep
+    # the approximation.
+    assert input_tokens("azure", "gpt-4o-mini", chat, body, exact=True) == exact
+    assert input_tokens("anthropic", "claude-sonnet-4-5", chat, body, exact=True) == rough
+    limited = Planner("b", 0.0, token_limit=lambda spec, model: 10_000)
+    assert limited.counts_tokens(OPENAI, "gpt-4o-mini")
+    assert not Planner("b", 0.0).counts_tokens(OPENAI, "gpt-4o-mini")

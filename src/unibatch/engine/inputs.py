@@ -201,7 +201,8 @@ class RequestReader:
         # The size counts the line as the provider will see it (translated, with envelope).
         size = adapter.line_bytes(RequestLine(custom_id, body, seq), data)
         inputs = embedding_inputs(body) if endpoint == EMBEDDINGS else 1
-        tokens = input_tokens(spec.name, bare_model, endpoint, body)
+        exact = self.planner.counts_tokens(spec, bare_model)
+        tokens = input_tokens(spec.name, bare_model, endpoint, body, exact=exact)
         if self.meter is not None:
             self.meter.add(spec.name, bare_model, endpoint, body)
         key = hashed = None

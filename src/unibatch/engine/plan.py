@@ -136,17 +136,25 @@ class Planner:
                     "allows (see the README's section on the provider)"
                 )
 
-    def _budget(
-        self, provider: ProviderSpec, model: str, tokens: int, path: str | None, line: int | None
-    ) -> int | None:
-        """The most tokens a job of `model` may hold; a request over the whole limit is
-        refused, as the provider would refuse every batch holding it."""
+    def counts_tokens(self, provider: ProviderSpec, model: str) -> bool:
+        """Whether an enqueued-token limit is in force for `model`: its requests are then
+        worth counting exactly where unibatch can (`unibatch.engine.queue_tokens`)."""
+        return self._budget_of(provider, model) is not None
+
+    def _budget_of(self, provider: ProviderSpec, model: str) -> int | None:
         key = (provider.name, model)
         if key not in self._budgets:
             limit = self.token_limit(provider, model)
             budget = None if limit is None else max(1, int(limit * self.token_share))
             self._budgets[key] = budget
-        budget = self._budgets[key]
+        return self._budgets[key]
+
+    def _budget(
+        self, provider: ProviderSpec, model: str, tokens: int, path: str | None, line: int | None
+    ) -> int | None:
+        """The most tokens a job of `model` may hold; a request over the whole limit is
+        refused, as the provider would refuse every batch holding it."""
+        budget = self._budget_of(provider, model)
         if budget is not None and tokens > budget / self.token_share:
             raise LimitError(
                 f"request has about {tokens:,} input tokens, more than {provider.name}'s "

@@ -129,7 +129,7 @@ async def _split(ctx: Context, job: JobRecord, limit: Limit) -> None:
     async for chunk in ctx.store.job_requests(job.id, _SPLIT_CHUNK):
         for seq, custom_id, body in chunk:
             data = orjson.loads(codec.json_bytes(body) or b"{}")
-            tokens = input_tokens(job.provider, job.model, job.endpoint, data)
+            tokens = input_tokens(job.provider, job.model, job.endpoint, data, exact=by_tokens)
             if by_tokens and tokens > limit.value:
                 error = (
                     f"request {custom_id!r} has about {tokens:,} input tokens, more than "

@@ -134,7 +134,8 @@ class Moves:
             spec = ctx.providers.spec(provider)
             if self._realtime and not spec.has_realtime:
                 raise InputError(f"{provider} has no real-time endpoint in unibatch")
-            tokens = input_tokens(provider, bare, row["endpoint"], body)
+            exact = self._planner.counts_tokens(spec, bare)
+            tokens = input_tokens(provider, bare, row["endpoint"], body, exact=exact)
             job_id = self._planner.assign(
                 spec, bare, row["endpoint"], size, inputs=inputs, tokens=tokens
             )

@@ -58,7 +58,7 @@ class ProviderEmulator(abc.ABC):
         self.faults = FaultPlan(self.config)
         self.requests_seen: Counter[str] = Counter()
         self.realtime = RealtimeGate(self.config, self.clock)
-        self.queue = QueueGate(self.config)
+        self.queue = QueueGate(self.config, self.name)
         # Per concrete path ("GET /openai/v1/batches/batch_1"): how often one provider
         # batch was polled, say (a benchmark checks that many workers poll each once).
         self.calls_by_path: Counter[str] = Counter()

@@ -8,8 +8,10 @@ validation with `token_limit_exceeded`; Anthropic and Gemini answer the create w
 429). The gate records the most it ever held, so a test can assert a limit was never
 passed.
 
-Tokens are counted as the engine's estimate counts them (`unibatch.engine.queue_tokens`,
-about four characters of text a token), as a provider counts with its own tokenizer.
+Tokens are counted as the engine counts them (`unibatch.engine.queue_tokens`): an
+emulator of OpenAI's models counts with the model's tokenizer, as OpenAI does; the
+others with the engine's approximation (about four characters of text a token), standing
+for a tokenizer of their own that nobody outside the provider has.
 """
 
 from __future__ import annotations
@@ -46,20 +48,22 @@ class Usage:
     until: float = float("inf")
 
 
-def usage_of_lines(lines: Any, body_of: Any = None) -> Usage:
-    """The queue usage of parsed request lines (the body under `body`, or `body_of(line)`)."""
+def usage_of_lines(lines: Any, body_of: Any = None, provider: str = "") -> Usage:
+    """The queue usage of parsed request lines (the body under `body`, or `body_of(line)`),
+    counted as the engine counts `provider`'s requests with the tokenizer it has."""
     model, tokens, count = "", 0, 0
     for line in lines:
         body = body_of(line) if body_of is not None else line.get("body")
         if not isinstance(body, dict):
             continue
         model = model or str(body.get("model") or "")
-        tokens += input_tokens("", model, "", body)
+        endpoint = str(line.get("url") or "") if isinstance(line, dict) else ""
+        tokens += input_tokens(provider, model, endpoint, body, exact=True)
         count += 1
     return Usage(model, tokens, count)
 
 
-def usage_of_file(path: Path, key: str | None = "body") -> Usage:
+def usage_of_file(path: Path, key: str | None = "body", provider: str = "") -> Usage:
     """The queue usage of a JSONL file of requests: each line's `key` is the request
     (OpenAI's `body`, Anthropic's `params`), or the whole line when `key` is None."""
 
@@ -72,14 +76,16 @@ def usage_of_file(path: Path, key: str | None = "body") -> Usage:
                     except orjson.JSONDecodeError:
                         continue
 
-    return usage_of_lines(lines(), lambda line: line if key is None else line.get(key))
+    return usage_of_lines(lines(), lambda line: line if key is None else line.get(key), provider)
 
 
 class QueueGate:
     """The batches a provider holds in its queue, checked against the knobs."""
 
-    def __init__(self, config: EmulatorConfig) -> None:
+    def __init__(self, config: EmulatorConfig, provider: str = "") -> None:
         self.config = config
+        # Whose tokenizer counts the requests (`usage_of_lines`).
+        self.provider = provider
         self.held: dict[str, Usage] = {}
         self.peak_tokens: Counter[str] = Counter()
         self.peak_requests = 0
@@ -137,7 +143,7 @@ class QueueGate:
         thread), held until `until`; the limit refused, or None (also when no knob is set)."""
         if not self.active:
             return None
-        usage = await asyncio.to_thread(usage_of_file, path, key)
+        usage = await asyncio.to_thread(usage_of_file, path, key, self.provider)
         usage.until = until
         return self.admit(batch_id, usage, now)
 
