@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncGenerator, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from unibatch.config import Settings
 from unibatch.engine import Engine
@@ -24,11 +24,13 @@ from unibatch.engine.core import ProgressCallback
 from unibatch.engine.deadline import Deadline
 from unibatch.engine.inputs import Source
 from unibatch.engine.retry import RetryOutcome
-from unibatch.estimate import Estimate, Estimator
 from unibatch.gateway.accounting import result_hooks
 from unibatch.pricing import Pricer
 from unibatch.providers.registry import ProviderSet, split_model
 from unibatch.types import Batch, Result
+
+if TYPE_CHECKING:
+    from unibatch.estimate import Estimate
 
 T = TypeVar("T")
 
@@ -184,6 +186,9 @@ class AsyncClient:
         >>> for m in ub.estimate("requests.jsonl", models=["openai/gpt-4o-mini"]).models:
         ...     print(m.model, m.input_tokens, m.batch_cost)      # doctest: +SKIP
         """
+        # Imported here: the tokenizer costs start-up time and memory that only estimates need.
+        from unibatch.estimate import Estimator
+
         settings = self._settings or Settings()
         estimator = Estimator(Pricer.from_settings(settings), models)
         if cache and not isinstance(requests, str | Path | Sequence):

@@ -147,3 +147,27 @@ def test_database_url_is_the_settings_one(
         monkeypatch.setenv(name, value)
     assert database_url() == Settings().database_url
     assert database_url("sqlite:///given.db") == "sqlite:///given.db"
+
+
+def test_the_engine_loads_no_tokenizer_and_no_metrics_collector() -> None:
+    # The tokenizer (~10 MB) is for estimates, spend caps and exact queue counts only; the
+    # metrics collector reads the store at scrape time, in the gateway.
+    code = "import unibatch.client, unibatch.engine.core, unibatch.providers.http"
+    names = ("tiktoken", "unibatch.estimate", "unibatch.metrics.collector")
+    loaded = _loaded_after(code, names=names)
+    assert [n for n in loaded if n in names] == []
+
+
+def test_the_decoder_helper_loads_no_store_and_no_cli_tools() -> None:
+    # What the ingest decoder helper loads before its first job (`unibatch.decode.process`).
+    from unibatch.decode.process import _START
+
+    code = (
+        _START.replace("main()", "")
+        + "\nfrom unibatch.providers.registry import ProviderSet\n"
+        + "ProviderSet({'OPENAI_API_KEY': 'k'}).get('openai')"
+    )
+    # `trio` itself is in sys.modules as None (blocked); its modules are not there.
+    names = ("sqlalchemy", "tiktoken", "trio._core", "rich", "click", "pydantic_settings")
+    loaded = _loaded_after(code, names=names)
+    assert [n for n in loaded if n in names] == []

@@ -26,11 +26,14 @@ from unibatch.providers.base import ProviderJob
 
 log = logging.getLogger("unibatch.decode")
 _READ_LIMIT = 2 * 1024 * 1024
-# `python -m unibatch.decode.child`, minus httpx's command-line tool: httpx imports it
-# (with rich, pygments and click, ~6 MB of the helper's ~35) whenever they are installed,
-# as they are with our CLI, and the helper never runs it. httpx falls back to a stub.
+# `python -m unibatch.decode.child`, minus httpx's command-line tool and trio: httpx
+# imports its tool (with rich, pygments and click, ~6 MB of the helper's ~35) whenever
+# they are installed, as they are with our CLI, and httpcore imports trio (~4 MB) whenever
+# it is installed (selenium brings it, say); the helper uses neither and runs on asyncio.
+# Both fall back as when the package is missing.
 _START = (
-    "import sys; sys.modules['httpx._main'] = None; from unibatch.decode.child import main; main()"
+    "import sys; sys.modules['httpx._main'] = None; sys.modules['trio'] = None; "
+    "from unibatch.decode.child import main; main()"
 )
 
 

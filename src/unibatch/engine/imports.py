@@ -36,7 +36,6 @@ from unibatch.errors import (
     InputError,
     UnknownProviderError,
 )
-from unibatch.estimate.meter import CostMeter
 from unibatch.store.imports import IMPORTING, ImportLostError
 from unibatch.types import BatchError
 
@@ -159,6 +158,12 @@ async def import_requests(
         token_limit=await token_limits(ctx),
         token_share=JOB_SHARE,
     )
+    meter = None
+    if batch.get("max_cost") is not None:
+        # Imported here: the tokenizer is loaded only by batches with a spend cap.
+        from unibatch.estimate.meter import CostMeter
+
+        meter = CostMeter(ctx.pricer)
     reader = RequestReader(
         source,
         batch_id=batch_id,
@@ -167,7 +172,7 @@ async def import_requests(
         model=model,
         chunk=ctx.settings.ingest_chunk,
         namespace=None if cache is None else namespace,
-        meter=None if batch.get("max_cost") is None else CostMeter(ctx.pricer),
+        meter=meter,
     )
     chunks: Iterator[list[RequestRow] | Unplanned] = (
         reader.iter_chunks() if cache is None else reader.iter_unplanned()

@@ -10,7 +10,6 @@ import orjson
 from unibatch.engine import Engine
 from unibatch.engine.limits import line_too_deep
 from unibatch.errors import UnknownProviderError, UnpricedModelError
-from unibatch.estimate.meter import CostMeter
 from unibatch.gateway.models import (
     BatchCost,
     BatchErrorItem,
@@ -187,6 +186,9 @@ def estimate_cost(
     make it: the prompt's tokens in, max_tokens out for each choice asked for. Lines the
     engine will reject are skipped here; it names them. Raises `UnpricedModelError` for a
     model without a known price."""
+    # Imported here: the tokenizer is loaded by the first create that needs an estimate.
+    from unibatch.estimate.meter import CostMeter
+
     meter = CostMeter(pricer, default_output=default_max_tokens)
     for line in lines:
         body = line.get("body") if isinstance(line, Mapping) else None

@@ -14,8 +14,7 @@ from fastapi.responses import Response
 
 from unibatch.gateway.deps import GatewayDep
 from unibatch.gateway.errors import APIError
-from unibatch.metrics import render
-from unibatch.metrics.collector import CONTENT_TYPE_LATEST
+from unibatch.metrics.collector import CONTENT_TYPE_LATEST, render
 
 router = APIRouter()
 

@@ -1,23 +1,6 @@
 """Prometheus metrics: what each process counts (`counters`) and fleet-wide aggregates
-read from the store at scrape time (`collector`)."""
+read from the store at scrape time (`collector`).
 
-from __future__ import annotations
-
-from unibatch.metrics.collector import StoreCollector, render
-from unibatch.metrics.counters import (
-    INGESTED_ROWS,
-    LEASE_TAKEOVERS,
-    PROVIDER_CALLS,
-    PROVIDER_SECONDS,
-    REALTIME_SENDS,
-)
-
-__all__ = [
-    "INGESTED_ROWS",
-    "LEASE_TAKEOVERS",
-    "PROVIDER_CALLS",
-    "PROVIDER_SECONDS",
-    "REALTIME_SENDS",
-    "StoreCollector",
-    "render",
-]
+Nothing is imported here: the counters are imported by the provider HTTP client, which
+the ingest decoder helper loads too, and the collector reads the store (SQLAlchemy), which
+that helper must not carry (`unibatch.decode`)."""
