@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from unibatch.errors import ConfigurationError
+from unibatch.store import fresh
 from unibatch.store.bulk_read import sqlite_file
 from unibatch.store.lite import head_revision
 from unibatch.store.ops import Store
@@ -166,12 +167,18 @@ def _upgrade(sync_conn: sa.Connection) -> None:
     command.upgrade(cfg, "head")
 
 
+def _create_or_upgrade(sync_conn: sa.Connection) -> None:
+    # A new SQLite file is made from the schema snapshot, without Alembic (`store.fresh`).
+    if not fresh.create(sync_conn):
+        _upgrade(sync_conn)
+
+
 async def upgrade(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         if await conn.run_sync(_up_to_date):
             return
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(_create_or_upgrade)
 
 
 async def open_store(url: str, *, migrate: bool = True) -> Store:
