@@ -639,13 +639,19 @@ class Store(DeadlineOps, QueueOps, RealtimeOps, WebhookOps, Transitions, Imports
                 return None
             for spec in fill:
                 await _fill_missing(conn, spec, now)
+            # One scan of the results for the totals, read first: with every request
+            # succeeded, no round has anything to move (failover, deadline and retries
+            # take unsucceeded requests only) and their queries are not run.
+            sums = await self._status_sums(conn, batch_id)
+            unsucceeded = sum(int(row[1]) for row in sums if row[0] != "succeeded")
             if cancelled:
+                # Changes no count or sum of the totals.
                 await conn.execute(
                     results.update()
                     .where(results.c.batch_id == batch_id, results.c.status == "cancelled")
                     .values(retryable=False)
                 )
-            elif await _plan_round(conn, batch_id, retries, failover, deadline):
+            elif unsucceeded and await _plan_round(conn, batch_id, retries, failover, deadline):
                 await conn.execute(
                     batches.update()
                     .where(batches.c.id == batch_id)
@@ -653,7 +659,8 @@ class Store(DeadlineOps, QueueOps, RealtimeOps, WebhookOps, Transitions, Imports
                 )
                 await enqueue_event(conn, batch_id, RETRYING, now)
                 return "retrying"
-            totals = await self._totals(conn, batch_id)
+            # Nothing moved: the sums read above are the batch's.
+            totals = await self._totals(conn, batch_id, sums)
             # The jobs that hold requests now: a job whose requests all went to follow-up
             # jobs (expired, say) no longer decides how the batch ended.
             holding = sa.select(requests.c.job_id).where(requests.c.job_id == jobs.c.id).exists()
@@ -701,8 +708,9 @@ class Store(DeadlineOps, QueueOps, RealtimeOps, WebhookOps, Transitions, Imports
             "cost": totals["cost_input"] + totals["cost_output"],
         }
 
-    async def _totals(self, conn: AsyncConnection, batch_id: str) -> Row:
-        rows = (
+    async def _status_sums(self, conn: AsyncConnection, batch_id: str) -> list[Any]:
+        """Per result status of the batch: the count, then the sums of tokens and cost."""
+        return list(
             await conn.execute(
                 sa.select(
                     results.c.status,
@@ -718,7 +726,14 @@ class Store(DeadlineOps, QueueOps, RealtimeOps, WebhookOps, Transitions, Imports
                 .where(results.c.batch_id == batch_id)
                 .group_by(results.c.status)
             )
-        ).all()
+        )
+
+    async def _totals(
+        self, conn: AsyncConnection, batch_id: str, sums: list[Any] | None = None
+    ) -> Row:
+        """The batch's totals: its results' (`sums`, read again when not given) plus every
+        attempt retries replaced."""
+        rows = sums if sums is not None else await self._status_sums(conn, batch_id)
         totals: Row = dict.fromkeys(
             (
                 "succeeded",
