@@ -2,16 +2,16 @@
 
 Where a limit is in force for an OpenAI model (OpenAI, or OpenAI's models on Azure), the
 count is exact: the request is counted with the model's own tokenizer as OpenAI counts a
-prompt (`unibatch.estimate.tokens`), about 14 µs a line. Everywhere else, and for OpenAI
+prompt (`unibatch.estimate.tokens`), 7-14 µs a line. Everywhere else, and for OpenAI
 when no limit asks for it, the count is an approximation: about four characters of the
 request's text a token, the rule of thumb OpenAI gives for English text
 (https://help.openai.com/en/articles/4936856-what-are-tokens-and-how-to-count-them),
 about 2 µs a line. The other providers publish no offline tokenizer (Anthropic, Gemini)
 or none for their batch queue (xAI, Mistral, ...). The text is every string in the body
 except the model's name: message contents, system prompts, tool definitions, embedding
-inputs. It errs on the high side for English prose and on the low side for code and for
-languages with long words. Either count reads the body once, so planning a file of
-millions of lines stays flat in memory.
+inputs. It is close for English prose (less the few tokens each message adds) and low
+for code and for most other languages. Either count reads the body once, so planning a
+file of millions of lines stays flat in memory.
 """
 
 from __future__ import annotations
