@@ -43,12 +43,12 @@ from unibatch.store.queue import QueueOps
 from unibatch.store.realtime import RealtimeOps
 from unibatch.store.records import BatchRecord, JobRecord
 from unibatch.store.retries import (
+    BATCH_ATTEMPT_SUMS,
     Chooser,
     FollowUp,
     RetryPlan,
     attempt_sums,
     attempt_sums_of,
-    attempt_sums_query,
     create_follow_up,
     history,
     plan_deadline,
@@ -233,7 +233,7 @@ def state_of(conn: sa.Connection, row: Mapping[str, Any]) -> BatchState:
     progress: list[Row] = []
     if not record.status.terminal:
         progress = [dict(r) for r in conn.execute(_PROGRESS, key).mappings()]
-        sums = conn.execute(attempt_sums_query([record.id]))
+        sums = conn.execute(BATCH_ATTEMPT_SUMS, key)
         progress += _retried_rows(attempt_sums_of(sums))
     return BatchState(record, job_records, progress)
 

@@ -242,14 +242,23 @@ async def _move(
     return int(gone.rowcount)
 
 
-def attempt_sums_query(batch_ids: Sequence[str]) -> sa.Select[Any]:
-    """The statement of `attempt_sums` (for synchronous reads too: `attempt_sums_of`)."""
+def _attempt_sums(where: sa.ColumnElement[bool]) -> sa.Select[Any]:
     a = attempts.c
     return (
         sa.select(a.batch_id, *(sa.func.coalesce(sa.func.sum(a[n]), 0) for n in SUMMED))
-        .where(a.batch_id.in_(list(batch_ids)))
+        .where(where)
         .group_by(a.batch_id)
     )
+
+
+def attempt_sums_query(batch_ids: Sequence[str]) -> sa.Select[Any]:
+    """The statement of `attempt_sums` (for synchronous reads too: `attempt_sums_of`)."""
+    return _attempt_sums(attempts.c.batch_id.in_(list(batch_ids)))
+
+
+# One batch's sums, for the bound parameter `batch_id`. Built once: building the statement
+# on every read of a running batch (each poll of the gateway, say) cost more than running it.
+BATCH_ATTEMPT_SUMS = _attempt_sums(attempts.c.batch_id == sa.bindparam("batch_id"))
 
 
 def attempt_sums_of(rows: Iterable[Sequence[Any]]) -> dict[str, Row]:
