@@ -1,8 +1,8 @@
 """A new SQLite database gets the newest schema in one step instead of every migration.
 
 Running the migrations on a new file costs about half a second (loading Alembic and its
-operations, then eighteen migrations, several of which rebuild tables because SQLite
-cannot alter columns in place): a third of a first `unibatch submit` of 100,000 lines.
+operations, then every migration, several of which rebuild tables because SQLite
+cannot alter columns in place): a sixth of a first `unibatch submit` of 100,000 lines.
 `sqlite_schema.sql` holds the schema the migrations produce, statement for statement as
 SQLite stores it (`sqlite_master`), and the revision it is of. A new, empty file gets
 those statements and that revision in one transaction; the result is the database the
