@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _bytecode import compile_unibatch
 from ingest import TOPICS, Emulator, log
 from rich.console import Console
 from rich.table import Table
@@ -245,6 +246,7 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.01, help="emulator time scale")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (medians shown)")
     opts = parser.parse_args()
+    compile_unibatch()
     if opts.repeat < 1:
         parser.error("--repeat takes a count >= 1")
     results = [run_size(n, opts) for n in opts.requests or [100_000]]

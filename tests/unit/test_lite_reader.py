@@ -1,5 +1,5 @@
-"""`store.lite.Reader` (the standard library's sqlite3, for `unibatch status` and
-`results`) reads the records the store's own operations read, and declines what only
+"""`store.lite.Reader` (the standard library's sqlite3, for `unibatch status`, `list`
+and `results`) reads the records the store's own operations read, and declines what only
 `open_store` may open."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from unibatch.config import Settings
 from unibatch.decode.records import records
 from unibatch.engine import Engine
-from unibatch.engine.views import batch_view, view
+from unibatch.engine.views import batch_view, list_views, view
 from unibatch.pricing import Rates
 from unibatch.providers.base import ResultRow
 from unibatch.providers.registry import ProviderSet
@@ -139,3 +139,29 @@ async def test_declines_what_open_store_must_open(
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '0001'")
     assert Reader.open(sqlite_url) is None
+
+
+async def test_lists_what_the_store_lists(engine: Engine, sqlite_url: str) -> None:
+    made = [await engine.create_batch(_lines(2, "openai/gpt-4o-mini")) for _ in range(4)]
+    # One ended, one being imported (hidden), the rest pending; two share a creation time,
+    # which the id orders.
+    async with engine.store.engine.begin() as conn:
+        await conn.execute(
+            batches.update().where(batches.c.id == made[0]).values(status="completed")
+        )
+        await conn.execute(
+            batches.update().where(batches.c.id == made[1]).values(status="validating")
+        )
+        await conn.execute(
+            batches.update().where(batches.c.id.in_(made[2:])).values(created_at=5.0)
+        )
+    reader = Reader.open(sqlite_url)
+    assert reader is not None
+    try:
+        for status, limit in ((None, 50), (None, 2), ("pending", 50), ("completed", 1)):
+            listed = [view(*s) for s in reader.list_states(status=status, limit=limit)]
+            assert listed == await list_views(engine.store, status=status, limit=limit)
+        newest = [state[0].id for state in reader.list_states(status=None, limit=9)]
+        assert newest == [made[0], max(made[2:]), min(made[2:])]
+    finally:
+        reader.close()

@@ -1,4 +1,4 @@
-"""`unibatch status` and `results` are answered before typer loads (`cli.quick`) only
+"""`unibatch status`, `list` and `results` are answered before typer loads (`cli.quick`) only
 for arguments read there as click reads them; anything else goes to typer."""
 
 from __future__ import annotations
@@ -43,3 +43,25 @@ OPTIONS = {"--database": "database", "-o": "output", "--output": "output", "--fo
 )
 def test_arguments(argv: list[str], expected: dict[str, Any] | None) -> None:
     assert parse(argv, "results", ["--partial"], OPTIONS) == expected
+
+
+LIST_OPTIONS = {"--database": "database", "--status": "status", "--limit": "limit"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["list"], {"--json": False}),
+        (
+            ["list", "--json", "--status=completed", "--limit", "5"],
+            {"--json": True, "status": "completed", "limit": "5"},
+        ),
+        (["list", "ubb_1"], None),  # list takes no argument
+        (["list", "--limit"], None),
+        (["list", "--help"], None),
+        (["list", "--status", "--json"], None),
+        (["status", "ubb_1"], None),
+    ],
+)
+def test_a_command_without_an_argument(argv: list[str], expected: dict[str, Any] | None) -> None:
+    assert parse(argv, "list", ["--json"], LIST_OPTIONS, takes_arg=False) == expected

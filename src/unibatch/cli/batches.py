@@ -313,6 +313,10 @@ async def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List batches, newest first."""
+    from unibatch.cli.quick import show_list
+
+    if show_list(status, str(limit), database, as_json):  # SQLite, read without SQLAlchemy
+        return
     # From the store, as `status`.
     from unibatch.engine.views import list_views
     from unibatch.store.db import open_store

@@ -1,10 +1,11 @@
-"""`unibatch status` and `results` without typer, click, rich or SQLAlchemy.
+"""`unibatch status`, `list` and `results` without typer, click, rich or SQLAlchemy.
 
 typer and click take about 0.1 s of CPU to import, rich about as much, SQLAlchemy 0.2 s:
 together several times the 0.3 s a status should take (bench/startup.py), and a third of
 an export of 100,000 results (bench/export.py). `run` answers `status BATCH_ID [--json]
-[--database URL]` and `results BATCH_ID [-o FILE] [--format F] [--partial] [--database
-URL]` on a SQLite store at the newest schema with the standard library's `sqlite3`
+[--database URL]`, `list [--status S] [--limit N] [--json] [--database URL]` and
+`results BATCH_ID [-o FILE] [--format F] [--partial] [--database URL]` on a SQLite
+store at the newest schema with the standard library's `sqlite3`
 (`store.lite`) and prints what the typer commands print. Anything else (other
 arguments, `--help`, PostgreSQL, a database to create or upgrade, no such batch, a
 batch not finished, an error) it leaves, having printed nothing, to the typer commands,
@@ -25,14 +26,21 @@ from unibatch.dburl import database_url
 from unibatch.engine.views import view
 from unibatch.errors import ConfigurationError
 from unibatch.store.lite import Reader
+from unibatch.types import BatchStatus
 
 
 def parse(
-    argv: list[str], command: str, flags: Sequence[str], options: dict[str, str]
+    argv: list[str],
+    command: str,
+    flags: Sequence[str],
+    options: dict[str, str],
+    *,
+    takes_arg: bool = True,
 ) -> dict[str, Any] | None:
-    """`argv` of `command ARG` with `flags` and `options` (each spelling to its name), as
-    click reads them: {"arg": ARG, name: value, flag: True}; None for anything else
-    (another command, `--help`, an unknown option, a value that looks like an option)."""
+    """`argv` of `command ARG` (of `command` alone without `takes_arg`) with `flags` and
+    `options` (each spelling to its name), as click reads them: {"arg": ARG, name: value,
+    flag: True}; None for anything else (another command, `--help`, an unknown option, a
+    value that looks like an option, a missing or extra argument)."""
     if not argv or argv[0] != command:
         return None
     found: dict[str, Any] = dict.fromkeys(flags, False)
@@ -49,11 +57,11 @@ def parse(
                 if value.startswith("-"):
                     return None
             found[options[spelling]] = value
-        elif arg.startswith("-") or "arg" in found:
+        elif arg.startswith("-") or "arg" in found or not takes_arg:
             return None
         else:
             found["arg"] = arg
-    return found if "arg" in found else None
+    return found if "arg" in found or not takes_arg else None
 
 
 def _reader(database: str | None) -> Reader | None:
@@ -89,6 +97,42 @@ def show_status(batch_id: str, database: str | None, as_json: bool) -> bool:
     else:
         sys.stdout.write(text)
     return True
+
+
+def show_list(status: str | None, limit: str | None, database: str | None, as_json: bool) -> bool:
+    """Print the batches as `unibatch list` does; False, having printed nothing, where
+    the store must be opened by `open_store`, or the typer command must report a status
+    or limit it does not take."""
+    if status is not None and status not in BatchStatus._value2member_map_:
+        return False
+    count = 50 if limit is None else _count(limit)
+    if count is None:
+        return False
+    reader = _reader(database)
+    if reader is None:
+        return False
+    try:
+        states = reader.list_states(status=status, limit=count)
+    except sqlite3.Error:
+        return False
+    finally:
+        reader.close()
+    batches = [view(*state) for state in states]
+    if as_json:
+        print_json([batch.as_dict() for batch in batches])
+    else:
+        from unibatch.cli.render import batch_table, print_table
+
+        print_table(batch_table(batches))
+    return True
+
+
+def _count(text: str) -> int | None:
+    # As click reads an int option: optional sign, digits, surrounding space.
+    try:
+        return int(text.strip(), 10)
+    except ValueError:
+        return None
 
 
 async def export_results(
@@ -132,16 +176,23 @@ def _notice(text: str) -> None:
 
 
 def run(argv: list[str]) -> bool:
-    """Answer `argv` here if it is a `status` or `results` this module can do; whether
-    it did."""
+    """Answer `argv` here if it is a `status`, `list` or `results` this module can do;
+    whether it did."""
     status = parse(argv, "status", ["--json"], {"--database": "database"})
+    listing = parse(
+        argv,
+        "list",
+        ["--json"],
+        {"--database": "database", "--status": "status", "--limit": "limit"},
+        takes_arg=False,
+    )
     results = parse(
         argv,
         "results",
         ["--partial"],
         {"--database": "database", "-o": "output", "--output": "output", "--format": "format"},
     )
-    if status is None and results is None:
+    if status is None and listing is None and results is None:
         return False
     try:
         logs.level_name("WARNING")  # a bad log level is the typer command's to report
@@ -149,6 +200,10 @@ def run(argv: list[str]) -> bool:
         return False
     if status is not None:
         return show_status(status["arg"], status.get("database"), status["--json"])
+    if listing is not None:
+        return show_list(
+            listing.get("status"), listing.get("limit"), listing.get("database"), listing["--json"]
+        )
     assert results is not None
     fmt, output = results.get("format", "openai"), results.get("output")
     if fmt not in ("openai", "unified") or not _writable(output):

@@ -1,11 +1,11 @@
 """Reading a SQLite store with the standard library's `sqlite3`, for the commands that
-only read it (`unibatch status`, `results`).
+only read it (`unibatch status`, `list`, `results`).
 
 Importing SQLAlchemy alone takes about 0.2 s of CPU, more than the whole of `status`
 may take (bench/startup.py). A reader opens an existing database that is at the newest
 schema, or nothing: a missing file, another schema version, a URL with options or a
 PostgreSQL one is left to `open_store`, which creates, upgrades and reports. Its
-queries are those of `Store.get_batch`, `jobs_of` and `progress`, in SQL;
+queries are those of `Store.get_batch`, `list_batches`, `jobs_of` and `progress`, in SQL;
 tests/unit/test_lite_reader.py checks both give the same records.
 """
 
@@ -29,6 +29,10 @@ _JSON = ("metadata", "errors", "fallback_models")
 # `validating` while being imported: hidden as `Store.get_batch` hides it.
 _BATCH = "SELECT * FROM batches WHERE id = ? AND status != 'validating'"
 _JOBS = "SELECT * FROM jobs WHERE batch_id = ? ORDER BY id"
+# Newest first, as `Store.list_batches`; `{}` takes the status filter.
+_LIST = (
+    "SELECT * FROM batches WHERE status != 'validating'{} ORDER BY created_at DESC, id DESC LIMIT ?"
+)
 _PROGRESS = (
     "SELECT job_id, status, count(*) AS n,"
     " coalesce(sum(input_tokens), 0) AS input_tokens,"
@@ -121,15 +125,30 @@ class Reader:
             row = self.conn.execute(_BATCH, (batch_id,)).fetchone()
             if row is None:
                 return None
-            batch = BatchRecord.from_row(_decoded(row))
-            jobs = [
-                JobRecord.from_row(_decoded(r))
-                for r in self.conn.execute(_JOBS, (batch_id,)).fetchall()
-            ]
-            progress: list[Row] = []
-            if not batch.status.terminal:
-                progress = self.conn.execute(_PROGRESS, (batch_id,)).fetchall()
-                progress += self.conn.execute(_RETRIED, (batch_id,)).fetchall()
+            return self._state(BatchRecord.from_row(_decoded(row)))
+
+    def list_states(
+        self, *, status: str | None, limit: int
+    ) -> list[tuple[BatchRecord, list[JobRecord], list[Row]]]:
+        """What `engine.views.list_views` reads: the newest `limit` batches (in `status`
+        if given), each as `batch_state` gives it, in one snapshot."""
+        sql = _LIST.format("" if status is None else " AND status = ?")
+        params = (limit,) if status is None else (status, limit)
+        with self.conn:
+            self.conn.execute("BEGIN")
+            rows = self.conn.execute(sql, params).fetchall()
+            return [self._state(BatchRecord.from_row(_decoded(row))) for row in rows]
+
+    def _state(self, batch: BatchRecord) -> tuple[BatchRecord, list[JobRecord], list[Row]]:
+        # Inside the caller's read transaction.
+        jobs = [
+            JobRecord.from_row(_decoded(r))
+            for r in self.conn.execute(_JOBS, (batch.id,)).fetchall()
+        ]
+        progress: list[Row] = []
+        if not batch.status.terminal:
+            progress = self.conn.execute(_PROGRESS, (batch.id,)).fetchall()
+            progress += self.conn.execute(_RETRIED, (batch.id,)).fetchall()
         return batch, jobs, progress
 
     async def iter_result_rows(
