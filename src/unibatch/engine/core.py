@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -36,7 +35,7 @@ from unibatch.engine.imports import (
 from unibatch.engine.inputs import Source
 from unibatch.engine.jobs import run_job_step
 from unibatch.engine.retry import RetryOutcome, retry_batch
-from unibatch.engine.steps import Kind, StepPool
+from unibatch.engine.steps import Kind, StepPool, cancel_and_wait
 from unibatch.engine.views import batch_view, batch_views, list_views, result_view
 from unibatch.engine.webhooks import run_delivery_step
 from unibatch.errors import NotFoundError
@@ -537,7 +536,6 @@ class Engine:
 
 async def _cancelled(task: asyncio.Future[Any]) -> None:
     """Cancel `task` and wait until it has unwound: a task cancelled mid-query must give
-    its connection back before the engine closes, or closing it waits forever."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    its connection back before the engine closes, or closing it waits forever. A
+    cancellation of the caller meanwhile is raised afterwards, not swallowed."""
+    await cancel_and_wait(task)

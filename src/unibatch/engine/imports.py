@@ -10,7 +10,6 @@ even when the source is slow.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from unibatch.engine.inputs import (
 )
 from unibatch.engine.plan import Planner
 from unibatch.engine.queue import JOB_SHARE, token_limits
+from unibatch.engine.steps import cancel_and_wait
 from unibatch.errors import (
     ConfigurationError,
     CostLimitError,
@@ -222,9 +222,7 @@ async def import_requests(
     finally:
         # A read still running ends with its chunk; nothing waits for what it finds.
         pending.cancel()
-        beat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beat
+        await cancel_and_wait(beat)
     log.info("batch %s: %d requests in %d jobs", batch_id, reader.count, len(reader.planner.jobs))
     for provider, model in sorted({(job.provider, job.model) for job in reader.planner.jobs}):
         if ctx.pricer.price(provider, model) is None:

@@ -10,10 +10,9 @@ runs twice at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 
 from unibatch.engine.context import Context
 
@@ -103,9 +102,7 @@ class StepPool:
     async def _stop_beat(self) -> None:
         beat, self._beat = self._beat, None
         if beat is not None:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await cancel_and_wait(beat)
 
     async def _heartbeat(self) -> None:
         """Renew the leases of every running step, every third of a lease: a slow provider
@@ -143,6 +140,26 @@ class StepPool:
             if task is not None and owner is not None and owner != self._ctx.owner:
                 log.warning("%s %s: lease lost to another worker; step stopped", kind, item_id)
                 task.cancel()
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and wait until it has unwound (a task cancelled mid-query gives its
+    connection back first). A cancellation of the caller meanwhile is raised once it has,
+    never swallowed: `with suppress(CancelledError): await task` would swallow it too,
+    and the caller (`Engine.wait`, say) would go on as if it had not been cancelled."""
+    task.cancel()
+    interrupted: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            interrupted = exc
+    if interrupted is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller's own cancellation goes first
+        raise interrupted
+    if not task.cancelled():
+        task.result()  # an error it ended with is the caller's, as before
 
 
 def _report(task: asyncio.Task[None], kind: str, item_id: str) -> None:
