@@ -1,4 +1,5 @@
-"""Reading a batch's results out of SQLite in bulk, for exports.
+"""Reading many rows out of SQLite in bulk: a batch's results for exports, a job's
+requests for its upload.
 
 Through aiosqlite every step of a read (check out a connection, execute, fetch) waits for
 the event loop to come round, and an export keeps the loop busy writing lines, so the
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from unibatch.codec import RESULT_COLUMNS
@@ -58,17 +60,34 @@ def sqlite_file(url: URL) -> str | None:
     return url.database
 
 
+# A job's requests in input order (by the index on job_id, seq), as `Store.job_requests`.
+JOB_REQUESTS_SQL = "SELECT seq, custom_id, body FROM requests WHERE job_id = ? ORDER BY seq"
+
+
 async def sqlite_result_rows(
     path: str, batch_id: str, columns: Sequence[str], chunk: int
-) -> AsyncIterator[list[tuple[Any, ...]]]:
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    # Closed as soon as the caller stops (`aclosing`), not when collected: until then
+    # the read holds its snapshot.
+    async with aclosing(sqlite_rows(path, result_rows_sql(columns), (batch_id,), chunk)) as read:
+        async for rows in read:
+            yield rows
+
+
+async def sqlite_rows(
+    path: str, sql: str, params: tuple[Any, ...], chunk: int
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """The rows of one query, `chunk` at a time, read a chunk ahead in a thread of their
+    own, from one snapshot."""
     loop = asyncio.get_running_loop()
-    sql = result_rows_sql(columns)
     # One thread: the connection is made, used and closed there.
-    with ThreadPoolExecutor(1, thread_name_prefix="unibatch-export") as thread:
+    with ThreadPoolExecutor(1, thread_name_prefix="unibatch-read-ahead") as thread:
 
         def open_cursor() -> tuple[sqlite3.Connection, sqlite3.Cursor]:
             conn = sqlite3.connect(path, timeout=30)
-            return conn, conn.execute(sql, (batch_id,))
+            # A read straight through needs no page cache: the store's 512 KiB, not 2 MB.
+            conn.execute("PRAGMA cache_size=-512")
+            return conn, conn.execute(sql, params)
 
         conn, cursor = await loop.run_in_executor(thread, open_cursor)
         try:
@@ -77,5 +96,13 @@ async def sqlite_result_rows(
                 ahead = loop.run_in_executor(thread, cursor.fetchmany, chunk)
                 yield rows
         finally:
+
+            def close() -> None:
+                # The cursor first: a connection closed under an unfinished statement
+                # stays open until that statement is collected, and holds its snapshot
+                # (no checkpoint can pass it, and the log grows) until then.
+                cursor.close()
+                conn.close()
+
             # Queued behind a read still running, if the caller stopped early.
-            await asyncio.shield(loop.run_in_executor(thread, conn.close))
+            await asyncio.shield(loop.run_in_executor(thread, close))

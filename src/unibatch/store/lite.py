@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -157,8 +158,9 @@ class Reader:
         """As `Store.iter_result_rows` (the same reader of SQLite files)."""
         from unibatch.store.bulk_read import sqlite_result_rows  # asyncio: not for `status`
 
-        async for rows in sqlite_result_rows(self.path, batch_id, columns, chunk):
-            yield rows
+        async with aclosing(sqlite_result_rows(self.path, batch_id, columns, chunk)) as read:
+            async for rows in read:
+                yield rows
 
     async def history(self, batch_id: str, custom_ids: Sequence[str]) -> dict[str, list[Row]]:
         """As `Store.history`: the earlier attempts of these requests, oldest first."""

@@ -17,6 +17,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from contextlib import aclosing
 from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
@@ -32,9 +33,11 @@ from unibatch.errors import NotEndedError
 from unibatch.metrics.counters import INGESTED_ROWS, LEASE_TAKEOVERS
 from unibatch.store.bulk_read import (
     JOB_COLUMNS,
+    JOB_REQUESTS_SQL,
     REQUEST_COLUMNS,
     sqlite_file,
     sqlite_result_rows,
+    sqlite_rows,
 )
 from unibatch.store.cache import CacheOps
 from unibatch.store.deadlines import DeadlineOps
@@ -523,8 +526,17 @@ class Store(DeadlineOps, QueueOps, RealtimeOps, WebhookOps, Transitions, Imports
     # -- requests and results --------------------------------------------------------
 
     async def job_requests(self, job_id: str, chunk: int) -> AsyncIterator[list[Any]]:
-        """A job's requests in input order, chunk by chunk (keyset paging, flat memory):
-        rows of (seq, custom_id, body), the body packed as stored."""
+        """A job's requests in input order, chunk by chunk (flat memory): rows of (seq,
+        custom_id, body), the body packed as stored. On SQLite a thread of its own reads
+        a chunk ahead, from one snapshot (`bulk_read`): through aiosqlite and SQLAlchemy a
+        50,000-request upload spent about 0.1 s more reading its rows, on the event loop
+        that puts the upload's lines together."""
+        path = sqlite_file(self.engine.url)
+        if path is not None:
+            async with aclosing(sqlite_rows(path, JOB_REQUESTS_SQL, (job_id,), chunk)) as read:
+                async for rows in read:
+                    yield rows
+            return
         last = -1
         query = (
             sa.select(requests.c.seq, requests.c.custom_id, requests.c.body)
@@ -800,8 +812,9 @@ class Store(DeadlineOps, QueueOps, RealtimeOps, WebhookOps, Transitions, Imports
         thread of its own reads a chunk ahead (`bulk_read`)."""
         path = sqlite_file(self.engine.url)
         if path is not None:
-            async for rows in sqlite_result_rows(path, batch_id, columns, chunk):
-                yield rows
+            async with aclosing(sqlite_result_rows(path, batch_id, columns, chunk)) as read:
+                async for rows in read:
+                    yield rows
             return
         wanted = [
             jobs.c[name]
