@@ -178,3 +178,26 @@ async def test_duplicate_across_chunks_is_named_and_nothing_is_stored(
         assert await engine.create_batch(chat_lines(3))  # the store is still usable
     finally:
         await engine.aclose()
+
+
+async def test_duplicate_inside_a_many_row_insert_is_named(
+    database_url: str, emulator: RunningEmulator, fast_settings: Settings
+) -> None:
+    # Chunks of 300: SQLite writes them 128 rows to a statement (then the rest one by
+    # one); the repeat sits in the second chunk's second statement.
+    settings = fast_settings.model_copy(update={"ingest_chunk": 300})
+    engine = await open_engine(database_url, emulator, settings)
+    try:
+        lines = chat_lines(600)
+        lines[300 + 200]["custom_id"] = lines[7]["custom_id"]
+        with pytest.raises(InputError, match=r"line 501: duplicate custom_id 'r-00007'"):
+            await engine.create_batch(lines)
+        assert await engine.list_batches() == []
+        batch_id = await engine.create_batch(chat_lines(300))
+        (job,) = await engine.store.jobs_of(batch_id)
+        (stored,) = [chunk async for chunk in engine.store.job_requests(job.id, 1000)]
+        assert [(seq, custom_id) for seq, custom_id, _ in stored] == [
+            (i, f"r-{i:05d}") for i in range(300)
+        ]
+    finally:
+        await engine.aclose()
