@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         36000.0,
     )
     webhook_retry_window: float = Field(default=3 * 86400.0, ge=0)
+    # Webhook URLs a gateway's virtual keys register may point at private, loopback and
+    # link-local addresses. Off (the default), the gateway refuses such URLs from a
+    # virtual key, and each delivery to a key's endpoint resolves its host again and is
+    # sent only to a public address (`engine.webhook_hosts`). The master key may
+    # register any URL either way. Set it for workers too, not only for `serve`.
+    webhook_private_hosts: bool = False
 
     # Queue limits of the providers' Batch APIs, replacing the defaults each provider's
     # spec carries (its published lowest tier): "PROVIDER[/MODEL].KIND=N" pairs, KIND one

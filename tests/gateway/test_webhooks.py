@@ -10,17 +10,19 @@ import pytest
 from openai import AsyncOpenAI
 
 from tests.gateway.conftest import MASTER, auth, jsonl, new_key
-from tests.support.emulated import chat_lines
+from tests.support.emulated import chat_lines, open_engine
 from tests.support.receiver import Receiver, running_receiver
+from unibatch.config import Settings
+from unibatch.emulators import RunningEmulator
 from unibatch.engine import Engine
 from unibatch.gateway import GatewaySettings, create_app
 from unibatch.store.webhooks import new_secret
 
 
 @pytest.fixture
-def gw_settings(gw_settings: GatewaySettings) -> GatewaySettings:
+def fast_settings(fast_settings: Settings) -> Settings:
     # The receivers of these tests listen on loopback.
-    return gw_settings.model_copy(update={"webhook_private_hosts": True})
+    return fast_settings.model_copy(update={"webhook_private_hosts": True})
 
 
 @pytest.fixture
@@ -127,18 +129,26 @@ async def test_bad_endpoints_are_refused(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_a_key_cannot_register_a_private_address_by_default(
-    engine: Engine, gw_settings: GatewaySettings, url: str
+    database_url: str,
+    emulator: RunningEmulator,
+    fast_settings: Settings,
+    gw_settings: GatewaySettings,
+    url: str,
 ) -> None:
-    refusing = gw_settings.model_copy(update={"webhook_private_hosts": False})
-    app = create_app(engine, gateway_settings=refusing, worker=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-        key = (await new_key(client, "k"))["key"]
-        refused = await client.post("/v1/webhooks", json={"url": url}, headers=auth(key))
-        assert refused.status_code == 400, refused.text
-        error = refused.json()["error"]
-        assert error["param"] == "url" and "private or reserved address" in error["message"]
-        assert (await client.get("/v1/webhooks", headers=auth(key))).json()["data"] == []
-        # The operator may point the deployment's own endpoints anywhere.
-        kept = await client.post("/v1/webhooks", json={"url": url}, headers=auth(MASTER))
-        assert kept.status_code == 200, kept.text
+    refusing = fast_settings.model_copy(update={"webhook_private_hosts": False})
+    engine = await open_engine(database_url, emulator, refusing)
+    try:
+        app = create_app(engine, gateway_settings=gw_settings, worker=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            key = (await new_key(client, "k"))["key"]
+            refused = await client.post("/v1/webhooks", json={"url": url}, headers=auth(key))
+            assert refused.status_code == 400, refused.text
+            error = refused.json()["error"]
+            assert error["param"] == "url" and "private or reserved address" in error["message"]
+            assert (await client.get("/v1/webhooks", headers=auth(key))).json()["data"] == []
+            # The operator may point the deployment's own endpoints anywhere.
+            kept = await client.post("/v1/webhooks", json={"url": url}, headers=auth(MASTER))
+            assert kept.status_code == 200, kept.text
+    finally:
+        await engine.aclose()

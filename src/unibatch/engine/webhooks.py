@@ -5,7 +5,9 @@ Headers: `webhook-id` (the event id, the same on every attempt: receivers dedupl
 it), `webhook-timestamp` (Unix seconds of this attempt) and `webhook-signature`
 (`v1,` + base64 of HMAC-SHA256 over `id.timestamp.body`, keyed by the secret's bytes).
 Any 2xx acknowledges the event; anything else, a timeout or a refused connection is
-tried again along `webhook_schedule` until `webhook_retry_window` is used up.
+tried again along `webhook_schedule` until `webhook_retry_window` is used up. An endpoint
+of a gateway's virtual key is sent to only at a public address, resolved at each attempt
+(`unibatch.engine.webhook_hosts`); a name that resolves to a private one fails the attempt.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import hashlib
 import hmac
 import logging
 import time
+from typing import Any
 
 import httpx
 
 from unibatch.engine.context import Context
 from unibatch.engine.schedule import poll_delay
+from unibatch.engine.webhook_hosts import pin_public
+from unibatch.errors import InputError
 from unibatch.store.webhooks import Delivery
 
 log = logging.getLogger("unibatch.engine")
@@ -61,12 +66,23 @@ async def run_delivery_step(ctx: Context, delivery: Delivery) -> None:
     # to refuse replays, whatever clock schedules the retries.
     sent = headers(delivery.secret, delivery.event_id, delivery.payload, now=time.time())
     status: int | None = None
+    target: str | httpx.URL = delivery.url
+    extensions: dict[str, Any] = {}
     try:
+        if delivery.key_id is not None and not settings.webhook_private_hosts:
+            target, host, extensions = await pin_public(delivery.url)
+            sent |= host
         response = await ctx.webhook_client().post(
-            delivery.url, content=delivery.payload, headers=sent, timeout=settings.webhook_timeout
+            target,
+            content=delivery.payload,
+            headers=sent,
+            timeout=settings.webhook_timeout,
+            extensions=extensions,
         )
         status = response.status_code
         error = None if 200 <= status < 300 else f"HTTP {status}"
+    except InputError as exc:
+        error = exc.detail
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     now = ctx.clock()

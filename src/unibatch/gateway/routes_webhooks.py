@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from unibatch.engine.webhook_hosts import check_public
 from unibatch.errors import InputError
 from unibatch.gateway.auth import Caller
 from unibatch.gateway.deps import GatewayDep
@@ -23,7 +24,6 @@ from unibatch.gateway.models import (
     WebhookObject,
     error_responses,
 )
-from unibatch.gateway.webhook_hosts import check_public
 
 router = APIRouter(
     prefix="/v1/webhooks", tags=["webhooks"], responses=error_responses(400, 401, 404)
@@ -44,7 +44,8 @@ async def create_webhook(gw: GatewayDep, who: Caller, spec: WebhookCreate) -> We
     """Register an endpoint for this key's batches; the answer carries its signing secret,
     the only time it is shown."""
     try:
-        if not who.is_master and not gw.settings.webhook_private_hosts:
+        # The engine's setting: the worker that delivers checks by the same one.
+        if not who.is_master and not gw.engine.settings.webhook_private_hosts:
             await check_public(spec.url)
         row = await gw.engine.store.add_endpoint(
             spec.url, key_id=who.key_id, secret=spec.secret, now=time.time()

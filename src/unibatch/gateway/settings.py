@@ -37,7 +37,3 @@ class GatewaySettings(BaseSettings):
     # sweep deletes it from disk every `file_sweep_seconds`. 0: kept until deleted.
     file_expiry_days: float = Field(default=30.0, ge=0)
     file_sweep_seconds: float = Field(default=3600.0, gt=0)
-    # Webhook URLs a virtual key registers may point at private, loopback and link-local
-    # addresses (`gateway.webhook_hosts`); off, only public receivers can be registered
-    # with a virtual key. The master key may register any URL either way.
-    webhook_private_hosts: bool = False

@@ -156,6 +156,9 @@ class Delivery:
     url: str
     secret: str
     payload: bytes
+    # The virtual key that registered the endpoint; None: the operator (master key, CLI
+    # or Python API).
+    key_id: str | None
 
 
 def _endpoint(url: str, key_id: str | None, secret: str, scope: str, now: float) -> Row:
@@ -286,6 +289,7 @@ class WebhookOps(Transitions):
                 endpoints.c.url,
                 endpoints.c.secret,
                 events.c.payload,
+                endpoints.c.key_id,
             )
             .join(events, events.c.id == deliveries.c.event_id)
             .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
