@@ -114,3 +114,34 @@ async def test_request_list_pages_and_searches_by_custom_id_with_results_beside(
         assert "req-00100" not in prefix
         none = (await http.get(f"/ui/batches/{batch_id}?q=nothing")).text
         assert "No request whose custom_id starts with" in none
+
+
+async def test_login_and_logout_posted_from_another_site_are_refused(
+    engine: Engine, gw_settings: GatewaySettings
+) -> None:
+    """Another site's page could post its own key into a visitor's browser (or log the
+    visitor out): a browser says where a post comes from, and only our own pages may."""
+    app = create_app(engine, gateway_settings=gw_settings, worker=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+        for headers in (
+            {"sec-fetch-site": "cross-site", "origin": "https://evil.example"},
+            {"sec-fetch-site": "same-site"},
+            {"origin": "https://evil.example"},
+            {"origin": "null"},
+        ):
+            refused = await http.post("/ui/login", data={"key": MASTER}, headers=headers)
+            assert refused.status_code == 403, headers
+            assert "set-cookie" not in refused.headers
+            assert (await http.post("/ui/logout", headers=headers)).status_code == 403
+        for headers in (
+            {"sec-fetch-site": "same-origin", "origin": "http://gw"},
+            {"sec-fetch-site": "none"},
+            {"origin": "http://gw"},
+            # Behind a proxy that ends TLS: the browser's scheme, our Host.
+            {"origin": "https://gw"},
+            {},  # not a browser (curl, a script): nothing another site can drive
+        ):
+            logged = await http.post("/ui/login", data={"key": MASTER}, headers=headers)
+            assert logged.status_code == 303, headers
+            assert (await http.post("/ui/logout", headers=headers)).status_code == 303

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -18,10 +24,12 @@ from unibatch.gateway.deps import GatewayDep
 from unibatch.gateway.ui import chart, reads
 from unibatch.gateway.ui.session import (
     LOGIN,
+    CrossSite,
     Forbidden,
     LoginRequired,
     log_in,
     log_out,
+    same_origin,
     viewer,
 )
 from unibatch.gateway.ui.views import duration, progress, request_row
@@ -53,6 +61,7 @@ async def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login", response_model=None)
 async def login(request: Request, key: Annotated[str, Form()]) -> Response:
+    same_origin(request)
     done = await log_in(request, key)
     if done is None:
         return _page(request, "login.html", None, failed=True)
@@ -60,7 +69,8 @@ async def login(request: Request, key: Annotated[str, Form()]) -> Response:
 
 
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
+    same_origin(request)
     return log_out()
 
 
@@ -176,7 +186,11 @@ def install(app: FastAPI) -> None:
         page.status_code = 403
         return page
 
+    async def cross_site(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("posted from another site: refused", status_code=403)
+
     app.add_exception_handler(LoginRequired, to_login)
     app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(CrossSite, cross_site)
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")

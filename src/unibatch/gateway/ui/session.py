@@ -4,9 +4,17 @@ The cookie holds the key itself, as a client's `Authorization` header does, and 
 checked the same way on every page (a revoked key is out at its next click). It is
 `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's form or link sends
 it: the dashboard's only posts are its login and logout) and `Secure` over HTTPS.
+
+The login and logout forms are posted from the dashboard's own pages only
+(`same_origin`): another site could otherwise post its own key into a visitor's browser
+(who would then see that key's batches as theirs, and might upload to it) or log the
+visitor out. A browser says where a post comes from (`Sec-Fetch-Site`, else `Origin`);
+a client that sends neither is not a browser another site can drive, and is let in.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -25,6 +33,27 @@ class LoginRequired(Exception):
 
 class Forbidden(Exception):
     """Raised by a page only the master key may see."""
+
+
+class CrossSite(Exception):
+    """Raised by a dashboard form posted from another site: answered 403."""
+
+
+def same_origin(request: Request) -> None:
+    """Refuse (`CrossSite`) a post that a browser says another site made."""
+    fetched_from = request.headers.get("sec-fetch-site")
+    if fetched_from is not None:
+        # "none": typed or bookmarked by the user; "same-origin": our own page.
+        if fetched_from not in ("same-origin", "none"):
+            raise CrossSite
+        return
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    # The host (and port) the browser addressed: behind a proxy that ends TLS the scheme
+    # differs from the one this server sees, the Host header does not.
+    if origin == "null" or urlsplit(origin).netloc.lower() != request.headers.get("host", ""):
+        raise CrossSite
 
 
 async def viewer(request: Request) -> Principal:
