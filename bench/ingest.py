@@ -46,6 +46,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from unibatch.codec import SUCCESS_COLUMNS, SUCCESS_CONSTANTS
+
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "_ingest_child.py"
 OUT = HERE / "out"
@@ -302,47 +304,28 @@ async def baseline_postgres_store_copy(
     is the pipeline's."""
     import asyncpg
 
-    columns = [
-        "batch_id",
-        "custom_id",
-        "job_id",
-        "status",
-        "status_code",
-        "row_id",
-        "request_id",
-        "retryable",
-        "input_tokens",
-        "output_tokens",
-        "cached_tokens",
-        "reasoning_tokens",
-        "cache_write_tokens",
-        "cost_input",
-        "cost_output",
-        "body",
-        "created_at",
-    ]
+    # The short success form the store writes (`unibatch.codec`), with its constants
+    # that are not NULL appended, as `Store.insert_results` COPYs it.
+    tail = {k: v for k, v in SUCCESS_CONSTANTS.items() if v is not None}
+    columns = [*SUCCESS_COLUMNS, *tail]
 
     def store_rows() -> Iterator[tuple[Any, ...]]:
         for n, (custom_id, body) in enumerate(baseline_rows(files)):
-            yield (
-                batch_id,
-                custom_id,
-                "ubj_baseline",
-                "succeeded",
-                200,
-                f"batch_req_{n:024d}",
-                f"req_{n:030d}",
-                False,
-                20,
-                300,
-                0,
-                0,
-                0,
-                20 * 7.5e-8,
-                300 * 3e-7,
-                b"j" + body,
-                time.time(),
-            )
+            values = {
+                "batch_id": batch_id,
+                "custom_id": custom_id,
+                "job_id": "ubj_baseline",
+                "status_code": 200,
+                "row_id": f"batch_req_{n:024d}",
+                "request_id": f"req_{n:030d}",
+                "input_tokens": 20,
+                "output_tokens": 300,
+                "cost_input": 20 * 7.5e-8,
+                "cost_output": 300 * 3e-7,
+                "body": b"j" + body,
+                "created_at": time.time(),
+            }
+            yield (*(values.get(name, 0) for name in SUCCESS_COLUMNS), *tail.values())
 
     conn = await asyncpg.connect(url)
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -47,15 +47,6 @@ async def names(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def receiver() -> Iterator[Receiver]:
     with running_receiver(new_secret()) as running:
         yield running
-
-
-@pytest.fixture
-async def engine(
-    database_url: str, emulator: RunningEmulator, fast_settings: Settings
-) -> AsyncIterator[Engine]:
-    eng = await open_engine(database_url, emulator, fast_settings)
-    yield eng
-    await eng.aclose()
 
 
 async def _keys_batch(engine: Engine, url: str, receiver: Receiver) -> str:

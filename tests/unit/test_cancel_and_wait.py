@@ -13,19 +13,19 @@ import pytest
 from unibatch.engine.steps import StepPool, cancel_and_wait
 
 
+async def waits_then_unwinds_slowly(unwinding: asyncio.Event, release: asyncio.Event) -> None:
+    """Waits until cancelled, then takes until `release` to end (as a task cancelled in
+    the middle of a query gives its connection back first)."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        unwinding.set()
+        await release.wait()
+        raise
+
+
 def slow_to_unwind(unwinding: asyncio.Event, release: asyncio.Event) -> asyncio.Task[None]:
-    """A task that, once cancelled, takes until `release` to end (as one cancelled in the
-    middle of a query gives its connection back first)."""
-
-    async def run() -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            unwinding.set()
-            await release.wait()
-            raise
-
-    return asyncio.ensure_future(run())
+    return asyncio.ensure_future(waits_then_unwinds_slowly(unwinding, release))
 
 
 async def test_the_waiters_own_cancellation_is_raised_once_the_task_has_unwound() -> None:
@@ -82,12 +82,7 @@ async def test_a_pool_drained_by_a_cancelled_caller_raises_the_cancellation(
     unwinding, release, step_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def heartbeat(self: StepPool) -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            unwinding.set()
-            await release.wait()
-            raise
+        await waits_then_unwinds_slowly(unwinding, release)
 
     monkeypatch.setattr(StepPool, "_heartbeat", heartbeat)
     pool = StepPool(_Ctx(), limit=2)  # type: ignore[arg-type]
