@@ -100,3 +100,17 @@ async def test_a_pool_drained_by_a_cancelled_caller_raises_the_cancellation(
     release.set()
     with pytest.raises(asyncio.CancelledError):
         await caller
+
+
+async def test_every_task_is_cancelled_though_the_waiter_is_cancelled_meanwhile() -> None:
+    unwinding, release = asyncio.Event(), asyncio.Event()
+    slow = slow_to_unwind(unwinding, release)
+    other = asyncio.ensure_future(asyncio.Event().wait())
+    await asyncio.sleep(0)
+    waiter = asyncio.ensure_future(cancel_and_wait(slow, other))
+    await unwinding.wait()
+    waiter.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert slow.cancelled() and other.cancelled()

@@ -414,9 +414,7 @@ class Engine:
                 if timer.done() or pool.free >= pool.refill:
                     break
         finally:
-            for task in (timer, changed):
-                if task is not None and not task.done():
-                    await _cancelled(task)
+            await _cancelled(*(t for t in (timer, changed) if t is not None and not t.done()))
         if timer.done() and not timer.cancelled():
             timer.result()  # an error while waiting (the database) is the loop's error
 
@@ -522,9 +520,7 @@ class Engine:
         try:
             await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            await _cancelled(stopper)
-            if not sleeper.done():
-                await _cancelled(sleeper)
+            await _cancelled(stopper, *([] if sleeper.done() else [sleeper]))
         if not sleeper.cancelled():
             sleeper.result()  # an error while waiting (the database) is the loop's error
 
@@ -534,8 +530,8 @@ class Engine:
         return self._worker
 
 
-async def _cancelled(task: asyncio.Future[Any]) -> None:
-    """Cancel `task` and wait until it has unwound: a task cancelled mid-query must give
-    its connection back before the engine closes, or closing it waits forever. A
+async def _cancelled(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel `tasks` and wait until they have unwound: a task cancelled mid-query must
+    give its connection back before the engine closes, or closing it waits forever. A
     cancellation of the caller meanwhile is raised afterwards, not swallowed."""
-    await cancel_and_wait(task)
+    await cancel_and_wait(*tasks)

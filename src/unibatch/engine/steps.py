@@ -142,24 +142,26 @@ class StepPool:
                 task.cancel()
 
 
-async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
-    """Cancel `task` and wait until it has unwound (a task cancelled mid-query gives its
-    connection back first). A cancellation of the caller meanwhile is raised once it has,
-    never swallowed: `with suppress(CancelledError): await task` would swallow it too,
-    and the caller (`Engine.wait`, say) would go on as if it had not been cancelled."""
-    task.cancel()
+async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel `tasks` and wait until they have unwound (a task cancelled mid-query gives
+    its connection back first). A cancellation of the caller meanwhile is raised once
+    they have, never swallowed: `with suppress(CancelledError): await task` would
+    swallow it too, and the caller (`Engine.wait`, say) would go on as if it had not been
+    cancelled. An error a task ended with is raised (the first one), as awaiting it would."""
+    for task in tasks:
+        task.cancel()
     interrupted: asyncio.CancelledError | None = None
-    while not task.done():
+    while not all(task.done() for task in tasks):
         try:
-            await asyncio.wait({task})
+            await asyncio.wait([task for task in tasks if not task.done()])
         except asyncio.CancelledError as exc:
             interrupted = exc
+    errors = [task.exception() for task in tasks if not task.cancelled()]
     if interrupted is not None:
-        if not task.cancelled():
-            task.exception()  # retrieved: the caller's own cancellation goes first
-        raise interrupted
-    if not task.cancelled():
-        task.result()  # an error it ended with is the caller's, as before
+        raise interrupted  # the errors above are retrieved: the cancellation goes first
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 def _report(task: asyncio.Task[None], kind: str, item_id: str) -> None:
