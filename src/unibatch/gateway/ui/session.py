@@ -52,7 +52,8 @@ def same_origin(request: Request) -> None:
         return
     # The host (and port) the browser addressed: behind a proxy that ends TLS the scheme
     # differs from the one this server sees, the Host header does not.
-    if origin == "null" or urlsplit(origin).netloc.lower() != request.headers.get("host", ""):
+    host = request.headers.get("host", "").lower()
+    if origin == "null" or urlsplit(origin).netloc.lower() != host:
         raise CrossSite
 
 
