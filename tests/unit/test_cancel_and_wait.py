@@ -13,57 +13,80 @@ import pytest
 from unibatch.engine.steps import StepPool, cancel_and_wait
 
 
-async def waits_then_unwinds_slowly(unwinding: asyncio.Event, release: asyncio.Event) -> None:
-    """Waits until cancelled, then takes until `release` to end (as a task cancelled in
-    the middle of a query gives its connection back first)."""
-    try:
-        await asyncio.Event().wait()
-    except asyncio.CancelledError:
-        unwinding.set()
-        await release.wait()
-        raise
+class Slow:
+    """A task that waits until cancelled, then takes until `release` to end (as a task
+    cancelled in the middle of a query gives its connection back first). `ended` lists
+    who finished, in order, for the test to compare with its waiter's end."""
 
+    def __init__(self, ended: list[str]) -> None:
+        self.started, self.unwinding, self.release = (asyncio.Event() for _ in range(3))
+        self.ended = ended
 
-def slow_to_unwind(unwinding: asyncio.Event, release: asyncio.Event) -> asyncio.Task[None]:
-    return asyncio.ensure_future(waits_then_unwinds_slowly(unwinding, release))
+    async def run(self) -> None:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.unwinding.set()
+            await self.release.wait()
+            self.ended.append("task")
+            raise
+
+    async def task(self) -> asyncio.Task[None]:
+        """The task, once it runs (a task cancelled before it starts never unwinds)."""
+        task = asyncio.ensure_future(self.run())
+        await self.started.wait()
+        return task
 
 
 async def test_the_waiters_own_cancellation_is_raised_once_the_task_has_unwound() -> None:
-    unwinding, release = asyncio.Event(), asyncio.Event()
-    task = slow_to_unwind(unwinding, release)
-    await asyncio.sleep(0)
-    waiter = asyncio.ensure_future(cancel_and_wait(task))
-    await unwinding.wait()
+    ended: list[str] = []
+    slow = Slow(ended)
+    task = await slow.task()
+
+    async def waiter_of() -> None:
+        try:
+            await cancel_and_wait(task)
+        finally:
+            ended.append("waiter")
+
+    waiter = asyncio.ensure_future(waiter_of())
+    await slow.unwinding.wait()
     waiter.cancel()
-    await asyncio.sleep(0)
-    assert not waiter.done()  # still waiting for the task to unwind
-    release.set()
+    slow.release.set()
     with pytest.raises(asyncio.CancelledError):
         await waiter
+    assert ended == ["task", "waiter"]  # the waiter ended only once the task had
     assert task.cancelled()
 
 
 async def test_a_task_that_ends_cancelled_is_no_error_and_an_error_is_raised() -> None:
-    unwinding, release = asyncio.Event(), asyncio.Event()
-    release.set()
-    task = slow_to_unwind(unwinding, release)
-    await asyncio.sleep(0)
+    slow = Slow([])
+    slow.release.set()
+    task = await slow.task()
     await cancel_and_wait(task)
     assert task.cancelled()
 
+    started = asyncio.Event()
+
     async def fails_when_cancelled() -> None:
+        started.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             raise RuntimeError("unwinding failed") from None
 
     failing = asyncio.ensure_future(fails_when_cancelled())
-    await asyncio.sleep(0)
+    await started.wait()
     with pytest.raises(RuntimeError, match="unwinding failed"):
         await cancel_and_wait(failing)
     with pytest.raises(RuntimeError, match="unwinding failed"):
         await cancel_and_wait(failing)  # already done: its error again, nothing waits
-    finished = asyncio.ensure_future(asyncio.sleep(0))
+
+    async def returns() -> None:
+        return None
+
+    finished = asyncio.ensure_future(returns())
     await finished
     await cancel_and_wait(finished)
 
@@ -79,10 +102,10 @@ class _Ctx:
 async def test_a_pool_drained_by_a_cancelled_caller_raises_the_cancellation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    unwinding, release, step_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    slow, step_done = Slow([]), asyncio.Event()
 
     async def heartbeat(self: StepPool) -> None:
-        await waits_then_unwinds_slowly(unwinding, release)
+        await slow.run()
 
     monkeypatch.setattr(StepPool, "_heartbeat", heartbeat)
     pool = StepPool(_Ctx(), limit=2)  # type: ignore[arg-type]
@@ -95,22 +118,21 @@ async def test_a_pool_drained_by_a_cancelled_caller_raises_the_cancellation(
     caller = asyncio.ensure_future(run_once())
     step_done.set()
     # The step has ended; draining now stops the heartbeat, which is slow to unwind.
-    await unwinding.wait()
+    await slow.unwinding.wait()
     caller.cancel()
-    release.set()
+    slow.release.set()
     with pytest.raises(asyncio.CancelledError):
         await caller
 
 
 async def test_every_task_is_cancelled_though_the_waiter_is_cancelled_meanwhile() -> None:
-    unwinding, release = asyncio.Event(), asyncio.Event()
-    slow = slow_to_unwind(unwinding, release)
+    slow = Slow([])
+    task = await slow.task()
     other = asyncio.ensure_future(asyncio.Event().wait())
-    await asyncio.sleep(0)
-    waiter = asyncio.ensure_future(cancel_and_wait(slow, other))
-    await unwinding.wait()
+    waiter = asyncio.ensure_future(cancel_and_wait(task, other))
+    await slow.unwinding.wait()
     waiter.cancel()
-    release.set()
+    slow.release.set()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    assert slow.cancelled() and other.cancelled()
+    assert task.cancelled() and other.cancelled()
