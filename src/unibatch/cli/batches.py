@@ -315,7 +315,7 @@ async def list_(
     """List batches, newest first."""
     from unibatch.cli.quick import show_list
 
-    if show_list(status, str(limit), database, as_json):  # SQLite, read without SQLAlchemy
+    if show_list(status, limit, database, as_json):  # SQLite, read without SQLAlchemy
         return
     # From the store, as `status`.
     from unibatch.engine.views import list_views

@@ -99,20 +99,17 @@ def show_status(batch_id: str, database: str | None, as_json: bool) -> bool:
     return True
 
 
-def show_list(status: str | None, limit: str | None, database: str | None, as_json: bool) -> bool:
+def show_list(status: str | None, limit: int, database: str | None, as_json: bool) -> bool:
     """Print the batches as `unibatch list` does; False, having printed nothing, where
     the store must be opened by `open_store`, or the typer command must report a status
-    or limit it does not take."""
+    it does not take."""
     if status is not None and status not in BatchStatus._value2member_map_:
-        return False
-    count = 50 if limit is None else _count(limit)
-    if count is None:
         return False
     reader = _reader(database)
     if reader is None:
         return False
     try:
-        states = reader.list_states(status=status, limit=count)
+        states = reader.list_states(status=status, limit=limit)
     except sqlite3.Error:
         return False
     finally:
@@ -201,9 +198,11 @@ def run(argv: list[str]) -> bool:
     if status is not None:
         return show_status(status["arg"], status.get("database"), status["--json"])
     if listing is not None:
-        return show_list(
-            listing.get("status"), listing.get("limit"), listing.get("database"), listing["--json"]
-        )
+        # The typer command's default, and its report of a limit that is no number.
+        limit = _count(listing.get("limit", "50"))
+        if limit is None:
+            return False
+        return show_list(listing.get("status"), limit, listing.get("database"), listing["--json"])
     assert results is not None
     fmt, output = results.get("format", "openai"), results.get("output")
     if fmt not in ("openai", "unified") or not _writable(output):

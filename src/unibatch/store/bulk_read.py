@@ -15,7 +15,6 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from unibatch.codec import RESULT_COLUMNS
@@ -64,21 +63,19 @@ def sqlite_file(url: URL) -> str | None:
 JOB_REQUESTS_SQL = "SELECT seq, custom_id, body FROM requests WHERE job_id = ? ORDER BY seq"
 
 
-async def sqlite_result_rows(
+def sqlite_result_rows(
     path: str, batch_id: str, columns: Sequence[str], chunk: int
 ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-    # Closed as soon as the caller stops (`aclosing`), not when collected: until then
-    # the read holds its snapshot.
-    async with aclosing(sqlite_rows(path, result_rows_sql(columns), (batch_id,), chunk)) as read:
-        async for rows in read:
-            yield rows
+    """A batch's results as `sqlite_rows` reads them (close it when done: `aclosing`)."""
+    return sqlite_rows(path, result_rows_sql(columns), (batch_id,), chunk)
 
 
 async def sqlite_rows(
     path: str, sql: str, params: tuple[Any, ...], chunk: int
 ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
     """The rows of one query, `chunk` at a time, read a chunk ahead in a thread of their
-    own, from one snapshot."""
+    own, from one snapshot. Callers close it as soon as they stop (`aclosing`), not when
+    it is collected: until then the read holds its snapshot."""
     loop = asyncio.get_running_loop()
     # One thread: the connection is made, used and closed there.
     with ThreadPoolExecutor(1, thread_name_prefix="unibatch-read-ahead") as thread:
